@@ -1,0 +1,74 @@
+import path from "node:path";
+import { z } from "zod";
+import { ZNodeName, ZSiteName } from "@cumulus/protocol/ids";
+
+/**
+ * The only place that reads process.env. Everything else receives a `NodeConfig`, so
+ * tests can start nodes in-process with plain objects and no global state.
+ */
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const ZEnv = z.object({
+  CUMULUS_NODE_NAME: ZNodeName.default("node-1"),
+  CUMULUS_NODE_SITE: ZSiteName.default("local"),
+  CUMULUS_NODE_DATA_DIR: z.string().min(1).optional(),
+  CUMULUS_NODE_HOST: z.string().min(1).default("127.0.0.1"),
+  CUMULUS_NODE_PORT: int(0, 65535).default(7101),
+  /** Advertised data URL when the bind address is not what others should dial (0.0.0.0, NAT). */
+  CUMULUS_NODE_PUBLIC_URL: z.url().optional(),
+  CUMULUS_CONTROL_URL: z.url().default("http://127.0.0.1:3000"),
+  // Development default so a localhost cluster starts without setup; production deployments
+  // must set a real join token (the control plane decides which tokens it accepts).
+  // No default: a node must be given the join token of the cluster it joins (npm start does).
+  CUMULUS_JOIN_TOKEN: z
+    .string({ error: "CUMULUS_JOIN_TOKEN is required: the join token of the cluster (npm start passes it)" })
+    .min(16, "the join token is at least 16 characters")
+    .max(512),
+  CUMULUS_NODE_CAPACITY_BYTES: int(1, Number.MAX_SAFE_INTEGER).optional(),
+  // Below the 10 s the cluster supervisor waits before SIGKILL, so a drain can finish cleanly.
+  CUMULUS_NODE_SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(8_000),
+  CUMULUS_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+});
+
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface NodeConfig {
+  name: string;
+  site: string;
+  dataDir: string;
+  host: string;
+  port: number;
+  publicUrl: string | undefined;
+  controlUrl: string;
+  joinToken: string;
+  capacityBytes: number | undefined;
+  shutdownTimeoutMs: number;
+  logLevel: LogLevel;
+}
+
+export function loadConfig(env: Record<string, string | undefined>, cwd: string): NodeConfig {
+  // An empty variable means "unset": shells and compose files often export VAR= .
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = ZEnv.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`invalid storage node environment: ${problems}`);
+  }
+  const e = parsed.data;
+  return {
+    name: e.CUMULUS_NODE_NAME,
+    site: e.CUMULUS_NODE_SITE,
+    dataDir: path.resolve(cwd, e.CUMULUS_NODE_DATA_DIR ?? path.join(".data", "nodes", e.CUMULUS_NODE_NAME)),
+    host: e.CUMULUS_NODE_HOST,
+    port: e.CUMULUS_NODE_PORT,
+    publicUrl: e.CUMULUS_NODE_PUBLIC_URL?.replace(/\/+$/, ""),
+    controlUrl: e.CUMULUS_CONTROL_URL.replace(/\/+$/, ""),
+    joinToken: e.CUMULUS_JOIN_TOKEN,
+    capacityBytes: e.CUMULUS_NODE_CAPACITY_BYTES,
+    shutdownTimeoutMs: e.CUMULUS_NODE_SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.CUMULUS_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,327 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline, type Readable } from "node:stream";
+import type { Logger } from "pino";
+import { AppError } from "@cumulus/protocol/errors";
+import { ZChunkId } from "@cumulus/protocol/ids";
+import {
+  HEADER_CHUNK_SIZE,
+  type CapabilityClaims,
+  type InventoryPage,
+  type PipelineHop,
+  type PutChunkResponse,
+} from "@cumulus/protocol/node-api";
+import {
+  bearerToken,
+  parseContentLength,
+  parseRange,
+  parseRequestUrl,
+  sendError,
+  sendJson,
+  toAppError,
+} from "../protocol/http.ts";
+import { checkDeclaredSize, type ChunkStore } from "../store/chunk-store.ts";
+import type { NodeIdentity } from "../store/identity.ts";
+import type { Metrics } from "../service/metrics.ts";
+import type { NodeState } from "../service/node-state.ts";
+import type { Forward, PipelineForwarder } from "../service/pipeline.ts";
+import { signReceipt } from "../service/signing.ts";
+import type { CapabilityVerifier } from "../service/tokens.ts";
+
+export interface ApiDeps {
+  store: ChunkStore;
+  state: NodeState;
+  identity: NodeIdentity;
+  verifier: CapabilityVerifier;
+  forwarder: PipelineForwarder;
+  metrics: Metrics;
+  log: Logger;
+}
+
+const CHUNK_PREFIX = "/chunks/";
+const INVENTORY_DEFAULT_LIMIT = 1000;
+const INVENTORY_MAX_LIMIT = 10_000;
+const CHUNK_ID_RE = /^[0-9a-f]{64}$/;
+
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  query: URLSearchParams | null;
+  /** The client sent `Expect: 100-continue`: it waits for our go before sending a body. */
+  expectContinue: boolean;
+  route: string;
+}
+
+/** The data API. Each handler either writes a response or throws an AppError. */
+export class DataApi {
+  private readonly d: ApiDeps;
+
+  constructor(deps: ApiDeps) {
+    this.d = deps;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
+    const { path, query } = parseRequestUrl(req.url);
+    const ctx: Ctx = { req, res, query, expectContinue, route: "unknown" };
+    const started = process.hrtime.bigint();
+    try {
+      await this.route(ctx, req.method ?? "GET", path);
+    } catch (err) {
+      const appErr = toAppError(err);
+      if (appErr.code === "INTERNAL" && appErr !== err) {
+        this.d.log.error({ err, method: req.method, path, route: ctx.route }, "request failed");
+      }
+      if (appErr.code === "UNAVAILABLE" && appErr.details && "failedNodeId" in appErr.details) {
+        this.d.metrics.pipelineFailures += 1;
+      }
+      sendError(res, appErr, { closeConnection: !req.complete });
+    } finally {
+      this.d.metrics.countRequest(ctx.route, res.statusCode);
+      if (this.d.log.isLevelEnabled("debug")) {
+        // Never the query string: it may carry a capability token.
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        this.d.log.debug({ method: req.method, path, status: res.statusCode, ms }, "request");
+      }
+    }
+  }
+
+  private async route(ctx: Ctx, method: string, path: string): Promise<void> {
+    if (path.startsWith(CHUNK_PREFIX)) {
+      const id = path.slice(CHUNK_PREFIX.length);
+      ctx.route = "chunk";
+      if (!CHUNK_ID_RE.test(id)) {
+        const problem = ZChunkId.safeParse(id).error?.issues[0]?.message ?? "invalid chunk id";
+        throw new AppError("BAD_REQUEST", `invalid chunk id ${JSON.stringify(id.slice(0, 80))}: ${problem}`);
+      }
+      switch (method) {
+        case "PUT":
+          ctx.route = "put_chunk";
+          return this.putChunk(ctx, id);
+        case "GET":
+        case "HEAD":
+          ctx.route = method === "GET" ? "get_chunk" : "head_chunk";
+          return this.getChunk(ctx, id, method === "HEAD");
+        case "DELETE":
+          ctx.route = "delete_chunk";
+          return this.deleteChunk(ctx, id);
+        default:
+          return methodNotAllowed(ctx, "GET, HEAD, PUT, DELETE");
+      }
+    }
+    switch (path) {
+      case "/health":
+        ctx.route = "health";
+        if (method !== "GET" && method !== "HEAD") return methodNotAllowed(ctx, "GET, HEAD");
+        return this.health(ctx);
+      case "/metrics":
+        ctx.route = "metrics";
+        if (method !== "GET") return methodNotAllowed(ctx, "GET");
+        ctx.res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+        ctx.res.end(this.d.metrics.render(this.d.store.usage()));
+        return;
+      case "/inventory":
+        ctx.route = "inventory";
+        if (method !== "GET") return methodNotAllowed(ctx, "GET");
+        return this.inventory(ctx);
+      default:
+        throw new AppError("NOT_FOUND", `no route ${method} ${path}`);
+    }
+  }
+
+  private async authorize(
+    ctx: Ctx,
+    op: CapabilityClaims["op"],
+    chunk: string | undefined,
+    allowQueryToken: boolean,
+  ): Promise<{ claims: CapabilityClaims; token: string; nodeId: string; epoch: number }> {
+    const active = this.d.state.active();
+    if (active === null) {
+      throw new AppError(
+        "UNAVAILABLE",
+        `storage node ${this.d.state.name} is not registered with the control plane yet; retry shortly`,
+      );
+    }
+    const token = bearerToken(ctx.req, ctx.query, allowQueryToken);
+    const claims = await this.d.verifier.verify(token, {
+      op,
+      nodeId: active.nodeId,
+      ...(chunk !== undefined ? { chunk } : {}),
+    });
+    return { claims, token: token ?? "", nodeId: active.nodeId, epoch: active.epoch };
+  }
+
+  private async putChunk(ctx: Ctx, id: string): Promise<void> {
+    const { req, res } = ctx;
+    const { claims, token, nodeId, epoch } = await this.authorize(ctx, "write", id, false);
+    const size = parseContentLength(req.headers["content-length"]);
+    if (size === null) {
+      throw new AppError(
+        "BAD_REQUEST",
+        "PUT /chunks/:id needs a Content-Length header (chunked uploads are not accepted)",
+      );
+    }
+    // Before reading a byte: an oversized or empty body is refused from its headers.
+    checkDeclaredSize(id, size);
+    const next = nextHop(claims.pipeline, nodeId);
+
+    const fwd = next ? this.d.forwarder.start(next, id, token, size) : null;
+    const metrics = this.d.metrics;
+    let received = 0;
+    async function* body(): AsyncGenerator<Uint8Array> {
+      // Deferred to the store's first read, so a write it refuses up front (no space)
+      // is answered before an `Expect: 100-continue` client sends its body.
+      if (ctx.expectContinue) res.writeContinue();
+      let inFlight: Promise<void> | undefined;
+      try {
+        for await (const buf of req as AsyncIterable<Buffer>) {
+          received += buf.length;
+          metrics.bytesIn += buf.length;
+          // Hand the bytes to the next hop first, then let the local write run while
+          // the socket sends them; wait for the downstream only before the next piece.
+          await inFlight;
+          inFlight = fwd?.write(buf);
+          yield buf;
+        }
+        await inFlight;
+      } catch (err) {
+        if (err instanceof AppError) throw err;
+        throw new AppError("TRUNCATED", `chunk ${id}: the request body was cut off after ${received} of ${size} bytes`);
+      }
+      fwd?.end();
+    }
+
+    let created: boolean;
+    try {
+      ({ created } = await this.d.store.put(id, body(), size));
+    } catch (err) {
+      fwd?.abort();
+      throw err;
+    }
+    const receipts = [await signReceipt(this.d.identity.privateKey, { nodeId, epoch, chunk: id, size })];
+    if (fwd) receipts.push(...(await forwardReceipts(fwd)));
+    const out: PutChunkResponse = { chunk: id, size, receipts };
+    if (created) this.d.log.debug({ chunk: id, size }, "chunk stored");
+    sendJson(res, 201, out);
+  }
+
+  private async getChunk(ctx: Ctx, id: string, head: boolean): Promise<void> {
+    await this.authorize(ctx, "read", id, true);
+    const handle = await this.d.store.open(id);
+    if (handle === null) {
+      throw new AppError("NOT_FOUND", `chunk ${id} is not stored on storage node ${this.d.state.name}`);
+    }
+    const { res } = ctx;
+    const size = handle.size;
+    const headers: Record<string, string | number> = {
+      "content-type": "application/octet-stream",
+      "accept-ranges": "bytes",
+      // Content-addressed: the id is a perfect validator.
+      etag: `"${id}"`,
+      [HEADER_CHUNK_SIZE]: size,
+    };
+    const range = head ? ({ kind: "none" } as const) : parseRange(ctx.req.headers.range, size);
+    if (head || range.kind === "unsatisfiable") {
+      await handle.close();
+      if (head) {
+        res.writeHead(200, { ...headers, "content-length": size });
+        res.end();
+        return;
+      }
+      return sendError(
+        res,
+        new AppError("BAD_REQUEST", `range ${ctx.req.headers.range} is not satisfiable: chunk ${id} has ${size} bytes`),
+        { status: 416, headers: { "content-range": `bytes */${size}` } },
+      );
+    }
+    let stream: Readable;
+    if (range.kind === "range") {
+      stream = await handle.readRange(range.start, range.end);
+      res.writeHead(206, {
+        ...headers,
+        "content-length": range.end - range.start + 1,
+        "content-range": `bytes ${range.start}-${range.end}/${size}`,
+      });
+    } else {
+      stream = handle.readAll();
+      res.writeHead(200, { ...headers, "content-length": size });
+    }
+    const metrics = this.d.metrics;
+    stream.on("data", (b: Buffer) => {
+      metrics.bytesOut += b.length;
+    });
+    await new Promise<void>((resolve) => {
+      pipeline(stream, res, (err) => {
+        if (err && !res.destroyed) res.destroy(err);
+        resolve();
+      });
+    });
+  }
+
+  private async deleteChunk(ctx: Ctx, id: string): Promise<void> {
+    await this.authorize(ctx, "delete", id, false);
+    if (!(await this.d.store.delete(id))) {
+      throw new AppError("NOT_FOUND", `chunk ${id} is not stored on storage node ${this.d.state.name}`);
+    }
+    ctx.res.writeHead(204);
+    ctx.res.end();
+  }
+
+  private async inventory(ctx: Ctx): Promise<void> {
+    await this.authorize(ctx, "inventory", undefined, true);
+    const cursor = ctx.query?.get("cursor") || null;
+    if (cursor !== null && !CHUNK_ID_RE.test(cursor)) throw new AppError("BAD_REQUEST", "invalid inventory cursor");
+    const limitRaw = ctx.query?.get("limit");
+    const limit = limitRaw ? Number(limitRaw) : INVENTORY_DEFAULT_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > INVENTORY_MAX_LIMIT) {
+      throw new AppError("BAD_REQUEST", `limit must be an integer from 1 to ${INVENTORY_MAX_LIMIT}`);
+    }
+    const rows = await this.d.store.list(cursor, limit + 1);
+    const page = rows.slice(0, limit);
+    const body: InventoryPage = {
+      chunks: page,
+      next: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null,
+    };
+    sendJson(ctx.res, 200, body);
+  }
+
+  private health(ctx: Ctx): void {
+    const s = this.d.state;
+    sendJson(ctx.res, 200, {
+      ok: s.active() !== null,
+      nodeId: s.nodeId,
+      name: s.name,
+      site: s.site,
+      epoch: s.epoch,
+      usage: this.d.store.usage(),
+    });
+  }
+}
+
+function methodNotAllowed(ctx: Ctx, allow: string): void {
+  sendError(ctx.res, new AppError("BAD_REQUEST", `method ${ctx.req.method} is not allowed here (allowed: ${allow})`), {
+    status: 405,
+    headers: { allow },
+    closeConnection: !ctx.req.complete,
+  });
+}
+
+/** The hop after this node, or null when it is the last (or there is no pipeline). */
+function nextHop(pipeline: PipelineHop[] | undefined, nodeId: string): PipelineHop | null {
+  if (pipeline === undefined || pipeline.length === 0) return null;
+  const ids = new Set(pipeline.map((h) => h.nodeId));
+  if (ids.size !== pipeline.length) {
+    // A node listed twice would forward to itself in a loop.
+    throw new AppError("FORBIDDEN", "capability token pipeline lists a storage node more than once");
+  }
+  const at = pipeline.findIndex((h) => h.nodeId === nodeId);
+  if (at === -1) throw new AppError("FORBIDDEN", `this storage node (${nodeId}) is not in the token's write pipeline`);
+  return pipeline[at + 1] ?? null;
+}
+
+async function forwardReceipts(fwd: Forward): Promise<string[]> {
+  const outcome = await fwd.result();
+  if (!outcome.ok) {
+    fwd.abort();
+    throw outcome.error;
+  }
+  return outcome.receipts;
+}

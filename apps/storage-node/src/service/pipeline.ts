@@ -1,0 +1,157 @@
+import http from "node:http";
+import https from "node:https";
+import { AppError } from "@cumulus/protocol/errors";
+import { ZPutChunkResponse, type PipelineHop } from "@cumulus/protocol/node-api";
+import { ZPipelineFailureDetails } from "@cumulus/protocol/node-api";
+
+const MAX_RESPONSE_BYTES = 256 * 1024;
+
+export type ForwardOutcome = { ok: true; receipts: string[] } | { ok: false; error: AppError };
+
+/**
+ * Sends the chunk to the next hop of a write pipeline while it is still arriving here, so
+ * a three-replica write costs about one transfer time, not three.
+ */
+export class PipelineForwarder {
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256 });
+  private readonly idleTimeoutMs: number;
+
+  constructor(opts: { idleTimeoutMs?: number } = {}) {
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+  }
+
+  start(hop: PipelineHop, chunk: string, token: string, size: number): Forward {
+    return new Forward(hop, chunk, token, size, this, this.idleTimeoutMs);
+  }
+
+  agentFor(url: URL): http.Agent {
+    return url.protocol === "https:" ? this.httpsAgent : this.httpAgent;
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+}
+
+export class Forward {
+  readonly hop: PipelineHop;
+  private readonly chunk: string;
+  private readonly size: number;
+  private readonly req: http.ClientRequest;
+  private settled = false;
+  private readonly outcome: Promise<ForwardOutcome>;
+
+  constructor(hop: PipelineHop, chunk: string, token: string, size: number, fw: PipelineForwarder, idleMs: number) {
+    this.hop = hop;
+    this.chunk = chunk;
+    this.size = size;
+    const url = new URL(`chunks/${chunk}`, hop.url.endsWith("/") ? hop.url : `${hop.url}/`);
+    const mod = url.protocol === "https:" ? https : http;
+    this.req = mod.request(url, {
+      method: "PUT",
+      agent: fw.agentFor(url),
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/octet-stream",
+        "content-length": String(size),
+      },
+    });
+    this.outcome = new Promise<ForwardOutcome>((resolve) => {
+      const settle = (o: ForwardOutcome) => {
+        this.settled = true;
+        resolve(o);
+      };
+      this.req.on("response", (res) => {
+        const parts: Buffer[] = [];
+        let total = 0;
+        res.on("data", (b: Buffer) => {
+          total += b.length;
+          if (total <= MAX_RESPONSE_BYTES) parts.push(b);
+        });
+        res.on("end", () => settle(this.interpret(res.statusCode ?? 0, Buffer.concat(parts).toString("utf8"))));
+        res.on("error", (err) => settle(this.failure(`its response was cut off (${describe(err)})`)));
+      });
+      this.req.on("error", (err) => settle(this.failure(`could not be reached (${describe(err)})`)));
+      this.req.setTimeout(idleMs, () => this.req.destroy(new Error(`no progress for ${idleMs} ms`)));
+    });
+  }
+
+  /** Never rejects; resolves once the bytes are handed to the socket (or the hop failed). */
+  write(buf: Uint8Array): Promise<void> {
+    if (this.settled || this.req.destroyed) return Promise.resolve();
+    if (this.req.write(buf)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.req.off("drain", done);
+        this.req.off("close", done);
+        resolve();
+      };
+      this.req.once("drain", done);
+      this.req.once("close", done);
+    });
+  }
+
+  end(): void {
+    if (!this.settled && !this.req.destroyed) this.req.end();
+  }
+
+  /** The local write failed: the downstream copy would be refused anyway, stop sending. */
+  abort(): void {
+    if (!this.req.destroyed) this.req.destroy();
+  }
+
+  result(): Promise<ForwardOutcome> {
+    return this.outcome;
+  }
+
+  private interpret(status: number, text: string): ForwardOutcome {
+    let json: unknown = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // Reported below with the status.
+    }
+    if (status === 201) {
+      const parsed = ZPutChunkResponse.safeParse(json);
+      if (
+        parsed.success &&
+        parsed.data.chunk === this.chunk &&
+        parsed.data.size === this.size &&
+        parsed.data.receipts.length > 0
+      ) {
+        return { ok: true, receipts: parsed.data.receipts };
+      }
+      return this.failure("it answered 201 with an invalid body");
+    }
+    const err = AppError.fromBody(json, status);
+    const nested = ZPipelineFailureDetails.safeParse(err.details);
+    if (nested.success) {
+      // A hop further down failed: keep its identity and message, we are just a relay.
+      return { ok: false, error: new AppError("UNAVAILABLE", err.message, nested.data) };
+    }
+    return this.failure(`it answered ${status} ${err.code}: ${err.message}`, err.code);
+  }
+
+  private failure(reason: string, cause?: string): ForwardOutcome {
+    const details = { failedNodeId: this.hop.nodeId, failedUrl: this.hop.url, ...(cause ? { cause } : {}) };
+    return {
+      ok: false,
+      error: new AppError(
+        "UNAVAILABLE",
+        `replica pipeline failed at storage node ${this.hop.nodeId} (${this.hop.url}): ${reason}`,
+        details,
+      ),
+    };
+  }
+}
+
+function describe(err: unknown): string {
+  if (typeof err === "object" && err !== null) {
+    const code = "code" in err && typeof err.code === "string" ? err.code : undefined;
+    const message = "message" in err && typeof err.message === "string" ? err.message : undefined;
+    return code ?? message ?? "unknown error";
+  }
+  return String(err);
+}

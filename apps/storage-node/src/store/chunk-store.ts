@@ -1,0 +1,162 @@
+import { createHash } from "node:crypto";
+import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { AppError } from "@cumulus/protocol/errors";
+import { MAX_CHUNK_BYTES } from "@cumulus/protocol/ids";
+
+export interface ChunkInfo {
+  id: string;
+  size: number;
+}
+
+export interface StoreUsage {
+  capacityBytes: number;
+  usedBytes: number;
+  chunkCount: number;
+}
+
+export interface PutResult {
+  id: string;
+  size: number;
+  /** false when the chunk was already present (the PUT was a verified no-op or a heal). */
+  created: boolean;
+}
+
+/** An open chunk. Call exactly one of readAll / readRange, or close. */
+export interface ChunkHandle {
+  readonly id: string;
+  readonly size: number;
+  /**
+   * The whole chunk, hashed while it streams. The last piece is held back until the hash
+   * is checked, so a corrupt chunk ends in a stream error, never in a clean end.
+   */
+  readAll(): Readable;
+  /** Inclusive byte range, served only after the whole chunk verified (result cached). */
+  readRange(start: number, end: number): Promise<Readable>;
+  close(): Promise<void>;
+}
+
+export interface ChunkStore {
+  /** Stores `body` as chunk `id` durably, or throws an AppError and stores nothing. */
+  put(id: string, body: AsyncIterable<Uint8Array>, declaredSize: number): Promise<PutResult>;
+  /** null when absent or known corrupt. */
+  open(id: string): Promise<ChunkHandle | null>;
+  stat(id: string): Promise<ChunkInfo | null>;
+  /** false when the chunk was not present. */
+  delete(id: string): Promise<boolean>;
+  /** Chunks in id order, strictly after `after`. */
+  list(after: string | null, limit: number): Promise<ChunkInfo[]>;
+  usage(): StoreUsage;
+  close(): Promise<void>;
+}
+
+export interface StoreHooks {
+  /** Called once per chunk found corrupt (metrics, logs). */
+  onCorrupt?: (id: string, reason: string) => void;
+}
+
+export function diskFull(nodeName: string, detail: string): AppError {
+  return new AppError("DISK_FULL", `storage node ${nodeName} is full: ${detail}`, { node: nodeName });
+}
+
+export function checkDeclaredSize(id: string, declaredSize: number): void {
+  if (!Number.isSafeInteger(declaredSize) || declaredSize <= 0) {
+    throw new AppError("BAD_REQUEST", `chunk ${id}: declared size must be a positive integer, got ${declaredSize}`);
+  }
+  if (declaredSize > MAX_CHUNK_BYTES) {
+    throw new AppError(
+      "PAYLOAD_TOO_LARGE",
+      `chunk ${id}: ${declaredSize} bytes exceeds the maximum chunk size of ${MAX_CHUNK_BYTES} bytes`,
+    );
+  }
+}
+
+/**
+ * Drains `body` into `sink` while hashing and counting, and throws (after the sink saw
+ * some bytes, which the caller must discard) unless exactly `declaredSize` bytes arrived
+ * and they hash to `id`.
+ */
+export async function consumeVerified(
+  id: string,
+  body: AsyncIterable<Uint8Array>,
+  declaredSize: number,
+  sink: (buf: Uint8Array) => Promise<void> | void,
+): Promise<void> {
+  const hash = createHash("sha256");
+  let received = 0;
+  for await (const buf of body) {
+    received += buf.byteLength;
+    if (received > declaredSize) {
+      throw new AppError("BAD_REQUEST", `chunk ${id}: body is longer than the declared ${declaredSize} bytes`);
+    }
+    hash.update(buf);
+    await sink(buf);
+  }
+  if (received !== declaredSize) {
+    throw new AppError("TRUNCATED", `chunk ${id}: body ended after ${received} of ${declaredSize} declared bytes`, {
+      received,
+      declared: declaredSize,
+    });
+  }
+  const actual = hash.digest("hex");
+  if (actual !== id) {
+    throw new AppError("HASH_MISMATCH", `chunk ${id}: body hashes to ${actual}, not to the chunk id`, { actual });
+  }
+}
+
+/**
+ * Passes bytes through while hashing them, always holding back the most recent piece:
+ * only when the source ended and the digest matches is that piece released and the
+ * stream ended. On mismatch `onMismatch` runs and the stream errors instead, so an HTTP
+ * response with a Content-Length can never complete with corrupt bytes.
+ */
+export function verifyingStream(id: string, expectedSize: number, onMismatch: (reason: string) => void): Transform {
+  const hash = createHash("sha256");
+  let pending: Buffer | null = null;
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      hash.update(chunk);
+      seen += chunk.length;
+      const out = pending;
+      pending = chunk;
+      cb(null, out ?? undefined);
+    },
+    flush(cb: TransformCallback) {
+      const actual = hash.digest("hex");
+      if (actual !== id || seen !== expectedSize) {
+        const reason = seen !== expectedSize ? `read ${seen} of ${expectedSize} bytes` : `content hashes to ${actual}`;
+        onMismatch(reason);
+        cb(
+          new AppError(
+            "INTERNAL",
+            `chunk ${id} failed verification while being served (${reason}); it has been quarantined`,
+          ),
+        );
+        return;
+      }
+      if (pending) this.push(pending);
+      pending = null;
+      cb();
+    },
+  });
+}
+
+/** Serialises async critical sections per key (here: per chunk id). */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = prev.then(() => mine);
+    this.tails.set(key, tail);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}

@@ -1,0 +1,95 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { pino, type Logger } from "pino";
+import type { NodeConfig } from "../env.ts";
+import { startStorageNode, type RunningNode, type StartOptions } from "../node.ts";
+import type { FakeControlPlane } from "./fake-control-plane.ts";
+
+export function sha256(buf: Uint8Array): string {
+  return createHash("sha256").update(buf).digest("hex");
+}
+
+export function makeChunk(size: number): { id: string; data: Buffer } {
+  const data = randomBytes(size);
+  return { id: sha256(data), data };
+}
+
+export async function* chunksOf(data: Uint8Array, pieceSize = 64 * 1024): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < data.length; i += pieceSize) yield data.subarray(i, i + pieceSize);
+}
+
+export async function tempDir(prefix = "cumulus-node-"): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A logger that keeps its JSON lines in memory, for asserting on what was logged. */
+export function memoryLogger(level = "info"): { log: Logger; lines: () => Record<string, unknown>[] } {
+  const out: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out.push(...chunk.toString("utf8").split("\n").filter(Boolean));
+      cb();
+    },
+  });
+  const log = pino({ level }, stream);
+  return { log, lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+export interface TestNode extends RunningNode {
+  dataDir: string;
+  nodeId: () => string;
+  logs: () => Record<string, unknown>[];
+  stop: () => Promise<void>;
+}
+
+export async function startTestNode(
+  cp: FakeControlPlane | { url: string; joinToken: string },
+  name: string,
+  overrides: Partial<NodeConfig> = {},
+  extra: Partial<Omit<StartOptions, "config" | "log">> & { waitReady?: boolean } = {},
+): Promise<TestNode> {
+  const { dir, cleanup } = await tempDir(`cumulus-${name}-`);
+  const { log, lines } = memoryLogger("info");
+  const config: NodeConfig = {
+    name,
+    site: "test",
+    dataDir: dir,
+    host: "127.0.0.1",
+    port: 0,
+    publicUrl: undefined,
+    controlUrl: cp.url,
+    joinToken: cp.joinToken,
+    capacityBytes: undefined,
+    shutdownTimeoutMs: 2_000,
+    logLevel: "info",
+    ...overrides,
+  };
+  const node = await startStorageNode({
+    config,
+    log,
+    registerBackoffMinMs: 20,
+    registerBackoffMaxMs: 100,
+    ...extra,
+  });
+  if (extra.waitReady !== false) await node.ready;
+  let stopped = false;
+  return {
+    ...node,
+    dataDir: config.dataDir,
+    nodeId: () => {
+      if (node.state.nodeId === null) throw new Error(`${name} not registered`);
+      return node.state.nodeId;
+    },
+    logs: lines,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await node.shutdown();
+      if (overrides.dataDir === undefined) await cleanup();
+    },
+  };
+}

@@ -1,0 +1,30 @@
+import { z } from "zod";
+import { DEFAULT_CONTROL_CONFIG, type ControlConfig } from "@cumulus/control/context";
+
+const ZEnv = z.object({
+  DATABASE_URL: z.string().min(1, "DATABASE_URL is required (npm start sets it for the cluster in a box)"),
+  CUMULUS_NODE_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULT_CONTROL_CONFIG.nodeTimeoutMs),
+  CUMULUS_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().positive().default(DEFAULT_CONTROL_CONFIG.heartbeatIntervalMs),
+  CUMULUS_CAPABILITY_TTL_S: z.coerce.number().int().positive().default(DEFAULT_CONTROL_CONFIG.capabilityTtlSeconds),
+  CUMULUS_DEFAULT_REPLICAS: z.coerce.number().int().min(1).max(16).default(DEFAULT_CONTROL_CONFIG.defaultReplicas),
+  CUMULUS_LOG_LEVEL: z.string().default("info"),
+});
+
+export type Env = z.infer<typeof ZEnv>;
+
+let parsed: Env | null = null;
+
+/** The only place the control plane reads process.env. */
+export function env(): Env {
+  if (!parsed) parsed = ZEnv.parse(process.env);
+  return parsed;
+}
+
+export function controlConfig(e: Env = env()): ControlConfig {
+  return {
+    nodeTimeoutMs: e.CUMULUS_NODE_TIMEOUT_MS,
+    heartbeatIntervalMs: e.CUMULUS_HEARTBEAT_INTERVAL_MS,
+    capabilityTtlSeconds: e.CUMULUS_CAPABILITY_TTL_S,
+    defaultReplicas: e.CUMULUS_DEFAULT_REPLICAS,
+  };
+}

@@ -1,0 +1,37 @@
+import { ZodError } from "zod";
+import { AppError } from "@cumulus/protocol/errors";
+import { ctx } from "./context.ts";
+
+/** Largest JSON body any control-plane route accepts. */
+export const MAX_JSON_BYTES = 1024 * 1024;
+
+/**
+ * Maps every failure of a route handler to the one JSON error shape. Unknown errors are
+ * logged with context and answered without internals.
+ */
+export function errorResponse(err: unknown, where: string): Response {
+  if (err instanceof AppError) return Response.json(err.toBody(), { status: err.httpStatus });
+  if (err instanceof ZodError) {
+    const first = err.issues[0];
+    const at = first?.path.length ? `${first.path.join(".")}: ` : "";
+    const e = new AppError("BAD_REQUEST", `invalid request: ${at}${first?.message ?? "malformed"}`);
+    return Response.json(e.toBody(), { status: 400 });
+  }
+  ctx().log.error({ err, where }, "unhandled error");
+  return Response.json(new AppError("INTERNAL", "internal error: see the control plane's log").toBody(), {
+    status: 500,
+  });
+}
+
+export async function readJson(req: Request): Promise<unknown> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > MAX_JSON_BYTES) throw new AppError("PAYLOAD_TOO_LARGE", `request body over ${MAX_JSON_BYTES} bytes`);
+  const text = await req.text();
+  if (text.length > MAX_JSON_BYTES)
+    throw new AppError("PAYLOAD_TOO_LARGE", `request body over ${MAX_JSON_BYTES} bytes`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new AppError("BAD_REQUEST", "request body is not valid JSON");
+  }
+}

@@ -1,0 +1,17 @@
+import { open, rename } from "node:fs/promises";
+import path from "node:path";
+import { mkdirp } from "./preflight.ts";
+
+/** Writes a file so that readers see the old or the new content, never a torn one. */
+export async function writeFileAtomic(file: string, data: string, mode = 0o644): Promise<void> {
+  await mkdirp(path.dirname(file));
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  const fh = await open(tmp, "w", mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+}

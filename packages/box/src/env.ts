@@ -1,0 +1,29 @@
+import path from "node:path";
+import { z } from "zod";
+
+const ZBoxEnv = z.object({
+  CUMULUS_DATA_DIR: z.string().default(".data"),
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  HOSTNAME: z.string().default("0.0.0.0"),
+  DATABASE_URL: z.string().optional(),
+  CUMULUS_PG_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  CUMULUS_NODE_BASE_PORT: z.coerce.number().int().min(1).max(65535).default(7101),
+  CUMULUS_ADMIN_EMAIL: z.string().email().default("admin@localhost"),
+  CUMULUS_ADMIN_PASSWORD: z.string().optional(),
+  CUMULUS_NODE_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  CUMULUS_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().positive().optional(),
+  CUMULUS_LOG_LEVEL: z.string().default("info"),
+});
+
+export type BoxEnv = z.infer<typeof ZBoxEnv> & { dataDir: string; repoRoot: string };
+
+/** The only place the box reads process.env. */
+export function loadBoxEnv(repoRoot: string, source: NodeJS.ProcessEnv = process.env): BoxEnv {
+  const parsed = ZBoxEnv.safeParse(source);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`bad configuration: ${issue?.path.join(".")}: ${issue?.message}`);
+  }
+  const dataDir = path.resolve(repoRoot, parsed.data.CUMULUS_DATA_DIR);
+  return { ...parsed.data, dataDir, repoRoot };
+}

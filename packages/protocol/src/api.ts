@@ -1,0 +1,261 @@
+import { z } from "zod";
+import { ZChunkId } from "./ids.ts";
+import { ZNodeStatus, ZReceipt } from "./node-api.ts";
+
+/**
+ * The control plane's HTTP API for non-browser clients (CLI, SDK, sync agents), under
+ * /api/v1. Authentication: `Authorization: Bearer <device token>` (from POST
+ * /api/v1/auth/device-tokens) or the browser session cookie. Errors: `ZErrorBody`.
+ * Sizes are JSON numbers (safe up to 2^53 bytes).
+ *
+ * A client may say which site it is in with the `x-cumulus-site` header; replica lists
+ * are then ordered nearest first (same site, then others).
+ */
+export const API_PREFIX = "/api/v1";
+export const HEADER_CLIENT_SITE = "x-cumulus-site";
+
+const ZPathString = z.string().min(1).max(4096);
+const ZSize = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const ZIsoDate = z.string();
+
+// --- auth -------------------------------------------------------------------
+
+/** POST /api/v1/auth/device-tokens */
+export const ZCreateDeviceTokenRequest = z.object({
+  email: z.string().min(3).max(320),
+  password: z.string().min(1).max(1024),
+  deviceName: z.string().min(1).max(100),
+});
+export const ZCreateDeviceTokenResponse = z.object({
+  token: z.string(),
+  tokenId: z.uuid(),
+  user: z.object({ id: z.uuid(), email: z.string(), role: z.enum(["admin", "user"]) }),
+});
+/** DELETE /api/v1/auth/device-tokens/current — revokes the token used for the call. */
+
+/** GET /api/v1/auth/whoami */
+export const ZWhoAmI = z.object({ id: z.uuid(), email: z.string(), role: z.enum(["admin", "user"]), home: z.string() });
+
+// --- namespace --------------------------------------------------------------
+
+export const ZEntryType = z.enum(["folder", "file"]);
+
+export const ZEntry = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  path: z.string(),
+  type: ZEntryType,
+  size: ZSize,
+  modifiedAt: ZIsoDate,
+  owner: z.string().nullable(),
+  /** Current version number for files; null for folders. */
+  version: z.number().int().positive().nullable(),
+});
+export type Entry = z.infer<typeof ZEntry>;
+
+/** GET /api/v1/fs/list?path=/a */
+export const ZListResponse = z.object({ path: z.string(), entries: z.array(ZEntry) });
+
+/** POST /api/v1/fs/mkdir */
+export const ZMkdirRequest = z.object({ path: ZPathString, parents: z.boolean().default(false) });
+/** POST /api/v1/fs/move — rename and/or move; fails with ALREADY_EXISTS if `to` exists. */
+export const ZMoveRequest = z.object({ from: ZPathString, to: ZPathString });
+/** POST /api/v1/fs/delete — moves to the trash; a non-empty folder needs `recursive`. */
+export const ZDeleteRequest = z.object({ path: ZPathString, recursive: z.boolean().default(false) });
+/** GET /api/v1/fs/trash */
+export const ZTrashItem = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  originalPath: z.string(),
+  type: ZEntryType,
+  size: ZSize,
+  trashedAt: ZIsoDate,
+});
+export const ZTrashResponse = z.object({ items: z.array(ZTrashItem) });
+/** POST /api/v1/fs/trash/restore */
+export const ZRestoreTrashRequest = z.object({ id: z.uuid() });
+
+export const ZReplica = z.object({
+  nodeId: z.uuid(),
+  node: z.string(),
+  site: z.string(),
+  state: z.enum(["stored", "corrupt", "deleting"]),
+});
+
+export const ZPolicy = z.object({
+  replicas: z.number().int().min(1).max(16),
+  requiredSites: z.array(z.string()),
+  allowedSites: z.array(z.string()),
+  pinnedNodes: z.array(z.string()),
+});
+export type Policy = z.infer<typeof ZPolicy>;
+
+/** GET /api/v1/fs/stat?path=/a[&version=N] */
+export const ZStatResponse = z.object({
+  entry: ZEntry,
+  path: z.string(),
+  size: ZSize,
+  /** Number of versions the file has (0 for folders). */
+  versions: z.number().int().min(0),
+  version: z.number().int().positive().nullable(),
+  policy: ZPolicy,
+  chunks: z.array(
+    z.object({ id: ZChunkId, size: z.number().int().positive(), offset: ZSize, replicas: z.array(ZReplica) }),
+  ),
+});
+export type StatResponse = z.infer<typeof ZStatResponse>;
+
+/** GET /api/v1/fs/versions?path=/a */
+export const ZVersion = z.object({
+  number: z.number().int().positive(),
+  size: ZSize,
+  chunkCount: z.number().int().min(0),
+  createdAt: ZIsoDate,
+  createdBy: z.string().nullable(),
+  current: z.boolean(),
+});
+export const ZVersionsResponse = z.object({ path: z.string(), versions: z.array(ZVersion) });
+/** POST /api/v1/fs/versions/restore — makes version N the content of a new, current version. */
+export const ZRestoreVersionRequest = z.object({ path: ZPathString, version: z.number().int().positive() });
+
+// --- upload -----------------------------------------------------------------
+
+export const ZManifestChunk = z.object({
+  id: ZChunkId,
+  size: z
+    .number()
+    .int()
+    .positive()
+    .max(4 * 1024 * 1024),
+});
+
+/** POST /api/v1/uploads */
+export const ZBeginUploadRequest = z.object({
+  path: ZPathString,
+  size: ZSize,
+  chunks: z.array(ZManifestChunk).max(1_000_000),
+  /**
+   * The version the client's content is based on: null to create a new file (CONFLICT if
+   * one exists), or the current version number it read (CONFLICT if it changed meanwhile).
+   */
+  baseVersion: z.number().int().positive().nullable(),
+  /** Create missing parent folders. */
+  parents: z.boolean().default(false),
+  deviceName: z.string().max(100).optional(),
+});
+export type BeginUploadRequest = z.infer<typeof ZBeginUploadRequest>;
+
+export const ZPipelineNode = z.object({ nodeId: z.uuid(), node: z.string(), site: z.string(), url: z.url() });
+
+export const ZBeginUploadResponse = z.object({
+  uploadId: z.uuid(),
+  expiresAt: ZIsoDate,
+  /** Chunks the cluster lacks; the others are already stored (deduplicated). */
+  missing: z.array(
+    z.object({
+      id: ZChunkId,
+      size: z.number().int().positive(),
+      /** Replica pipeline: PUT to the first node, which forwards along the rest. */
+      pipeline: z.array(ZPipelineNode).min(1),
+      /** Write capability for this chunk's pipeline (shared by chunks in the same batch). */
+      token: z.string(),
+    }),
+  ),
+});
+export type BeginUploadResponse = z.infer<typeof ZBeginUploadResponse>;
+
+/** POST /api/v1/uploads/:id/commit */
+export const ZCommitUploadRequest = z.object({
+  /** For every uploaded chunk: the receipts the nodes returned. */
+  receipts: z.record(ZChunkId, z.array(ZReceipt).min(1)),
+});
+export type CommitUploadRequest = z.infer<typeof ZCommitUploadRequest>;
+
+export const ZCommitUploadResponse = z.object({ entry: ZEntry, version: z.number().int().positive() });
+
+// --- download ---------------------------------------------------------------
+
+/** GET /api/v1/downloads?path=/a[&version=N] */
+export const ZDownloadPlan = z.object({
+  path: z.string(),
+  size: ZSize,
+  version: z.number().int().positive(),
+  chunks: z.array(
+    z.object({
+      id: ZChunkId,
+      size: z.number().int().positive(),
+      offset: ZSize,
+      /** Live replicas, nearest first. */
+      replicas: z.array(ZPipelineNode),
+      /** Read capability covering this chunk on every listed replica. */
+      token: z.string(),
+    }),
+  ),
+});
+export type DownloadPlan = z.infer<typeof ZDownloadPlan>;
+
+// --- policies ---------------------------------------------------------------
+
+/** GET /api/v1/policy?path=/a */
+export const ZPolicyResponse = z.object({
+  path: z.string(),
+  /** Settings made on this entry itself (null fields inherit). */
+  explicit: z
+    .object({
+      replicas: z.number().int().nullable(),
+      requiredSites: z.array(z.string()),
+      allowedSites: z.array(z.string()),
+      pinnedNodes: z.array(z.string()),
+    })
+    .nullable(),
+  effective: ZPolicy,
+  /** Path the effective replica count comes from, or "default". */
+  inheritedFrom: z.string(),
+});
+
+/** PUT /api/v1/policy — omitted fields keep their value; `null` replicas clears (inherit). */
+export const ZSetPolicyRequest = z.object({
+  path: ZPathString,
+  replicas: z.number().int().min(1).max(16).nullable().optional(),
+  requiredSites: z.array(z.string().min(1).max(63)).max(16).optional(),
+  allowedSites: z.array(z.string().min(1).max(63)).max(16).optional(),
+  pinnedNodes: z.array(z.string().min(1).max(63)).max(16).optional(),
+});
+
+// --- cluster ----------------------------------------------------------------
+
+/** GET /api/v1/sysinfo */
+export const ZSysinfo = z.object({
+  sites: z.array(z.object({ name: z.string(), nodes: z.number().int() })),
+  nodes: z.array(
+    z.object({
+      id: z.uuid(),
+      name: z.string(),
+      site: z.string(),
+      status: ZNodeStatus,
+      capacityBytes: ZSize,
+      usedBytes: ZSize,
+      chunks: z.number().int().min(0),
+      lastHeartbeatAt: ZIsoDate,
+    }),
+  ),
+  chunks: z.number().int().min(0),
+  replicas: z.number().int().min(0),
+  underReplicated: z.number().int().min(0),
+  overReplicated: z.number().int().min(0),
+});
+export type Sysinfo = z.infer<typeof ZSysinfo>;
+
+// --- change feed ------------------------------------------------------------
+
+/** GET /api/v1/changes?cursor=N[&wait=seconds] — long-polls up to `wait` when empty. */
+export const ZChange = z.object({
+  seq: z.number().int().positive(),
+  kind: z.enum(["create", "update", "move", "trash", "restore", "purge"]),
+  entryId: z.uuid(),
+  path: z.string().nullable(),
+  type: ZEntryType,
+  version: z.number().int().positive().nullable(),
+  at: ZIsoDate,
+});
+export const ZChangesResponse = z.object({ changes: z.array(ZChange), cursor: z.number().int().min(0) });
