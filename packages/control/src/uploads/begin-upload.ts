@@ -1,0 +1,225 @@
+import { AppError } from "@cumulus/protocol/errors";
+import { formatPath, parsePath } from "@cumulus/protocol/paths";
+import { ZBeginUploadRequest, type BeginUploadResponse } from "@cumulus/protocol/api";
+import { placeReplicas } from "@cumulus/placement/place";
+import type { ControlContext } from "../context.ts";
+import { LEVEL, type AuthUser } from "../access/access.ts";
+import { makeFolders } from "../fs/mkdir.ts";
+import { forbidden, lookup, missingError } from "../fs/tree.ts";
+import { knownChunks, liveReplicas, writableNodes, type WritableNode } from "../fs/replicas.ts";
+import { describeSource, effectivePolicyOf } from "../policies/effective.ts";
+import { batchForToken, signCapability } from "../capabilities/tokens.ts";
+
+/**
+ * How long an upload may take between begin and commit. Its chunks are protected from
+ * garbage collection meanwhile; write tokens expire sooner (capabilityTtlSeconds).
+ */
+export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** What the Upload row's `manifest` column holds. */
+export type StoredManifest = {
+  chunks: { id: string; size: number }[];
+  /** Replica count the upload was planned for; commit requires it. */
+  replicas: number;
+  /** The base version number the client gave (null: create). */
+  baseVersion: number | null;
+  deviceName: string | null;
+};
+
+export type TargetState = {
+  entryId: string | null;
+  parentId: string;
+  currentVersion: number | null;
+  currentVersionId: string | null;
+};
+
+/**
+ * Checks that `user` may write `path` from `baseVersion`: for a new file, write access to
+ * the parent folder and no entry of that name; for a new version, write access to the
+ * file and `baseVersion` still current. Used at begin (fail early) and, inside the
+ * commit transaction, again.
+ */
+export async function checkTarget(
+  db: Parameters<typeof lookup>[0],
+  user: AuthUser,
+  path: string,
+  baseVersion: number | null,
+): Promise<TargetState> {
+  const l = await lookup(db, user, path);
+  const n = l.parts.length;
+  if (l.chain.length === n + 1) {
+    const entryId = l.chain[n]!;
+    const entry = await db.entry.findUniqueOrThrow({
+      where: { id: entryId },
+      include: { currentVersion: { select: { number: true } } },
+    });
+    if (entry.type === "folder")
+      throw new AppError("ALREADY_EXISTS", `${l.path} is a folder: choose another name for the file`);
+    if (l.levels[n]! < LEVEL.write) throw forbidden(l.path, "write");
+    const current = entry.currentVersion?.number ?? null;
+    if (baseVersion === null) {
+      throw new AppError(
+        "CONFLICT",
+        `${l.path} already exists (version ${current ?? "none"}): pass its version as the base to replace it`,
+        {
+          currentVersion: current,
+        },
+      );
+    }
+    if (current !== baseVersion) {
+      throw new AppError(
+        "CONFLICT",
+        `${l.path} changed since version ${baseVersion} (now ${current ?? "none"}): fetch the new version and merge first`,
+        {
+          currentVersion: current,
+        },
+      );
+    }
+    return { entryId, parentId: entry.parentId!, currentVersion: current, currentVersionId: entry.currentVersionId };
+  }
+  if (l.chain.length === n) {
+    const parentId = l.chain[n - 1]!;
+    const parent = await db.entry.findUniqueOrThrow({ where: { id: parentId }, select: { type: true } });
+    if (parent.type !== "folder") throw await missingError(db, l);
+    if (l.levels[n - 1]! < LEVEL.write) throw forbidden(formatPath(l.parts.slice(0, -1)), "write");
+    if (baseVersion !== null) {
+      throw new AppError(
+        "CONFLICT",
+        `${l.path} no longer exists (it was at version ${baseVersion}): it was moved or deleted; upload without a base version to create it again`,
+        {
+          currentVersion: null,
+        },
+      );
+    }
+    return { entryId: null, parentId, currentVersion: null, currentVersionId: null };
+  }
+  throw await missingError(db, l);
+}
+
+export function validateManifest(size: number, chunks: readonly { id: string; size: number }[]): Map<string, number> {
+  let sum = 0;
+  const sizes = new Map<string, number>();
+  for (const c of chunks) {
+    sum += c.size;
+    const known = sizes.get(c.id);
+    if (known !== undefined && known !== c.size) {
+      throw new AppError("BAD_REQUEST", `chunk ${c.id} is listed with two sizes (${known} and ${c.size})`);
+    }
+    sizes.set(c.id, c.size);
+  }
+  if (sum !== size)
+    throw new AppError("BAD_REQUEST", `the chunk sizes add up to ${sum} bytes but the file size is ${size}`);
+  return sizes;
+}
+
+/**
+ * POST /api/v1/uploads — plans an upload: which chunks the cluster lacks and, for each,
+ * the pipeline of nodes to write it to with a write capability for that pipeline.
+ */
+export async function beginUpload(
+  ctx: ControlContext,
+  user: AuthUser,
+  input: unknown,
+  now = new Date(),
+): Promise<BeginUploadResponse> {
+  const req = ZBeginUploadRequest.parse(input);
+  const parts = parsePath(req.path);
+  if (parts.length === 0) throw new AppError("BAD_REQUEST", "cannot upload to /: give the file's path");
+  const path = formatPath(parts);
+  const sizes = validateManifest(req.size, req.chunks);
+
+  if (req.parents && parts.length > 1) {
+    await makeFolders(ctx, user, formatPath(parts.slice(0, -1)), { parents: true, mustCreate: false });
+  }
+  const target = await checkTarget(ctx.prisma, user, path, req.baseVersion);
+  const eff = await effectivePolicyOf(ctx.prisma, ctx.config, target.entryId ?? target.parentId);
+  const policy = eff.policy;
+
+  const ids = [...sizes.keys()];
+  for (const k of await knownChunks(ctx.prisma, ids)) {
+    if (sizes.get(k.id) !== k.size) {
+      throw new AppError(
+        "BAD_REQUEST",
+        `chunk ${k.id} is stored with size ${k.size}, the manifest says ${sizes.get(k.id)}: the manifest is wrong`,
+      );
+    }
+  }
+
+  const live = await liveReplicas(ctx.prisma, ctx.config, ids, now);
+  const nodes = await writableNodes(ctx.prisma, ctx.config, now);
+  const allowed = policy.allowedSites.length > 0 ? new Set(policy.allowedSites) : null;
+  const eligible = nodes.filter((n) => n.weight > 0 && (!allowed || allowed.has(n.site)));
+
+  type Group = { pipeline: WritableNode[]; chunks: string[] };
+  const groups = new Map<string, Group>();
+  const missingOrder: string[] = [];
+  for (const id of ids) {
+    const holders = live.get(id) ?? [];
+    const need = policy.replicas - holders.length;
+    if (need <= 0) continue;
+    const held = new Set(holders.map((h) => h.nodeId));
+    const heldNames = new Set(holders.map((h) => h.node));
+    const heldSites = new Set(holders.map((h) => h.site));
+    const placed = placeReplicas(
+      id,
+      eligible.filter((n) => !held.has(n.id)),
+      {
+        replicas: need,
+        requiredSites: policy.requiredSites.filter((s) => !heldSites.has(s)),
+        allowedSites: policy.allowedSites,
+        pinnedNodes: policy.pinnedNodes.filter((p) => !held.has(p) && !heldNames.has(p)),
+      },
+    );
+    if (placed.nodes.length < need) {
+      const source = await describeSource(ctx.prisma, eff);
+      const where = source === "default" ? "the cluster default" : `the policy of ${source}`;
+      const scope = allowed ? ` in ${policy.allowedSites.join(", ")}` : "";
+      const total = new Set([...eligible.map((n) => n.id), ...held]).size;
+      throw new AppError(
+        "UNAVAILABLE",
+        `${where} needs ${policy.replicas} replicas but only ${total} eligible storage node${total === 1 ? " is" : "s are"} active${scope}: start more nodes or lower the replica count`,
+        { replicas: policy.replicas, eligibleNodes: eligible.map((n) => n.name) },
+      );
+    }
+    const pipeline = placed.nodes.map((p) => eligible.find((n) => n.id === p.id)!);
+    const key = pipeline.map((n) => n.id).join(",");
+    const g = groups.get(key);
+    if (g) g.chunks.push(id);
+    else groups.set(key, { pipeline, chunks: [id] });
+    missingOrder.push(id);
+  }
+
+  const manifest: StoredManifest = {
+    chunks: req.chunks.map((c) => ({ id: c.id, size: c.size })),
+    replicas: policy.replicas,
+    baseVersion: req.baseVersion,
+    deviceName: req.deviceName ?? null,
+  };
+  const upload = await ctx.prisma.upload.create({
+    data: {
+      userId: user.id,
+      path,
+      baseVersionId: target.currentVersionId,
+      size: BigInt(req.size),
+      manifest,
+      expiresAt: new Date(now.getTime() + UPLOAD_TTL_MS),
+    },
+  });
+
+  const planned = new Map<string, BeginUploadResponse["missing"][number]>();
+  for (const g of groups.values()) {
+    const hops = g.pipeline.map((n) => ({ nodeId: n.id, url: n.url }));
+    const fixed = { op: "write" as const, aud: g.pipeline.map((n) => n.id), pipeline: hops, sub: user.id };
+    for (const batch of batchForToken(g.chunks, fixed)) {
+      const { token } = await signCapability(ctx, { ...fixed, chunks: batch }, now.getTime());
+      const pipeline = g.pipeline.map((n) => ({ nodeId: n.id, node: n.name, site: n.site, url: n.url }));
+      for (const id of batch) planned.set(id, { id, size: sizes.get(id)!, pipeline, token });
+    }
+  }
+  ctx.log.debug({ upload: upload.id, path, chunks: ids.length, missing: missingOrder.length }, "upload planned");
+  return {
+    uploadId: upload.id,
+    expiresAt: upload.expiresAt.toISOString(),
+    missing: missingOrder.map((id) => planned.get(id)!),
+  };
+}
