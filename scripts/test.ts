@@ -84,6 +84,8 @@ const stages: Stage[] = [
   { name: "format", run: () => plain(npx("prettier"), ["--check", "--log-level=warn", "."]) },
   { name: "typecheck", run: () => plain(npx("turbo"), ["run", "typecheck", "--output-logs=errors-only"]) },
   { name: "unit", run: () => vitest(rest) },
+  // Network-namespace WAN emulator (needs root; skips itself with a reason elsewhere).
+  { name: "wan", run: () => vitest(["--config", "e2e/wan/vitest.config.ts", ...rest]) },
   { name: "e2e", run: () => playwright(rest) },
 ];
 
