@@ -1,0 +1,222 @@
+import { open, rename, rm } from "node:fs/promises";
+import path from "node:path";
+import { AppError } from "@cumulus/protocol/errors";
+import type { CumulusClient, DownloadPlan } from "../client.ts";
+import { fetchChunk, type ChunkIo, type NodeRef } from "../chunks.ts";
+import { backoffMs, sleep } from "../http.ts";
+import { runPool } from "../pool.ts";
+import { emptyProgress, type ProgressListener } from "../progress.ts";
+import { localError } from "./local-errors.ts";
+import { openTransport, sha256Node } from "./upload-file.ts";
+
+export const PARTIAL_SUFFIX = ".cumulus-partial";
+
+export interface DownloadFileOptions {
+  /** Chunk transport from nodes: "http" (default), "udt", or "auto" (UDT from nodes of other sites). */
+  transport?: "udt" | "http" | "auto";
+  /** A ready transport (overrides `transport`). */
+  chunkIo?: Pick<ChunkIo, "fetchChunk">;
+  remotePath: string;
+  localPath: string;
+  /** A past version; default the current one. */
+  version?: number;
+  /** Chunks in flight at once (default 4). */
+  concurrency?: number;
+  /** Passes over a chunk's replica list before giving up (default 2). */
+  rounds?: number;
+  retryBaseMs?: number;
+  chunkTimeoutMs?: number;
+  onProgress?: ProgressListener;
+  /** A replica failed (unreachable, corrupt, ...) and the next one is tried. */
+  onReplicaError?: (e: { chunk: string; node: string; error: unknown }) => void;
+  signal?: AbortSignal;
+}
+
+export interface DownloadResult {
+  path: string;
+  version: number;
+  bytesTotal: number;
+  bytesDownloaded: number;
+  chunksTotal: number;
+  chunksDownloaded: number;
+}
+
+interface Part {
+  id: string;
+  size: number;
+  offsets: number[];
+}
+
+/**
+ * Downloads one file: chunks in parallel from the nearest replica, each verified against
+ * its SHA-256 with a fall back to the next replica on any error, written at their offsets
+ * into `<dest>.cumulus-partial`, fsynced and renamed over the destination. A corrupt
+ * chunk never reaches the destination, and the destination is never half-written.
+ */
+export async function downloadFile(client: CumulusClient, opts: DownloadFileOptions): Promise<DownloadResult> {
+  const io = opts.chunkIo ? null : await openTransport(opts.transport, client.site);
+  try {
+    return await downloadFileInner(client, io ? { ...opts, chunkIo: io } : opts);
+  } catch (err) {
+    // The caller's abort reason, not the AbortError of whichever request it cut short.
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    throw err;
+  } finally {
+    io?.close();
+  }
+}
+
+async function downloadFileInner(client: CumulusClient, opts: DownloadFileOptions): Promise<DownloadResult> {
+  const signal = opts.signal;
+  let plan = await client.downloadPlan(opts.remotePath, { version: opts.version, signal });
+  const version = plan.version;
+
+  const parts = new Map<string, Part>();
+  for (const c of plan.chunks) {
+    const p = parts.get(c.id);
+    if (p) p.offsets.push(c.offset);
+    else parts.set(c.id, { id: c.id, size: c.size, offsets: [c.offset] });
+  }
+  let access = accessOf(plan);
+  // Read tokens expire; a long download asks for a fresh plan of the same version once
+  // per expiry, shared by every chunk that noticed.
+  let refreshing: Promise<void> | null = null;
+  const refresh = (seen: Map<string, ChunkAccess>): Promise<void> => {
+    if (access !== seen) return Promise.resolve();
+    refreshing ??= client
+      .downloadPlan(opts.remotePath, { version, signal })
+      .then((p) => {
+        plan = p;
+        access = accessOf(p);
+      })
+      .finally(() => {
+        refreshing = null;
+      });
+    return refreshing;
+  };
+
+  const progress = emptyProgress("downloading", plan.size, plan.chunks.length);
+  const report = () => opts.onProgress?.({ ...progress });
+  report();
+
+  const dest = path.resolve(opts.localPath);
+  const partial = dest + PARTIAL_SUFFIX;
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(partial, "w", 0o644);
+  } catch (err) {
+    throw localError(err, partial);
+  }
+  let ok = false;
+  try {
+    await fh.truncate(plan.size);
+    const rounds = Math.max(1, opts.rounds ?? 2);
+    await runPool(parts.values(), opts.concurrency ?? 4, async (part) => {
+      const data = await fetchPart(part);
+      for (const offset of part.offsets) {
+        let written = 0;
+        while (written < data.length) {
+          const { bytesWritten } = await fh
+            .write(data, written, data.length - written, offset + written)
+            .catch((err: unknown) => {
+              throw localError(err, partial);
+            });
+          written += bytesWritten;
+        }
+        progress.chunksTransferred++;
+        progress.bytesTransferred += data.length;
+        progress.bytesDone += data.length;
+      }
+      report();
+    });
+
+    async function fetchPart(part: Part): Promise<Uint8Array> {
+      const failures: string[] = [];
+      let refreshed = false;
+      for (let round = 0; round < rounds; round++) {
+        const seen = access;
+        const a = seen.get(part.id);
+        if (!a || a.replicas.length === 0) {
+          throw new AppError(
+            "UNAVAILABLE",
+            `chunk ${part.id.slice(0, 12)} of ${opts.remotePath} has no live replica right now; try again later`,
+          );
+        }
+        let expired = false;
+        for (const replica of a.replicas) {
+          signal?.throwIfAborted();
+          try {
+            return await (opts.chunkIo?.fetchChunk ?? fetchChunk)(client.fetch, replica, a.token, part.id, part.size, sha256Node, {
+              signal,
+              timeoutMs: opts.chunkTimeoutMs,
+            });
+          } catch (err) {
+            if (signal?.aborted) throw signal.reason;
+            opts.onReplicaError?.({ chunk: part.id, node: replica.node, error: err });
+            if (err instanceof AppError && err.code === "TOKEN_EXPIRED") expired = true;
+            failures.push(`${replica.node}: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }
+        if (expired && !refreshed) {
+          refreshed = true;
+          await refresh(seen);
+          round--;
+          continue;
+        }
+        if (round + 1 < rounds) await sleep(backoffMs(round, opts.retryBaseMs ?? 500), signal);
+      }
+      throw new AppError(
+        "UNAVAILABLE",
+        `no replica returned chunk ${part.id.slice(0, 12)} of ${opts.remotePath} intact (${[...new Set(failures)].join("; ")})`,
+      );
+    }
+
+    await fh.sync();
+    ok = true;
+  } finally {
+    await fh.close().catch(() => undefined);
+    if (!ok) await rm(partial, { force: true }).catch(() => undefined);
+  }
+  try {
+    await rename(partial, dest);
+  } catch (err) {
+    await rm(partial, { force: true }).catch(() => undefined);
+    throw localError(err, dest);
+  }
+  await fsyncDir(path.dirname(dest));
+  progress.phase = "done";
+  report();
+  return {
+    path: plan.path,
+    version,
+    bytesTotal: plan.size,
+    bytesDownloaded: progress.bytesTransferred,
+    chunksTotal: plan.chunks.length,
+    chunksDownloaded: progress.chunksTransferred,
+  };
+}
+
+interface ChunkAccess {
+  replicas: NodeRef[];
+  token: string;
+}
+
+function accessOf(plan: DownloadPlan): Map<string, ChunkAccess> {
+  const m = new Map<string, ChunkAccess>();
+  for (const c of plan.chunks) if (!m.has(c.id)) m.set(c.id, { replicas: c.replicas, token: c.token });
+  return m;
+}
+
+/** Makes the rename durable; some file systems refuse fsync on a directory, which is fine. */
+async function fsyncDir(dir: string): Promise<void> {
+  try {
+    const d = await open(dir, "r");
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  } catch {
+    // best effort
+  }
+}
