@@ -1,8 +1,9 @@
 import net from "node:net";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { test, expect } from "@playwright/test";
 import { TestCluster, pidAlive, runBoxExpectingFailure } from "../fixtures/cluster.ts";
-import { freePort } from "../fixtures/ports.ts";
+import { freePort, freePortRange } from "../fixtures/ports.ts";
 
 test.describe.configure({ mode: "serial" });
 
@@ -15,6 +16,7 @@ test.beforeAll(async () => {
 
 test.afterAll(async () => {
   await cluster?.destroy();
+  for (const suffix of ["-other", "-baddb"]) await rm(cluster.dataDir + suffix, { recursive: true, force: true });
 });
 
 test("starts PostgreSQL, the control plane, its worker and three storage nodes in two sites", async () => {
@@ -42,15 +44,24 @@ test("starts PostgreSQL, the control plane, its worker and three storage nodes i
   expect(cluster.admin?.password.length).toBeGreaterThanOrEqual(12);
 });
 
-test("the status page renders the cluster", async ({ page }) => {
+test("the admin overview renders the cluster (\"/\" sends a signed-out visitor to sign in)", async ({ page, context }) => {
   const errors: string[] = [];
   page.on("console", (m) => {
     if (m.type() === "error") errors.push(m.text());
   });
   await page.goto(cluster.url);
-  await expect(page.getByRole("heading", { name: "Cumulus" })).toBeVisible();
+  await expect(page).toHaveURL(/\/sign-in$/);
+  // Sign in as the first admin through the API; the browser keeps the session cookie.
+  const res = await page.request.post(`${cluster.url}/api/auth/sign-in/email`, {
+    data: { email: cluster.admin!.email, password: cluster.admin!.password },
+    headers: { origin: cluster.url },
+  });
+  expect(res.status(), await res.text()).toBe(200);
+  expect((await context.cookies(cluster.url)).some((c) => c.name === "cumulus.session_token")).toBe(true);
+  await page.goto(`${cluster.url}/admin`);
+  await expect(page.getByRole("heading", { name: "Cluster overview" })).toBeVisible();
   await expect(page.getByTestId("nodes-status")).toHaveText("3 of 3 active");
-  await expect(page.getByRole("cell", { name: "branch-1" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "branch-1" })).toBeVisible();
   await page.screenshot({
     path: path.join(import.meta.dirname, "..", "screenshots", "cluster-status.png"),
     fullPage: true,
@@ -145,6 +156,7 @@ test("bad configuration fails with one line naming the problem", async () => {
     ...cluster.env,
     CUMULUS_DATA_DIR: cluster.dataDir + "-baddb",
     PORT: String(await freePort()),
+    CUMULUS_NODE_BASE_PORT: String(await freePortRange(4)),
     DATABASE_URL: `postgresql://cumulus:wrong@127.0.0.1:${await freePort()}/cumulus`,
   });
   expect(badDb.status).not.toBe(0);
