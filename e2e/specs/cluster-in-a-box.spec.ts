@@ -44,7 +44,10 @@ test("starts PostgreSQL, the control plane, its worker and three storage nodes i
   expect(cluster.admin?.password.length).toBeGreaterThanOrEqual(12);
 });
 
-test("the admin overview renders the cluster (\"/\" sends a signed-out visitor to sign in)", async ({ page, context }) => {
+test('the admin overview renders the cluster ("/" sends a signed-out visitor to sign in)', async ({
+  page,
+  context,
+}) => {
   const errors: string[] = [];
   page.on("console", (m) => {
     if (m.type() === "error") errors.push(m.text());

@@ -28,9 +28,17 @@ const ZEnv = z.object({
     .min(16, "the join token is at least 16 characters")
     .max(512),
   CUMULUS_NODE_CAPACITY_BYTES: int(1, Number.MAX_SAFE_INTEGER).optional(),
+  /** UDT data listener (WAN acceleration): a UDP port, 0 = any, "off" = none. Default HTTP port + 1000. */
+  CUMULUS_NODE_UDT_PORT: z.union([z.literal("off"), int(0, 65535)]).optional(),
+  /** host:port announced for UDT when the bind address is not what others should dial. */
+  CUMULUS_NODE_UDT_PUBLIC_ADDRESS: z.string().min(3).max(255).optional(),
   // Below the 10 s the cluster supervisor waits before SIGKILL, so a drain can finish cleanly.
   CUMULUS_NODE_SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(8_000),
   CUMULUS_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  /** Background re-hash budget (bytes/s); 0 turns the scrubber off. */
+  CUMULUS_NODE_SCRUB_BYTES_PER_SEC: int(0, Number.MAX_SAFE_INTEGER).default(50 * 1024 * 1024),
+  /** Pause between two full scrub passes. */
+  CUMULUS_NODE_SCRUB_INTERVAL_MS: int(100, 30 * 24 * 3600_000).default(3600_000),
 });
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -45,8 +53,16 @@ export interface NodeConfig {
   controlUrl: string;
   joinToken: string;
   capacityBytes: number | undefined;
+  /** UDT listener port: undefined = HTTP port + 1000 (0 if the HTTP port is 0), null = no UDT. */
+  udtPort?: number | null | undefined;
+  /** Announced UDT address (host:port); default <host>:<bound port>. */
+  udtPublicAddress?: string | undefined;
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
+  /** Scrubber budget in bytes/s (0: off); default 50 MiB/s. */
+  scrubBytesPerSec?: number;
+  /** Pause between scrub passes; default 1 h. */
+  scrubIntervalMs?: number;
 }
 
 export function loadConfig(env: Record<string, string | undefined>, cwd: string): NodeConfig {
@@ -68,7 +84,11 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     controlUrl: e.CUMULUS_CONTROL_URL.replace(/\/+$/, ""),
     joinToken: e.CUMULUS_JOIN_TOKEN,
     capacityBytes: e.CUMULUS_NODE_CAPACITY_BYTES,
+    udtPort: e.CUMULUS_NODE_UDT_PORT === "off" ? null : e.CUMULUS_NODE_UDT_PORT,
+    udtPublicAddress: e.CUMULUS_NODE_UDT_PUBLIC_ADDRESS,
     shutdownTimeoutMs: e.CUMULUS_NODE_SHUTDOWN_TIMEOUT_MS,
     logLevel: e.CUMULUS_LOG_LEVEL,
+    scrubBytesPerSec: e.CUMULUS_NODE_SCRUB_BYTES_PER_SEC,
+    scrubIntervalMs: e.CUMULUS_NODE_SCRUB_INTERVAL_MS,
   };
 }

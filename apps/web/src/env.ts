@@ -8,6 +8,13 @@ const ZEnv = z.object({
   CUMULUS_CAPABILITY_TTL_S: z.coerce.number().int().positive().default(DEFAULT_CONTROL_CONFIG.capabilityTtlSeconds),
   CUMULUS_DEFAULT_REPLICAS: z.coerce.number().int().min(1).max(16).default(DEFAULT_CONTROL_CONFIG.defaultReplicas),
   CUMULUS_LOG_LEVEL: z.string().default("info"),
+  // The reconciler (worker only): see packages/control/src/reconciler/config.ts.
+  CUMULUS_RECONCILE_INTERVAL_MS: z.coerce.number().int().positive().optional(),
+  CUMULUS_REPAIR_PER_NODE: z.coerce.number().int().positive().optional(),
+  CUMULUS_REPAIR_CONCURRENCY: z.coerce.number().int().positive().optional(),
+  CUMULUS_GC_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  CUMULUS_ORPHAN_SWEEP_MS: z.coerce.number().int().positive().optional(),
+  CUMULUS_WORKER_NAME: z.string().max(100).optional(),
 });
 
 export type Env = z.infer<typeof ZEnv>;

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { open, rename } from "node:fs/promises";
 import path from "node:path";
 import { mkdirp } from "./preflight.ts";
@@ -5,7 +6,8 @@ import { mkdirp } from "./preflight.ts";
 /** Writes a file so that readers see the old or the new content, never a torn one. */
 export async function writeFileAtomic(file: string, data: string, mode = 0o644): Promise<void> {
   await mkdirp(path.dirname(file));
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  // Random part: two writes of the same file in the same millisecond must not share a temp file.
+  const tmp = `${file}.${process.pid}.${Date.now()}.${randomBytes(4).toString("hex")}.tmp`;
   const fh = await open(tmp, "w", mode);
   try {
     await fh.writeFile(data);

@@ -101,7 +101,7 @@ export class Box {
 
     this.step(`starting the control plane on port ${env.PORT} and its worker`);
     this.spawnChild(this.controlSpec());
-    this.spawnChild(this.workerSpec());
+    for (let i = 1; i <= env.CUMULUS_WORKERS; i++) this.spawnChild(this.workerSpec(i));
     await this.waitForHealth(60_000);
 
     this.step(`starting ${this.nodes.length} storage nodes`);
@@ -159,6 +159,16 @@ export class Box {
     if (this.env.CUMULUS_NODE_TIMEOUT_MS) e.CUMULUS_NODE_TIMEOUT_MS = String(this.env.CUMULUS_NODE_TIMEOUT_MS);
     if (this.env.CUMULUS_HEARTBEAT_INTERVAL_MS)
       e.CUMULUS_HEARTBEAT_INTERVAL_MS = String(this.env.CUMULUS_HEARTBEAT_INTERVAL_MS);
+    for (const k of [
+      "CUMULUS_DEFAULT_REPLICAS",
+      "CUMULUS_RECONCILE_INTERVAL_MS",
+      "CUMULUS_REPAIR_PER_NODE",
+      "CUMULUS_REPAIR_CONCURRENCY",
+      "CUMULUS_GC_GRACE_MS",
+      "CUMULUS_ORPHAN_SWEEP_MS",
+    ] as const) {
+      if (this.env[k] !== undefined) e[k] = String(this.env[k]);
+    }
     return e;
   }
 
@@ -183,15 +193,17 @@ export class Box {
     };
   }
 
-  private workerSpec(): ChildSpec {
+  /** Worker i (1-based): "worker", then "worker-2", ... */
+  private workerSpec(i = 1): ChildSpec {
+    const name = i === 1 ? "worker" : `worker-${i}`;
     return {
       role: "worker",
-      name: "worker",
+      name,
       ports: {},
       command: process.execPath,
       args: [path.join(this.env.repoRoot, "apps", "web", "worker", "main.ts")],
       cwd: this.env.repoRoot,
-      env: this.baseEnv(),
+      env: { ...this.baseEnv(), CUMULUS_WORKER_NAME: name },
       restart: true,
     };
   }
@@ -213,9 +225,17 @@ export class Box {
         CUMULUS_NODE_DATA_DIR: n.dataDir,
         CUMULUS_NODE_HOST: "127.0.0.1",
         CUMULUS_NODE_PORT: String(n.port),
+        // WAN acceleration: the node's UDT data listener (UDP), beside its HTTP port.
+        CUMULUS_NODE_UDT_PORT: this.env.CUMULUS_NODE_UDT === "off" ? "off" : String(n.port + 1000),
         CUMULUS_CONTROL_URL: this.controlUrl,
         CUMULUS_JOIN_TOKEN: this.joinToken,
         CUMULUS_LOG_LEVEL: this.env.CUMULUS_LOG_LEVEL,
+        ...(this.env.CUMULUS_NODE_SCRUB_BYTES_PER_SEC !== undefined
+          ? { CUMULUS_NODE_SCRUB_BYTES_PER_SEC: String(this.env.CUMULUS_NODE_SCRUB_BYTES_PER_SEC) }
+          : {}),
+        ...(this.env.CUMULUS_NODE_SCRUB_INTERVAL_MS !== undefined
+          ? { CUMULUS_NODE_SCRUB_INTERVAL_MS: String(this.env.CUMULUS_NODE_SCRUB_INTERVAL_MS) }
+          : {}),
       },
       restart: false,
     };

@@ -13,6 +13,20 @@ const ZBoxEnv = z.object({
   CUMULUS_NODE_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
   CUMULUS_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().positive().optional(),
   CUMULUS_LOG_LEVEL: z.string().default("info"),
+  /** Control-plane workers; more than one gives the reconciler a standby leader. */
+  CUMULUS_WORKERS: z.coerce.number().int().min(1).max(8).default(1),
+  // Passed through to the control plane and its workers when set.
+  CUMULUS_DEFAULT_REPLICAS: z.coerce.number().int().min(1).max(16).optional(),
+  CUMULUS_RECONCILE_INTERVAL_MS: z.coerce.number().int().positive().optional(),
+  CUMULUS_REPAIR_PER_NODE: z.coerce.number().int().positive().optional(),
+  CUMULUS_REPAIR_CONCURRENCY: z.coerce.number().int().positive().optional(),
+  CUMULUS_GC_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  CUMULUS_ORPHAN_SWEEP_MS: z.coerce.number().int().positive().optional(),
+  // Passed through to the storage nodes when set.
+  CUMULUS_NODE_SCRUB_BYTES_PER_SEC: z.coerce.number().int().min(0).optional(),
+  CUMULUS_NODE_SCRUB_INTERVAL_MS: z.coerce.number().int().positive().optional(),
+  /** "off": storage nodes without their UDT listener (HTTP only). */
+  CUMULUS_NODE_UDT: z.enum(["on", "off"]).default("on"),
 });
 
 export type BoxEnv = z.infer<typeof ZBoxEnv> & { dataDir: string; repoRoot: string };

@@ -5,6 +5,7 @@ import { login, logout, whoami, type LoginOpts } from "./commands/auth.ts";
 import { policyGet, policySet, sysinfo, type PolicySetOpts } from "./commands/cluster.ts";
 import * as fs from "./commands/fs.ts";
 import { get, put, type TransferOpts } from "./commands/transfer.ts";
+import { registerNodeCommands } from "./commands/node.ts";
 import { Ctx, Interrupted, type CliIO, type GlobalOpts } from "./context.ts";
 
 function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
@@ -74,7 +75,10 @@ export function buildProgram(ctx: Ctx): Command {
     .version(pkg.version, "-V, --version")
     .option("--server <url>", "control-plane URL (default: CUMULUS_SERVER, then the one you logged in to)")
     .option("--site <site>", "the site you are in, so reads prefer nearby replicas (default: CUMULUS_SITE)")
-    .option("--transport <mode>", "chunk transport to storage nodes: udt, http or auto = UDT to other sites (default: CUMULUS_TRANSPORT, then http)")
+    .option(
+      "--transport <mode>",
+      "chunk transport to storage nodes: udt, http or auto = UDT to other sites (default: CUMULUS_TRANSPORT, then http)",
+    )
     // Program options only before the command name: `--version` after it is the
     // command's own (get/stat/restore --version N). Each command repeats --server/--site.
     .enablePositionalOptions()
@@ -174,6 +178,8 @@ Remote paths are absolute (/a/b) or relative to your home folder. Every command 
     .option("--allowed-sites <sites>", "the only sites that may hold replicas (comma-separated)", list)
     .option("--pin <nodes>", "storage nodes that must hold a replica (comma-separated or repeated)", list)
     .action((p: string, _o, c: Command) => policySet(ctx, p, opts<PolicySetOpts>(c)));
+
+  registerNodeCommands(ctx, program, common, positiveInt);
 
   return program;
 }

@@ -17,6 +17,12 @@ export interface ChunkRequestOptions {
   signal?: AbortSignal | undefined;
   /** Whole-request timeout (default 120 s: a 4 MiB chunk over a slow WAN link). */
   timeoutMs?: number;
+  /**
+   * GET only: a buffer the chunk may be received into (a view of it is returned) when it
+   * is at least `size` bytes long, so callers can reuse one per slot. Transports may
+   * ignore it and return a fresh buffer; the fetch path does.
+   */
+  into?: Uint8Array | undefined;
 }
 
 const DEFAULT_CHUNK_TIMEOUT_MS = 120_000;

@@ -10,6 +10,8 @@ import {
   ZDownloadPlan,
   ZEntry,
   ZListResponse,
+  ZNodeDrainStatus,
+  ZNodeListResponse,
   ZTrashItem,
   ZPolicyResponse,
   ZStatResponse,
@@ -35,6 +37,7 @@ export type BeginUploadResponse = z.infer<typeof ZBeginUploadResponse>;
 export type CommitUploadResponse = z.infer<typeof ZCommitUploadResponse>;
 export type DownloadPlan = z.infer<typeof ZDownloadPlan>;
 export type Entry = z.infer<typeof ZEntry>;
+export type NodeDrainStatus = z.infer<typeof ZNodeDrainStatus>;
 
 export interface SetPolicyInput {
   path: string;
@@ -213,6 +216,30 @@ export class CumulusClient {
 
   async sysinfo(o?: RequestOptions): Promise<Sysinfo> {
     return parseJson(await this.call("GET", "/sysinfo", o), ZSysinfo, "sysinfo");
+  }
+
+  // --- storage nodes (admins) -----------------------------------------------------
+
+  /** Every storage node with its drain progress. */
+  async listNodes(o?: RequestOptions): Promise<{ nodes: NodeDrainStatus[] }> {
+    return parseJson(await this.call("GET", "/nodes", o), ZNodeListResponse, "nodes");
+  }
+
+  /** One node's drain progress: replicas left, and how many chunks still need its copy. */
+  async nodeStatus(name: string, o?: RequestOptions): Promise<NodeDrainStatus> {
+    return parseJson(await this.call("GET", `/nodes/${encodeURIComponent(name)}`, o), ZNodeDrainStatus, `node ${name}`);
+  }
+
+  /** Starts moving every chunk off the node; idempotent. */
+  async drainNode(name: string, o?: RequestOptions): Promise<NodeDrainStatus> {
+    const res = await this.call("POST", `/nodes/${encodeURIComponent(name)}/drain`, { body: {}, ...o });
+    return parseJson(res, ZNodeDrainStatus, `drain node ${name}`);
+  }
+
+  /** Decommissions a node nothing needs any more; CONFLICT while it holds needed copies. */
+  async removeNode(name: string, o?: RequestOptions): Promise<NodeDrainStatus> {
+    const res = await this.call("POST", `/nodes/${encodeURIComponent(name)}/remove`, { body: {}, ...o });
+    return parseJson(res, ZNodeDrainStatus, `remove node ${name}`);
   }
 
   /** Change feed; with `wait` the server long-polls that many seconds when there is nothing new. */

@@ -16,6 +16,15 @@ export interface UploadSource {
   /** Bytes [offset, offset + size) of the content. */
   read(offset: number, size: number): Promise<Uint8Array>;
   hash: HashFn;
+  /**
+   * Optional fast path: bytes [offset, offset + size) when the source can vouch that they
+   * are still what the manifest was made from (a local file whose size and mtime did not
+   * change since it was chunked), so they are sent without hashing them again; null when it
+   * cannot, and the bytes are then read with `read` and hashed.
+   */
+  readKnown?(offset: number, size: number): Promise<Uint8Array | null>;
+  /** The bytes of a `read`/`readKnown` are no longer used (the source may reuse the buffer). */
+  release?(data: Uint8Array): void;
   /** Names the content in error messages, e.g. the local path. */
   label: string;
 }
@@ -203,8 +212,12 @@ export async function uploadContent(
         `the server asked for chunk ${m.id.slice(0, 12)}, which is not part of ${source.label}`,
       );
     }
+    const known = source.readKnown ? await source.readKnown(offset, m.size) : null;
+    if (known !== null && known.length === m.size) return known;
+    if (known !== null) source.release?.(known);
     const data = await source.read(offset, m.size);
     if (data.length !== m.size || (await source.hash(data)) !== m.id) {
+      source.release?.(data);
       throw new AppError(
         "CONFLICT",
         `${source.label} changed while it was being uploaded; nothing was committed — upload it again`,
@@ -246,10 +259,15 @@ export async function uploadContent(
             const data = await readVerified(m);
             const first = m.pipeline[0]!;
             try {
-              const r = await (opts.chunkIo?.putChunk ?? putChunk)(client.fetch, first, m.token, m.id, data, {
-                signal,
-                timeoutMs: opts.chunkTimeoutMs,
-              });
+              let r: string[];
+              try {
+                r = await (opts.chunkIo?.putChunk ?? putChunk)(client.fetch, first, m.token, m.id, data, {
+                  signal,
+                  timeoutMs: opts.chunkTimeoutMs,
+                });
+              } finally {
+                source.release?.(data);
+              }
               if (r.length < m.pipeline.length) {
                 // Fewer receipts than pipeline hops: the chunk is less durable than the
                 // policy asks; resend rather than commit it under-replicated.
@@ -261,7 +279,7 @@ export async function uploadContent(
               receipts.set(m.id, r);
               opts.journal?.record(m.id, r);
               sentThisRun.add(m.id);
-              bytesSent += data.length;
+              bytesSent += m.size;
               countSent();
               report();
               return;

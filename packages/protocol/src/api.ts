@@ -100,7 +100,19 @@ export const ZStatResponse = z.object({
   version: z.number().int().positive().nullable(),
   policy: ZPolicy,
   chunks: z.array(
-    z.object({ id: ZChunkId, size: z.number().int().positive(), offset: ZSize, replicas: z.array(ZReplica) }),
+    z.object({
+      id: ZChunkId,
+      size: z.number().int().positive(),
+      offset: ZSize,
+      replicas: z.array(ZReplica),
+      /**
+       * Replicas that count now (stored, on a live node, confirmed at its current
+       * registration) and how many the chunk needs: the strictest policy of every file
+       * sharing it. Progress of a policy change or repair is live/target per chunk.
+       */
+      live: z.number().int().min(0).optional(),
+      target: z.number().int().min(0).optional(),
+    }),
   ),
 });
 export type StatResponse = z.infer<typeof ZStatResponse>;
@@ -145,7 +157,14 @@ export const ZBeginUploadRequest = z.object({
 });
 export type BeginUploadRequest = z.infer<typeof ZBeginUploadRequest>;
 
-export const ZPipelineNode = z.object({ nodeId: z.uuid(), node: z.string(), site: z.string(), url: z.url() });
+export const ZPipelineNode = z.object({
+  nodeId: z.uuid(),
+  node: z.string(),
+  site: z.string(),
+  url: z.url(),
+  /** host:port of the node's UDT listener, when it has one (WAN acceleration; Node clients only). */
+  udt: z.string().max(255).optional(),
+});
 
 export const ZBeginUploadResponse = z.object({
   uploadId: z.uuid(),
@@ -224,6 +243,25 @@ export const ZSetPolicyRequest = z.object({
 
 // --- cluster ----------------------------------------------------------------
 
+export const ZRepairStatus = z.object({
+  /** "stale" when no worker has reported for a while (no reconciler running). */
+  state: z.enum(["idle", "repairing", "stale"]),
+  /** Worker process that leads reconciliation (holds the leader lock). */
+  leader: z.string().nullable(),
+  updatedAt: ZIsoDate.nullable(),
+  /** Copy and delete tasks waiting in the queue, and running now. */
+  queued: z.number().int().min(0),
+  running: z.number().int().min(0),
+  /** Repair throughput: bytes copied node to node over the last minute, per second. */
+  bytesPerSec: z.number().min(0),
+  bytesLastMinute: z.number().min(0),
+  copiesLastMinute: z.number().int().min(0),
+  deletesLastMinute: z.number().int().min(0),
+  /** Referenced chunks with no live copy at all (their nodes are down). */
+  unavailable: z.number().int().min(0),
+});
+export type RepairStatus = z.infer<typeof ZRepairStatus>;
+
 /** GET /api/v1/sysinfo */
 export const ZSysinfo = z.object({
   sites: z.array(z.object({ name: z.string(), nodes: z.number().int() })),
@@ -243,6 +281,24 @@ export const ZSysinfo = z.object({
   replicas: z.number().int().min(0),
   underReplicated: z.number().int().min(0),
   overReplicated: z.number().int().min(0),
+  /**
+   * Chunks with the right number of copies in the wrong places (sites, pins, or a node
+   * that placement says should hold one): from the reconciler's last scan.
+   */
+  misplaced: z.number().int().min(0).default(0),
+  /** The reconciler (repair, rebalancing, garbage collection): from its last scan. */
+  repair: ZRepairStatus.default({
+    state: "idle",
+    leader: null,
+    updatedAt: null,
+    queued: 0,
+    running: 0,
+    bytesPerSec: 0,
+    bytesLastMinute: 0,
+    copiesLastMinute: 0,
+    deletesLastMinute: 0,
+    unavailable: 0,
+  }),
 });
 export type Sysinfo = z.infer<typeof ZSysinfo>;
 
@@ -259,3 +315,34 @@ export const ZChange = z.object({
   at: ZIsoDate,
 });
 export const ZChangesResponse = z.object({ changes: z.array(ZChange), cursor: z.number().int().min(0) });
+
+// --- storage nodes (admins) ---------------------------------------------------
+
+/**
+ * GET /api/v1/nodes/:name, and the answer of POST /api/v1/nodes/:name/drain and
+ * /remove: where a node stands in leaving the cluster.
+ */
+export const ZNodeDrainStatus = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  site: z.string(),
+  status: ZNodeStatus,
+  /** Replica rows on the node (any state). */
+  replicas: z.number().int().min(0),
+  /**
+   * Of the chunks it holds, how many would drop below their policy's replica count
+   * without this node's copy (the node cannot leave before this is 0).
+   */
+  needed: z.number().int().min(0),
+  /** Of those, how many have no other live copy at all. */
+  soleCopies: z.number().int().min(0),
+  /** Draining finished: no copy of a chunk any file references is left on the node. */
+  drained: z.boolean(),
+});
+export type NodeDrainStatus = z.infer<typeof ZNodeDrainStatus>;
+
+/** GET /api/v1/nodes */
+export const ZNodeListResponse = z.object({ nodes: z.array(ZNodeDrainStatus) });
+
+/** POST /api/v1/nodes/:name/remove — refused (CONFLICT) while the node still holds needed copies. */
+export const ZRemoveNodeRequest = z.object({}).default({});

@@ -87,7 +87,14 @@ export const CAPABILITY_ISSUER = "cumulus-control";
 export const ZCapabilityOp = z.enum(["read", "write", "delete", "inventory", "replicate"]);
 export type CapabilityOp = z.infer<typeof ZCapabilityOp>;
 
-export const ZPipelineHop = z.object({ nodeId: z.uuid(), url: z.url() });
+export const ZPipelineHop = z.object({
+  nodeId: z.uuid(),
+  url: z.url(),
+  /** The hop's site: a node forwards to a hop in another site over UDT when it can. */
+  site: z.string().max(63).optional(),
+  /** host:port of the hop's UDT listener (`udtAddress` at registration), when it has one. */
+  udt: z.string().max(255).optional(),
+});
 export type PipelineHop = z.infer<typeof ZPipelineHop>;
 
 export const ZCapabilityClaims = z.object({
@@ -105,10 +112,74 @@ export const ZCapabilityClaims = z.object({
    * make a node forward bytes to an address the control plane did not choose.
    */
   pipeline: z.array(ZPipelineHop).optional(),
+  /**
+   * For replicate: the nodes the audience may pull the chunk from, in order of preference.
+   * Signed for the same reason as the pipeline: a node only dials addresses the control
+   * plane chose.
+   */
+  sources: z.array(ZPipelineHop).max(16).optional(),
+  /**
+   * For delete: refuse (409 CONFLICT) when the chunk file was written after this instant
+   * (ms since the epoch). A copy written after the control plane decided to delete (a
+   * client re-uploading the chunk meanwhile) is never removed by that decision.
+   */
+  ifUnmodifiedSince: z.number().int().min(0).optional(),
   /** Subject the token was issued for (user id or "system"), for audit. */
   sub: z.string().max(128),
+  /**
+   * The client's address as the control plane saw it when it issued the token (the IP
+   * access rules allowed it). Nodes refuse the token from any other address (see
+   * `sameClientAddress`), so a token handed to a host the rules deny is useless. For a
+   * write pipeline only the first hop checks it; the hops after it receive the chunk
+   * from the node before them. Absent on tokens for the control plane's own reads.
+   */
+  ip: z.string().max(64).optional(),
 });
 export type CapabilityClaims = z.infer<typeof ZCapabilityClaims>;
+
+/** An address in one comparable form: IPv4 dotted, IPv6 as eight full hex groups; null if unreadable. */
+function canonicalAddress(input: string): string | null {
+  let s = input
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, "$1");
+  const zone = s.indexOf("%");
+  if (zone !== -1) s = s.slice(0, zone);
+  const v4 = (t: string) =>
+    /^(\d{1,3})(\.\d{1,3}){3}$/.test(t) && t.split(".").every((o) => Number(o) <= 255)
+      ? t.split(".").map(Number).join(".")
+      : null;
+  if (!s.includes(":")) return v4(s);
+  const mapped =
+    /^(?:0{0,4}:){0,5}:?ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(s) ?? /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(s);
+  if (mapped) return v4(mapped[1]!);
+  const halves = s.split("::");
+  if (halves.length > 2) return null;
+  const head = halves[0] ? halves[0].split(":") : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
+  const fill = 8 - head.length - tail.length;
+  if (halves.length === 1 ? fill !== 0 : fill < 1) return null;
+  const groups = [...head, ...Array<string>(fill).fill("0"), ...tail];
+  if (!groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return null;
+  return groups.map((g) => g.padStart(4, "0")).join(":");
+}
+
+function isLoopbackAddress(canonical: string): boolean {
+  return canonical.startsWith("127.") || canonical === "0000:0000:0000:0000:0000:0000:0000:0001";
+}
+
+/**
+ * Whether a request from `remote` (a socket's address) may use a token issued for `claim`:
+ * the same address in any notation (IPv4-mapped IPv6 included), or both loopback (one
+ * host may reach the control plane over 127.0.0.1 and a node over ::1).
+ */
+export function sameClientAddress(claim: string, remote: string): boolean {
+  const a = canonicalAddress(claim);
+  const b = canonicalAddress(remote);
+  if (a === null || b === null) return false;
+  if (isLoopbackAddress(a) && isLoopbackAddress(b)) return true;
+  return a === b;
+}
 
 // ---------------------------------------------------------------------------
 // Receipts: signed by each node that made a chunk durable.
@@ -134,7 +205,14 @@ export const ZPutChunkResponse = z.object({
 export type PutChunkResponse = z.infer<typeof ZPutChunkResponse>;
 
 export const ZInventoryPage = z.object({
-  chunks: z.array(z.object({ id: ZChunkId, size: z.number().int().positive() })),
+  chunks: z.array(
+    z.object({
+      id: ZChunkId,
+      size: z.number().int().positive(),
+      /** When the chunk file was last written (ms since the epoch, the node's clock). */
+      mtimeMs: z.number().min(0).optional(),
+    }),
+  ),
   /** Opaque cursor for the next page; null at the end. */
   next: z.string().nullable(),
 });
@@ -164,3 +242,53 @@ export const ZPipelineFailureDetails = z.object({
   cause: z.string().optional(),
 });
 export type PipelineFailureDetails = z.infer<typeof ZPipelineFailureDetails>;
+
+// ---------------------------------------------------------------------------
+// Node-to-node replication (the reconciler's copies).
+
+/**
+ * POST /replicate on the target node, with `Authorization: Bearer <replicate capability>`
+ * (op "replicate", aud = [target], chunks = [chunk], sources = where to pull from). The
+ * target pulls the chunk from the first source that answers, using `readToken` (a read
+ * capability whose audience is the sources), verifies the hash, stores it durably and
+ * answers with its receipt. A target that already holds a good copy verifies it locally
+ * and answers without copying.
+ */
+export const ZReplicateRequest = z.object({
+  chunk: ZChunkId,
+  size: z.number().int().positive(),
+  readToken: z.string().min(20).max(16_384),
+});
+export type ReplicateRequest = z.infer<typeof ZReplicateRequest>;
+
+export const ZReplicateResponse = z.object({
+  chunk: ZChunkId,
+  size: z.number().int().positive(),
+  /** The target's receipt (same claims as a PUT's) for the copy it now holds. */
+  receipt: ZReceipt,
+  /** The source the bytes came from; null when the target already held a good copy. */
+  sourceNodeId: z.uuid().nullable(),
+  /** Bytes moved over the network (0 when nothing had to be copied). */
+  bytesCopied: z.number().int().min(0),
+});
+export type ReplicateResponse = z.infer<typeof ZReplicateResponse>;
+
+/**
+ * POST /api/nodes/chunks/report (node JWT, like heartbeats): chunks the node found
+ * corrupt (hash mismatch, quarantined) or missing (gone or unreadable) by its scrubber or
+ * while serving a read. The control plane stops counting those replicas and has the
+ * reconciler replace them from a good copy.
+ */
+export const ZChunkReportRequest = z.object({
+  corrupt: z.array(ZChunkId).max(10_000).default([]),
+  missing: z.array(ZChunkId).max(10_000).default([]),
+  /** What found them. */
+  source: z.enum(["scrub", "read"]),
+});
+export type ChunkReportRequest = z.infer<typeof ZChunkReportRequest>;
+
+export const ZChunkReportResponse = z.object({
+  /** Replica rows marked corrupt (chunks the control plane did not list here are ignored). */
+  marked: z.number().int().min(0),
+});
+export type ChunkReportResponse = z.infer<typeof ZChunkReportResponse>;

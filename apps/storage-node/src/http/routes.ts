@@ -26,6 +26,7 @@ import type { NodeState } from "../service/node-state.ts";
 import type { Forward, PipelineForwarder } from "../service/pipeline.ts";
 import { signReceipt } from "../service/signing.ts";
 import type { CapabilityVerifier } from "../service/tokens.ts";
+import { readReplicateRequest, type Replicator } from "../replication/replicator.ts";
 
 export interface ApiDeps {
   store: ChunkStore;
@@ -35,6 +36,8 @@ export interface ApiDeps {
   forwarder: PipelineForwarder;
   metrics: Metrics;
   log: Logger;
+  /** Node-to-node copies for the reconciler (POST /replicate); absent: 404. */
+  replicator?: Replicator;
 }
 
 const CHUNK_PREFIX = "/chunks/";
@@ -64,6 +67,13 @@ export class DataApi {
     const ctx: Ctx = { req, res, query, expectContinue, route: "unknown" };
     const started = process.hrtime.bigint();
     try {
+      // Browsers (the web UI uploads and reads chunks directly) need CORS on every answer,
+      // errors included, so they can read the error body.
+      setCorsHeaders(res);
+      if (req.method === "OPTIONS") {
+        ctx.route = "preflight";
+        return preflight(req, res);
+      }
       await this.route(ctx, req.method ?? "GET", path);
     } catch (err) {
       const appErr = toAppError(err);
@@ -122,6 +132,10 @@ export class DataApi {
         ctx.route = "inventory";
         if (method !== "GET") return methodNotAllowed(ctx, "GET");
         return this.inventory(ctx);
+      case "/replicate":
+        ctx.route = "replicate";
+        if (method !== "POST") return methodNotAllowed(ctx, "POST");
+        return this.replicate(ctx);
       default:
         throw new AppError("NOT_FOUND", `no route ${method} ${path}`);
     }
@@ -145,6 +159,7 @@ export class DataApi {
       op,
       nodeId: active.nodeId,
       ...(chunk !== undefined ? { chunk } : {}),
+      remoteAddress: ctx.req.socket.remoteAddress,
     });
     return { claims, token: token ?? "", nodeId: active.nodeId, epoch: active.epoch };
   }
@@ -257,12 +272,29 @@ export class DataApi {
   }
 
   private async deleteChunk(ctx: Ctx, id: string): Promise<void> {
-    await this.authorize(ctx, "delete", id, false);
-    if (!(await this.d.store.delete(id))) {
+    const { claims } = await this.authorize(ctx, "delete", id, false);
+    const outcome = await this.d.store.deleteIf(
+      id,
+      claims.ifUnmodifiedSince !== undefined ? { ifUnmodifiedSince: claims.ifUnmodifiedSince } : {},
+    );
+    if (outcome === "absent") {
       throw new AppError("NOT_FOUND", `chunk ${id} is not stored on storage node ${this.d.state.name}`);
+    }
+    if (outcome === "modified") {
+      throw new AppError(
+        "CONFLICT",
+        `chunk ${id} on storage node ${this.d.state.name} was written after the delete was decided; kept`,
+      );
     }
     ctx.res.writeHead(204);
     ctx.res.end();
+  }
+
+  private async replicate(ctx: Ctx): Promise<void> {
+    if (!this.d.replicator) throw new AppError("NOT_FOUND", "this storage node does not replicate");
+    const body = await readReplicateRequest(ctx.req);
+    const { claims, nodeId, epoch } = await this.authorize(ctx, "replicate", body.chunk, false);
+    sendJson(ctx.res, 200, await this.d.replicator.replicate(claims, body, nodeId, epoch));
   }
 
   private async inventory(ctx: Ctx): Promise<void> {
@@ -294,6 +326,38 @@ export class DataApi {
       usage: this.d.store.usage(),
     });
   }
+}
+
+/**
+ * CORS: any origin may call the data API, because it never relies on cookies or other
+ * ambient credentials — every call carries a capability token the control plane signed
+ * in its Authorization header (so `*` is safe, and credentials are never allowed).
+ */
+export const CORS_ALLOW_METHODS = "GET, HEAD, PUT, OPTIONS";
+export const CORS_ALLOW_HEADERS = `authorization, content-type, range, ${HEADER_CHUNK_SIZE}`;
+export const CORS_EXPOSE_HEADERS = `content-length, content-range, accept-ranges, etag, ${HEADER_CHUNK_SIZE}`;
+const CORS_MAX_AGE_S = 600;
+
+function setCorsHeaders(res: ServerResponse): void {
+  res.setHeader("access-control-allow-origin", "*");
+  res.setHeader("access-control-expose-headers", CORS_EXPOSE_HEADERS);
+}
+
+/** Answers a CORS preflight (OPTIONS) for any path: what the browser may send here. */
+function preflight(req: IncomingMessage, res: ServerResponse): void {
+  const headers: Record<string, string> = {
+    "access-control-allow-methods": CORS_ALLOW_METHODS,
+    "access-control-allow-headers": CORS_ALLOW_HEADERS,
+    "access-control-max-age": String(CORS_MAX_AGE_S),
+    "content-length": "0",
+    vary: "origin, access-control-request-method, access-control-request-headers",
+  };
+  // Chrome's Private Network Access: a page on a public address reaching a node on a private one.
+  if (req.headers["access-control-request-private-network"] === "true") {
+    headers["access-control-allow-private-network"] = "true";
+  }
+  res.writeHead(204, headers);
+  res.end();
 }
 
 function methodNotAllowed(ctx: Ctx, allow: string): void {

@@ -155,6 +155,22 @@ describe("data API on one node", () => {
     expect(del.status).toBe(204);
   });
 
+  it("refuses a token bound to another client address (the ip claim), accepts it from that address", async () => {
+    const { id, data } = makeChunk(2000);
+    // The test reaches the node over 127.0.0.1: any loopback address is this client.
+    for (const ip of ["127.0.0.1", "::1", "::ffff:127.0.0.1"]) {
+      expect((await put(node, id, data, await tok("write", [id], { ip }))).status, ip).toBe(201);
+    }
+    const elsewhere = await tok("write", [id], { ip: "203.0.113.9" });
+    const refused = await errorOf(await put(node, id, data, elsewhere));
+    expect(refused).toMatchObject({ status: 403, code: "FORBIDDEN" });
+    expect(refused.message).toMatch(/issued to 203\.0\.113\.9, not to this client \(.*127\.0\.0\.1\)/);
+    const read = await fetch(`${node.url}/chunks/${id}?token=${await tok("read", [id], { ip: "2001:db8::7" })}`);
+    expect(await errorOf(read)).toMatchObject({ status: 403, code: "FORBIDDEN" });
+    const ok = await fetch(`${node.url}/chunks/${id}?token=${await tok("read", [id], { ip: "127.0.0.1" })}`);
+    expect(ok.status).toBe(200);
+  });
+
   it("answers 413 from the headers of an oversized PUT, before any body is sent", async () => {
     const { id } = makeChunk(10);
     const token = await tok("write", [id]);
@@ -254,6 +270,52 @@ describe("data API on one node", () => {
     expect(metrics).toMatch(/cumulus_node_http_requests_total\{route="put_chunk",status="201"\} \d+/);
   });
 
+  it("answers CORS preflights and lets browsers read answers, errors included (the web UI uploads directly)", async () => {
+    const origin = "http://cumulus.example:3000";
+    const pre = await fetch(`${node.url}/chunks/${makeChunk(10).id}`, {
+      method: "OPTIONS",
+      headers: {
+        origin,
+        "access-control-request-method": "PUT",
+        "access-control-request-headers": "authorization,content-type",
+        "access-control-request-private-network": "true",
+      },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get("access-control-allow-origin")).toBe("*");
+    expect(pre.headers.get("access-control-allow-methods")).toContain("PUT");
+    expect(pre.headers.get("access-control-allow-methods")).toContain("GET");
+    const allowed = pre.headers.get("access-control-allow-headers")!.split(/,\s*/);
+    expect(allowed).toEqual(expect.arrayContaining(["authorization", "content-type", "range"]));
+    expect(pre.headers.get("access-control-allow-private-network")).toBe("true");
+    expect(pre.headers.get("access-control-allow-credentials")).toBeNull();
+    expect(await pre.text()).toBe("");
+
+    const { id, data } = makeChunk(2000);
+    const putRes = await fetch(`${node.url}/chunks/${id}`, {
+      method: "PUT",
+      body: data,
+      headers: {
+        origin,
+        authorization: `Bearer ${await tok("write", [id])}`,
+        "content-type": "application/octet-stream",
+      },
+    });
+    expect(putRes.status).toBe(201);
+    expect(putRes.headers.get("access-control-allow-origin")).toBe("*");
+    const get = await fetch(`${node.url}/chunks/${id}`, {
+      headers: { origin, authorization: `Bearer ${await tok("read", [id])}`, range: "bytes=0-9" },
+    });
+    expect(get.status).toBe(206);
+    expect(get.headers.get("access-control-allow-origin")).toBe("*");
+    expect(get.headers.get("access-control-expose-headers")).toContain("content-range");
+    const refused = await fetch(`${node.url}/chunks/${id}`, { method: "PUT", body: data, headers: { origin } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("access-control-allow-origin")).toBe("*");
+    // Preflights are not chunk requests: nothing was stored or counted as one.
+    expect(await (await fetch(`${node.url}/metrics`)).text()).toMatch(/route="preflight",status="204"/);
+  });
+
   it("never completes a GET of a chunk corrupted on disk, then answers 404", async () => {
     const { id, data } = makeChunk(300_000);
     await put(node, id, data, await tok("write", [id]));
@@ -314,6 +376,18 @@ describe("write pipeline across three nodes", () => {
       const got = await fetch(`${n.url}/chunks/${id}`, { headers: { authorization: `Bearer ${read}` } });
       expect(Buffer.from(await got.arrayBuffer()).equals(data)).toBe(true);
     }
+  });
+
+  it("checks a bound token's address at the first hop only: later hops get the chunk from the hop before", async () => {
+    const { id, data } = makeChunk(50_000);
+    const hops = nodes.map((n) => ({ nodeId: n.nodeId(), url: n.url }));
+    const aud = nodes.map((n) => n.nodeId());
+    const mine = await cp.mint({ aud, op: "write", chunks: [id], pipeline: hops, ip: "127.0.0.1" });
+    const res = await put(nodes[0]!, id, data, mine);
+    expect(res.status).toBe(201);
+    expect(ZPutChunkResponse.parse(await res.json()).receipts).toHaveLength(3);
+    const other = await cp.mint({ aud, op: "write", chunks: [id], pipeline: hops, ip: "198.51.100.4" });
+    expect(await errorOf(await put(nodes[0]!, id, data, other))).toMatchObject({ status: 403, code: "FORBIDDEN" });
   });
 
   it("refuses a pipeline that does not include the receiving node", async () => {

@@ -19,6 +19,8 @@ export interface ControlClientOptions {
   controlUrl: string;
   joinToken: string;
   dataUrl: string;
+  /** host:port of the UDT listener, announced at registration; null without one. */
+  udtAddress?: string | null;
   version: string;
   identity: NodeIdentity;
   state: NodeState;
@@ -107,7 +109,7 @@ export class ControlPlaneClient {
       name: state.name,
       site: state.site,
       dataUrl: this.o.dataUrl,
-      udtAddress: null,
+      udtAddress: this.o.udtAddress ?? null,
       publicKey: identity.publicJwk,
       usage: this.o.store.usage(),
       version: this.o.version,

@@ -10,12 +10,23 @@ export class Metrics {
   inflight = 0;
   corruptChunks = 0;
   pipelineFailures = 0;
+  /** Chunk bytes received over UDT (also counted in bytesIn). */
+  udtBytesIn = 0;
+  /** Chunk bytes sent over UDT: GETs served and pipeline forwards (GETs also count in bytesOut). */
+  udtBytesOut = 0;
+  /** UDT requests by op and status. */
+  private readonly udtRequests = new Map<string, number>();
   private readonly requests = new Map<string, number>();
   private lastSample = { at: Date.now(), bytesIn: 0, bytesOut: 0 };
 
   countRequest(route: string, status: number): void {
     const key = `route="${route}",status="${status}"`;
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+  }
+
+  countUdtRequest(op: string, status: number): void {
+    const key = `op="${op}",status="${status}"`;
+    this.udtRequests.set(key, (this.udtRequests.get(key) ?? 0) + 1);
   }
 
   /** Bytes/s since the previous call: one heartbeat interval. */
@@ -50,6 +61,13 @@ export class Metrics {
     ]);
     metric("cumulus_node_pipeline_failures_total", "counter", "Writes whose downstream replica failed.", [
       ["", this.pipelineFailures],
+    ]);
+    metric("cumulus_node_udt_requests_total", "counter", "UDT data requests by op and status.", [
+      ...this.udtRequests.entries(),
+    ]);
+    metric("cumulus_node_udt_bytes_in_total", "counter", "Chunk bytes received over UDT.", [["", this.udtBytesIn]]);
+    metric("cumulus_node_udt_bytes_out_total", "counter", "Chunk bytes sent over UDT (served and forwarded).", [
+      ["", this.udtBytesOut],
     ]);
     return lines.join("\n") + "\n";
   }

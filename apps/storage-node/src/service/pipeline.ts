@@ -8,6 +8,29 @@ const MAX_RESPONSE_BYTES = 256 * 1024;
 
 export type ForwardOutcome = { ok: true; receipts: string[] } | { ok: false; error: AppError };
 
+/** One chunk on its way to the next hop of a write pipeline, whatever the transport. */
+export interface Forward {
+  readonly hop: PipelineHop;
+  /** Never rejects; resolves once the bytes are handed to the transport (or the hop failed). */
+  write(buf: Uint8Array): Promise<void>;
+  end(): void;
+  /** The local write failed: the downstream copy would be refused anyway, stop sending. */
+  abort(): void;
+  result(): Promise<ForwardOutcome>;
+}
+
+/**
+ * Another transport for hops in other sites (UDT, `src/udt/`): the forwarder uses it when
+ * the hop names a site other than this node's and has an address for it.
+ */
+export interface WanTransport {
+  /** This node's site. */
+  site: string;
+  canReach(hop: PipelineHop): boolean;
+  start(hop: PipelineHop, chunk: string, token: string, size: number, idleTimeoutMs: number): Forward;
+  close(): void;
+}
+
 /**
  * Sends the chunk to the next hop of a write pipeline while it is still arriving here, so
  * a three-replica write costs about one transfer time, not three.
@@ -16,13 +39,26 @@ export class PipelineForwarder {
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256 });
   private readonly idleTimeoutMs: number;
+  private wan: WanTransport | null = null;
 
   constructor(opts: { idleTimeoutMs?: number } = {}) {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
   }
 
+  /** Copies to nodes of other sites go over `wan` (UDT) from now on. */
+  useWanTransport(wan: WanTransport): void {
+    this.wan = wan;
+  }
+
+  /** Whether a copy to `hop` crosses sites and goes over the WAN transport. */
+  isWanHop(hop: Pick<PipelineHop, "site" | "udt" | "nodeId" | "url">): boolean {
+    const wan = this.wan;
+    return wan !== null && hop.site !== undefined && hop.site !== wan.site && wan.canReach(hop as PipelineHop);
+  }
+
   start(hop: PipelineHop, chunk: string, token: string, size: number): Forward {
-    return new Forward(hop, chunk, token, size, this, this.idleTimeoutMs);
+    if (this.wan && this.isWanHop(hop)) return this.wan.start(hop, chunk, token, size, this.idleTimeoutMs);
+    return new HttpForward(hop, chunk, token, size, this, this.idleTimeoutMs);
   }
 
   agentFor(url: URL): http.Agent {
@@ -32,10 +68,11 @@ export class PipelineForwarder {
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+    this.wan?.close();
   }
 }
 
-export class Forward {
+export class HttpForward implements Forward {
   readonly hop: PipelineHop;
   private readonly chunk: string;
   private readonly size: number;

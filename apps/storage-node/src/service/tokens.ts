@@ -6,6 +6,7 @@ import {
   type CapabilityClaims,
   type CapabilityOp,
   type Ed25519PublicJwk,
+  sameClientAddress,
 } from "@cumulus/protocol/node-api";
 
 export const CLOCK_TOLERANCE_S = 30;
@@ -17,6 +18,8 @@ export interface Requirement {
   nodeId: string;
   /** The chunk the request is about; omitted for inventory. */
   chunk?: string;
+  /** The request's remote (socket) address: must match the token's `ip` claim when it has one. */
+  remoteAddress?: string | undefined;
 }
 
 interface Verified {
@@ -74,6 +77,16 @@ export class CapabilityVerifier {
     }
     if (need.chunk !== undefined && !v.chunks.has(need.chunk)) {
       throw new AppError("FORBIDDEN", `capability token does not cover chunk ${need.chunk}`);
+    }
+    if (c.ip !== undefined) {
+      // Later hops of a write pipeline receive the chunk from the hop before them.
+      const firstHop = c.op !== "write" || !c.pipeline?.length || c.pipeline[0]!.nodeId === need.nodeId;
+      if (firstHop && (need.remoteAddress === undefined || !sameClientAddress(c.ip, need.remoteAddress))) {
+        throw new AppError(
+          "FORBIDDEN",
+          `capability token was issued to ${c.ip}, not to this client (${need.remoteAddress ?? "unknown address"}): ask the control plane for a new one from this address`,
+        );
+      }
     }
     return c;
   }

@@ -6,7 +6,20 @@ import { MAX_CHUNK_BYTES } from "@cumulus/protocol/ids";
 export interface ChunkInfo {
   id: string;
   size: number;
+  /** When the chunk file was last written (ms since the epoch), where the store knows. */
+  mtimeMs?: number;
 }
+
+export interface DeleteOptions {
+  /**
+   * Keep the chunk (and answer "modified") when it was written after this instant (ms
+   * since the epoch): a delete decided before a fresh copy arrived must not remove it.
+   */
+  ifUnmodifiedSince?: number;
+}
+
+/** What delete did: removed it, it was not there, or it was kept because it is newer. */
+export type DeleteOutcome = "deleted" | "absent" | "modified";
 
 export interface StoreUsage {
   capacityBytes: number;
@@ -43,6 +56,8 @@ export interface ChunkStore {
   stat(id: string): Promise<ChunkInfo | null>;
   /** false when the chunk was not present. */
   delete(id: string): Promise<boolean>;
+  /** delete with conditions; see DeleteOptions. */
+  deleteIf(id: string, opts: DeleteOptions): Promise<DeleteOutcome>;
   /** Chunks in id order, strictly after `after`. */
   list(after: string | null, limit: number): Promise<ChunkInfo[]>;
   usage(): StoreUsage;

@@ -13,6 +13,8 @@ import {
   type ChunkHandle,
   type ChunkInfo,
   type ChunkStore,
+  type DeleteOptions,
+  type DeleteOutcome,
   type PutResult,
   type StoreHooks,
   type StoreUsage,
@@ -219,21 +221,26 @@ export class DiskChunkStore implements ChunkStore {
   async stat(id: string): Promise<ChunkInfo | null> {
     if (this.corrupt.has(id)) return null;
     const st = await lstatOrNull(this.chunkPath(id));
-    return st === null ? null : { id, size: st.size };
+    return st === null ? null : { id, size: st.size, mtimeMs: st.mtimeMs };
   }
 
   async delete(id: string): Promise<boolean> {
+    return (await this.deleteIf(id, {})) === "deleted";
+  }
+
+  async deleteIf(id: string, opts: DeleteOptions): Promise<DeleteOutcome> {
     return this.mutex.run(id, async () => {
       const file = this.chunkPath(id);
       const st = await lstatOrNull(file);
-      if (st === null) return false;
+      if (st === null) return "absent";
+      if (opts.ifUnmodifiedSince !== undefined && st.mtimeMs > opts.ifUnmodifiedSince) return "modified";
       await rm(file);
       await fsyncDir(this.chunkDir(id));
       this.usedBytes -= st.size;
       this.chunkCount -= 1;
       this.verified.delete(id);
       this.corrupt.delete(id);
-      return true;
+      return "deleted";
     });
   }
 
@@ -242,7 +249,7 @@ export class DiskChunkStore implements ChunkStore {
     if (limit <= 0) return out;
     await this.walk(after, (id, st) => {
       if (this.corrupt.has(id)) return true;
-      out.push({ id, size: st.size });
+      out.push({ id, size: st.size, mtimeMs: st.mtimeMs });
       return out.length < limit;
     });
     return out;

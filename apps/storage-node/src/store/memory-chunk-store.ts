@@ -8,6 +8,8 @@ import {
   type ChunkHandle,
   type ChunkInfo,
   type ChunkStore,
+  type DeleteOptions,
+  type DeleteOutcome,
   type PutResult,
   type StoreHooks,
   type StoreUsage,
@@ -22,6 +24,7 @@ export interface MemoryChunkStoreOptions extends StoreHooks {
 /** Same contract as DiskChunkStore, in memory: for tests of everything above the store. */
 export class MemoryChunkStore implements ChunkStore {
   private readonly chunks = new Map<string, Buffer>();
+  private readonly written = new Map<string, number>();
   private readonly nodeName: string;
   private readonly capacityBytes: number;
   private readonly hooks: StoreHooks;
@@ -55,6 +58,7 @@ export class MemoryChunkStore implements ChunkStore {
       });
       const prev = this.chunks.get(id);
       this.chunks.set(id, Buffer.concat(parts));
+      this.written.set(id, Date.now());
       this.usedBytes += declaredSize - (prev?.length ?? 0);
       return { id, size: declaredSize, created: prev === undefined };
     } finally {
@@ -91,15 +95,21 @@ export class MemoryChunkStore implements ChunkStore {
 
   async stat(id: string): Promise<ChunkInfo | null> {
     const buf = this.chunks.get(id);
-    return buf === undefined ? null : { id, size: buf.length };
+    return buf === undefined ? null : { id, size: buf.length, mtimeMs: this.written.get(id) ?? 0 };
   }
 
   async delete(id: string): Promise<boolean> {
+    return (await this.deleteIf(id, {})) === "deleted";
+  }
+
+  async deleteIf(id: string, opts: DeleteOptions): Promise<DeleteOutcome> {
     const buf = this.chunks.get(id);
-    if (buf === undefined) return false;
+    if (buf === undefined) return "absent";
+    if (opts.ifUnmodifiedSince !== undefined && (this.written.get(id) ?? 0) > opts.ifUnmodifiedSince) return "modified";
     this.chunks.delete(id);
+    this.written.delete(id);
     this.usedBytes -= buf.length;
-    return true;
+    return "deleted";
   }
 
   async list(after: string | null, limit: number): Promise<ChunkInfo[]> {
@@ -107,7 +117,7 @@ export class MemoryChunkStore implements ChunkStore {
       .filter((id) => after === null || id > after)
       .sort()
       .slice(0, Math.max(0, limit))
-      .map((id) => ({ id, size: this.chunks.get(id)?.length ?? 0 }));
+      .map((id) => ({ id, size: this.chunks.get(id)?.length ?? 0, mtimeMs: this.written.get(id) ?? 0 }));
   }
 
   async close(): Promise<void> {}

@@ -40,6 +40,10 @@ export interface MintOptions {
   /** Sign with another key (a forgery). */
   signWith?: CryptoKey;
   iss?: string;
+  /** The `ip` claim: the client address the token is bound to. */
+  ip?: string;
+  /** Any other claims (e.g. `sources` for replicate, `ifUnmodifiedSince` for delete). */
+  extra?: Record<string, unknown>;
 }
 
 export class FakeControlPlane {
@@ -50,6 +54,8 @@ export class FakeControlPlane {
   readonly nodes = new Map<string, FakeNode>();
   readonly registerRequests: RegisterNodeRequest[] = [];
   readonly heartbeats: { name: string; body: HeartbeatRequest }[] = [];
+  /** Bad-chunk reports (POST /api/nodes/chunks/report), by node name. */
+  readonly chunkReports: { name: string; body: unknown }[] = [];
   heartbeatIntervalMs = 200;
   /** Answer this many registrations with 503 before accepting. */
   failRegistrations = 0;
@@ -93,6 +99,8 @@ export class FakeControlPlane {
       op: o.op,
       chunks: o.chunks,
       ...(o.pipeline ? { pipeline: o.pipeline } : {}),
+      ...(o.ip !== undefined ? { ip: o.ip } : {}),
+      ...o.extra,
     })
       .setProtectedHeader({ alg: "EdDSA" })
       .setIssuer(o.iss ?? CAPABILITY_ISSUER)
@@ -185,6 +193,18 @@ export class FakeControlPlane {
       }
       this.heartbeats.push({ name: node.name, body: parsed.data });
       return send(200, { status: "active", heartbeatIntervalMs: this.heartbeatIntervalMs });
+    }
+    if (req.method === "POST" && req.url === "/api/nodes/chunks/report") {
+      const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
+      const sub = (
+        JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8") || "{}") as {
+          sub?: string;
+        }
+      ).sub;
+      const node = [...this.nodes.values()].find((n) => n.nodeId === sub);
+      if (!node) return fail(404, "NOT_FOUND", "unknown node");
+      this.chunkReports.push({ name: node.name, body });
+      return send(200, { marked: 0 });
     }
     fail(404, "NOT_FOUND", `no route ${req.method} ${req.url}`);
   }

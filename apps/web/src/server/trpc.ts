@@ -5,17 +5,27 @@ import { AppError, type ErrorCode } from "@cumulus/protocol/errors";
 import type { AuthUser } from "@cumulus/control/access/access";
 import type { ControlContext } from "@cumulus/control/context";
 import { ctx } from "./context.ts";
-import { clientIp, optionalUser } from "./auth.ts";
+import { decideIp, ipDeniedError } from "@cumulus/control/ip-rules/ip-rules";
+import { clientIp, requireUser } from "./auth.ts";
 
 export type TrpcContext = {
   control: ControlContext;
   user: AuthUser | null;
+  /** Why the request's credentials were refused (expired session, denied address…), if they were. */
+  authError: AppError | null;
   ip: string | null;
   headers: Headers;
 };
 
 export async function createTrpcContext(req: Request): Promise<TrpcContext> {
-  return { control: ctx(), user: await optionalUser(req), ip: clientIp(req), headers: req.headers };
+  const base = { control: ctx(), ip: clientIp(req), headers: req.headers };
+  if (!req.headers.get("authorization") && !req.headers.get("cookie")) return { ...base, user: null, authError: null };
+  try {
+    return { ...base, user: await requireUser(req), authError: null };
+  } catch (err) {
+    if (err instanceof AppError) return { ...base, user: null, authError: err };
+    throw err;
+  }
 }
 
 // The one mapping from our error codes to tRPC's.
@@ -63,11 +73,28 @@ const mapErrors = t.middleware(async ({ next, path, ctx: c }) => {
   return result;
 });
 
+/**
+ * The IP access rules hold for every procedure: signed-in callers were checked with
+ * their own rules when authenticated; anonymous ones are checked against the global rules.
+ */
+const ipRules = t.middleware(async ({ ctx: c, next }) => {
+  if (c.authError?.code === "FORBIDDEN") throw c.authError;
+  if (!c.user) {
+    const d = await decideIp(c.control.prisma, null, c.ip);
+    if (!d.allowed) throw ipDeniedError(c.ip);
+  }
+  return next();
+});
+
 export const router = t.router;
-export const publicProcedure = t.procedure.use(mapErrors);
+export const createCallerFactory = t.createCallerFactory;
+export const publicProcedure = t.procedure.use(mapErrors).use(ipRules);
 
 export const protectedProcedure = publicProcedure.use(({ ctx: c, next }) => {
-  if (!c.user) throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in first" });
+  if (!c.user) {
+    if (c.authError) throw c.authError;
+    throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in first" });
+  }
   return next({ ctx: { ...c, user: c.user } });
 });
 

@@ -33,7 +33,8 @@ export async function sysinfo(ctx: Ctx, opts: GlobalOpts): Promise<void> {
         ["left", "left", "left", "right", "right", "right", "right", "left"],
       ),
       "",
-      `Chunks: ${s.chunks}   Replicas: ${s.replicas}   Under-replicated: ${s.underReplicated}   Over-replicated: ${s.overReplicated}`,
+      `Chunks: ${s.chunks}   Replicas: ${s.replicas}   Under-replicated: ${s.underReplicated}   Over-replicated: ${s.overReplicated}   Misplaced: ${s.misplaced}`,
+      `Repair: ${s.repair.state}; ${s.repair.queued} queued, ${s.repair.running} running; ${humanSize(s.repair.bytesPerSec)}/s over the last minute (${s.repair.copiesLastMinute} copies, ${s.repair.deletesLastMinute} deletes)${s.repair.unavailable > 0 ? `; ${s.repair.unavailable} chunks have no live copy` : ""}`,
     ].join("\n"),
   );
 }

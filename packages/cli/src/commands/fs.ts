@@ -83,6 +83,8 @@ export async function stat(ctx: Ctx, rawPath: string, opts: GlobalOpts & { versi
     size: c.size,
     offset: c.offset,
     replicas: c.replicas.map((r) => ({ node: r.node, site: r.site, state: r.state, nodeId: r.nodeId })),
+    ...(c.live !== undefined ? { live: c.live } : {}),
+    ...(c.target !== undefined ? { target: c.target } : {}),
   }));
   if (opts.json) {
     return ctx.json({
@@ -116,27 +118,40 @@ export async function stat(ctx: Ctx, rawPath: string, opts: GlobalOpts & { versi
       ["Owner:", st.entry.owner ?? "-"],
       ["Policy:", policy],
       ...(st.entry.type === "file" ? [["Chunks:", String(chunks.length)]] : []),
+      ...(chunks.some((c) => c.target !== undefined) ? [["Replication:", replication(chunks)]] : []),
     ]),
   ];
   if (chunks.length > 0) {
     lines.push(
       "",
       table(
-        ["#", "OFFSET", "SIZE", "CHUNK", "REPLICAS"],
+        ["#", "OFFSET", "SIZE", "CHUNK", "COPIES", "REPLICAS"],
         chunks.map((c, i) => [
           String(i),
           String(c.offset),
           humanSize(c.size),
           c.id.slice(0, 16),
+          c.target !== undefined ? `${c.live ?? 0}/${c.target}` : "-",
           c.replicas.length === 0
             ? "(none)"
             : c.replicas.map((r) => `${r.node} (${r.site})${r.state === "stored" ? "" : ` [${r.state}]`}`).join(", "),
         ]),
-        ["right", "right", "right", "left", "left"],
+        ["right", "right", "right", "left", "right", "left"],
       ),
     );
   }
   ctx.out(lines.join("\n"));
+}
+
+/** "12 of 12 chunks at their target (2 copies)", or how far a repair or policy change has got. */
+function replication(chunks: { live?: number; target?: number }[]): string {
+  const at = chunks.filter((c) => (c.live ?? 0) >= (c.target ?? 0)).length;
+  const targets = [...new Set(chunks.map((c) => c.target ?? 0))].sort((a, b) => a - b);
+  const want =
+    targets.length === 1 ? `${targets[0]} cop${targets[0] === 1 ? "y" : "ies"}` : `${targets.join("/")} copies`;
+  const copies = chunks.reduce((s, c) => s + Math.min(c.live ?? 0, c.target ?? 0), 0);
+  const needed = chunks.reduce((s, c) => s + (c.target ?? 0), 0);
+  return `${at} of ${chunks.length} chunks at their target (${want} each); ${copies} of ${needed} copies in place`;
 }
 
 export async function versions(ctx: Ctx, rawPath: string, opts: GlobalOpts): Promise<void> {

@@ -54,7 +54,7 @@ interface Part {
  * chunk never reaches the destination, and the destination is never half-written.
  */
 export async function downloadFile(client: CumulusClient, opts: DownloadFileOptions): Promise<DownloadResult> {
-  const io = opts.chunkIo ? null : await openTransport(opts.transport, client.site);
+  const io = opts.chunkIo ? null : await openTransport(opts.transport, client.site, opts.concurrency);
   try {
     return await downloadFileInner(client, io ? { ...opts, chunkIo: io } : opts);
   } catch (err) {
@@ -111,8 +111,22 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
   try {
     await fh.truncate(plan.size);
     const rounds = Math.max(1, opts.rounds ?? 2);
+    // One receive buffer per chunk in flight, reused from chunk to chunk (fewer large
+    // allocations, less GC); used by transports that accept `into` (node:http).
+    let bufSize = 0;
+    for (const p of parts.values()) bufSize = Math.max(bufSize, p.size);
+    const free: Uint8Array[] = [];
     await runPool(parts.values(), opts.concurrency ?? 4, async (part) => {
-      const data = await fetchPart(part);
+      const into = free.pop() ?? Buffer.allocUnsafeSlow(bufSize);
+      try {
+        await fetchAndWrite(part, into);
+      } finally {
+        free.push(into);
+      }
+    });
+
+    async function fetchAndWrite(part: Part, into: Uint8Array): Promise<void> {
+      const data = await fetchPart(part, into);
       for (const offset of part.offsets) {
         let written = 0;
         while (written < data.length) {
@@ -128,9 +142,9 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
         progress.bytesDone += data.length;
       }
       report();
-    });
+    }
 
-    async function fetchPart(part: Part): Promise<Uint8Array> {
+    async function fetchPart(part: Part, into: Uint8Array): Promise<Uint8Array> {
       const failures: string[] = [];
       let refreshed = false;
       for (let round = 0; round < rounds; round++) {
@@ -146,10 +160,19 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
         for (const replica of a.replicas) {
           signal?.throwIfAborted();
           try {
-            return await (opts.chunkIo?.fetchChunk ?? fetchChunk)(client.fetch, replica, a.token, part.id, part.size, sha256Node, {
-              signal,
-              timeoutMs: opts.chunkTimeoutMs,
-            });
+            return await (opts.chunkIo?.fetchChunk ?? fetchChunk)(
+              client.fetch,
+              replica,
+              a.token,
+              part.id,
+              part.size,
+              sha256Node,
+              {
+                signal,
+                timeoutMs: opts.chunkTimeoutMs,
+                into,
+              },
+            );
           } catch (err) {
             if (signal?.aborted) throw signal.reason;
             opts.onReplicaError?.({ chunk: part.id, node: replica.node, error: err });

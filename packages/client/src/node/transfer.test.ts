@@ -290,3 +290,37 @@ describe("stale receipts and local changes", () => {
     expect(fc.commits).toHaveLength(0);
   });
 });
+
+describe("single pass (chunk hashes reused)", () => {
+  it("sends chunks without hashing them again while the source vouches for them, else hashes each", async () => {
+    const { uploadContent } = await import("../upload.ts");
+    for (const vouch of [true, false]) {
+      const bytes = randomBytes(3 * 1024 * 1024);
+      const p = path.join(dir, `sp-${vouch}.bin`);
+      await writeFile(p, bytes);
+      const manifest = await chunkLocalFile(p);
+      let hashes = 0;
+      let released = 0;
+      const r = await uploadContent(
+        client,
+        {
+          manifest,
+          label: p,
+          hash: (b) => {
+            hashes++;
+            return sha(b);
+          },
+          read: async (offset, size) => bytes.subarray(offset, offset + size),
+          readKnown: async (offset, size) => (vouch ? bytes.subarray(offset, offset + size) : null),
+          release: () => {
+            released++;
+          },
+        },
+        { path: `/sp-${vouch}.bin`, baseVersion: null, ...fast },
+      );
+      expect(r.chunksUploaded).toBe(manifest.chunks.length);
+      expect(hashes).toBe(vouch ? 0 : manifest.chunks.length);
+      expect(released).toBe(manifest.chunks.length);
+    }
+  });
+});

@@ -71,7 +71,8 @@ export class UdtConnection {
         const done = () => {
           this.socket.off("drain", done);
           this.socket.off("close", done);
-          if (this.socket.destroyed) reject(Object.assign(new Error("UDT connection closed"), { code: "UDT_ECONNLOST" }));
+          if (this.socket.destroyed)
+            reject(Object.assign(new Error("UDT connection closed"), { code: "UDT_ECONNLOST" }));
           else resolve();
         };
         this.socket.once("drain", done);
@@ -86,7 +87,8 @@ export class UdtConnection {
 
   async readResponse(): Promise<UdtResponse> {
     const h = await this.reader.header(ZUdtResponse);
-    if (h === null) throw Object.assign(new Error("the node closed the UDT connection without answering"), { code: "UDT_ECONNLOST" });
+    if (h === null)
+      throw Object.assign(new Error("the node closed the UDT connection without answering"), { code: "UDT_ECONNLOST" });
     return h;
   }
 }

@@ -43,10 +43,20 @@ export class UdtChunkTransport implements ChunkIo {
   /** Chunks moved over UDT, for tests and progress output. */
   udtChunks = 0;
 
-  constructor(opts: { mode: TransportChoice; site?: string | null; pool?: UdtPool; poolOptions?: UdtPoolOptions }) {
+  /** Chunk I/O for nodes reached over HTTP (default: the fetch-based `putChunk`/`fetchChunk`). */
+  readonly http: ChunkIo;
+
+  constructor(opts: {
+    mode: TransportChoice;
+    site?: string | null;
+    pool?: UdtPool;
+    poolOptions?: UdtPoolOptions;
+    http?: ChunkIo & { close?(): void };
+  }) {
     this.mode = opts.mode;
     this.site = opts.site ?? null;
     this.pool = opts.pool ?? new UdtPool(opts.poolOptions);
+    this.http = opts.http ?? { putChunk, fetchChunk };
   }
 
   usesUdt(n: NodeRef): boolean {
@@ -63,7 +73,7 @@ export class UdtChunkTransport implements ChunkIo {
     data: Uint8Array,
     opts: ChunkRequestOptions = {},
   ): Promise<string[]> => {
-    if (!this.usesUdt(first)) return putChunk(fetchFn, first, token, id, data, opts);
+    if (!this.usesUdt(first)) return this.http.putChunk(fetchFn, first, token, id, data, opts);
     const h = await this.exchange(first, opts, async (c) => {
       await c.sendHeader({ v: UDT_FRAMING_VERSION, op: "put", chunk: id, token, size: data.length });
       await c.write(data);
@@ -84,7 +94,7 @@ export class UdtChunkTransport implements ChunkIo {
     hash: HashFn,
     opts: ChunkRequestOptions = {},
   ): Promise<Uint8Array> => {
-    if (!this.usesUdt(replica)) return fetchChunk(fetchFn, replica, token, id, size, hash, opts);
+    if (!this.usesUdt(replica)) return this.http.fetchChunk(fetchFn, replica, token, id, size, hash, opts);
     const buf = new Uint8Array(size);
     const h = await this.exchange(replica, opts, async (c) => {
       await c.sendHeader({ v: UDT_FRAMING_VERSION, op: "get", chunk: id, token });
@@ -163,11 +173,16 @@ export class UdtChunkTransport implements ChunkIo {
 
   close(): void {
     this.pool.close();
+    (this.http as { close?(): void }).close?.();
   }
 }
 
 /** A transport for `mode`, or null for plain HTTP (nothing native is loaded then). */
-export function createChunkTransport(mode: TransportChoice, site: string | null): UdtChunkTransport | null {
+export function createChunkTransport(
+  mode: TransportChoice,
+  site: string | null,
+  http?: ChunkIo & { close?(): void },
+): UdtChunkTransport | null {
   if (mode === "http") return null;
-  return new UdtChunkTransport({ mode, site });
+  return new UdtChunkTransport({ mode, site, ...(http ? { http } : {}) });
 }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
+import type { BigIntStats } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import { chunkStream } from "@cumulus/chunking/node";
 import { AppError } from "@cumulus/protocol/errors";
@@ -7,6 +8,8 @@ import type { CumulusClient } from "../client.ts";
 import type { ProgressListener } from "../progress.ts";
 import { emptyProgress } from "../progress.ts";
 import { uploadContent, type ManifestLike, type UploadOptions, type UploadResult } from "../upload.ts";
+import type { ChunkIo } from "../chunks.ts";
+import { createHttpChunkIo } from "./http-chunk-io.ts";
 import { FileReceiptJournal } from "./journal.ts";
 import { localError } from "./local-errors.ts";
 
@@ -54,16 +57,24 @@ export async function chunkLocalFile(
   return { size: total, chunks };
 }
 
-/** Reads exactly `size` bytes at `offset` (a single read may return fewer). */
-async function readAt(fh: Awaited<ReturnType<typeof open>>, offset: number, size: number): Promise<Uint8Array> {
-  const buf = Buffer.allocUnsafe(size);
+/**
+ * Reads exactly `size` bytes at `offset` (a single read may return fewer), into `into`
+ * when it is large enough (the result is then a view of it).
+ */
+async function readAt(
+  fh: Awaited<ReturnType<typeof open>>,
+  offset: number,
+  size: number,
+  into?: Buffer,
+): Promise<Uint8Array> {
+  const buf = into && into.length >= size ? into : Buffer.allocUnsafe(size);
   let got = 0;
   while (got < size) {
     const { bytesRead } = await fh.read(buf, got, size - got, offset + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
-  return got === size ? buf : buf.subarray(0, got);
+  return got === buf.length ? buf : buf.subarray(0, got);
 }
 
 /**
@@ -72,7 +83,7 @@ async function readAt(fh: Awaited<ReturnType<typeof open>>, offset: number, size
  * `journalDir` an interrupted upload resumes without re-sending the chunks it had sent.
  */
 export async function uploadFile(client: CumulusClient, opts: UploadFileOptions): Promise<UploadResult> {
-  const io = opts.chunkIo ? null : await openTransport(opts.transport, client.site);
+  const io = opts.chunkIo ? null : await openTransport(opts.transport, client.site, opts.concurrency);
   try {
     return await uploadFileInner(client, io ? { ...opts, chunkIo: io } : opts);
   } catch (err) {
@@ -86,16 +97,25 @@ export async function uploadFile(client: CumulusClient, opts: UploadFileOptions)
 }
 
 /**
- * The UDT transport for `transport` ("udt" | "auto"), loaded only then (dynamic import:
- * the native addon is never loaded for HTTP), or null for HTTP.
+ * The chunk transport for `transport`: node:http chunk I/O, wrapped by the UDT transport
+ * for "udt" | "auto" (loaded only then, with a dynamic import: the native addon is never
+ * loaded for HTTP).
  */
 export async function openTransport(
   transport: "udt" | "http" | "auto" | undefined,
   site: string | null,
-): Promise<(import("../chunks.ts").ChunkIo & { close(): void }) | null> {
-  if (transport === undefined || transport === "http") return null;
+  concurrency?: number,
+): Promise<ChunkIo & { close(): void }> {
+  // Chunk bytes go over node:http (keep-alive agent per node), never global fetch: see
+  // http-chunk-io.ts. Control-plane calls keep using the client's fetch.
+  const http = createHttpChunkIo({ maxSockets: Math.max(4, concurrency ?? 4) });
+  if (transport === undefined || transport === "http") return http;
   const { createChunkTransport } = await import("./udt-transport.ts");
-  return createChunkTransport(transport, site);
+  return createChunkTransport(transport, site, http) ?? http;
+}
+
+function sameFile(a: BigIntStats, b: BigIntStats | null): boolean {
+  return b !== null && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino && a.dev === b.dev;
 }
 
 async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): Promise<UploadResult> {
@@ -110,9 +130,11 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
   }
 
   let manifest: ManifestLike;
+  let before: BigIntStats;
   try {
-    const st = await stat(opts.localPath);
+    const st = await stat(opts.localPath, { bigint: true });
     if (!st.isFile()) throw new AppError("BAD_REQUEST", `${opts.localPath} is not a regular file`);
+    before = st;
     manifest = await chunkLocalFile(opts.localPath, { onProgress: opts.onProgress, signal: opts.signal });
   } catch (err) {
     throw localError(err, opts.localPath);
@@ -156,19 +178,49 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
     const journal = opts.journalDir
       ? new FileReceiptJournal(opts.journalDir, opts.localPath, opts.remotePath, manifest)
       : undefined;
+    // Single pass: the chunk pass hashed every byte, so a chunk read while the file's size
+    // and mtime (and inode) are still those from before the chunk pass is sent without
+    // hashing it again. Once the file looks changed, every chunk is read and hashed as
+    // before, so a file modified mid-upload is still refused (CONFLICT). A change within
+    // the file system's mtime granularity of the chunk pass is not detected this way; the
+    // nodes still verify every chunk's SHA-256 against its id.
+    let unchanged =
+      sameFile(before, await fh.stat({ bigint: true }).catch(() => null)) && manifest.size === Number(before.size);
+    // Read buffers, reused from chunk to chunk (one per chunk in flight).
+    let bufSize = 0;
+    for (const c of manifest.chunks) bufSize = Math.max(bufSize, c.size);
+    const free: Buffer[] = [];
+    const take = () => free.pop() ?? Buffer.allocUnsafeSlow(bufSize);
+    const read = async (offset: number, size: number): Promise<Uint8Array> => {
+      try {
+        return await readAt(fh, offset, size, take());
+      } catch (err) {
+        throw localError(err, opts.localPath);
+      }
+    };
+    const releaseBuf = (data: Uint8Array) => {
+      // Only whole pool buffers (allocUnsafeSlow: one ArrayBuffer each) go back.
+      if (data.byteOffset === 0 && data.buffer.byteLength === bufSize && free.length < 64)
+        free.push(Buffer.from(data.buffer, 0, bufSize));
+    };
     return await uploadContent(
       client,
       {
         manifest,
         label: opts.localPath,
         hash: sha256Node,
-        read: async (offset, size) => {
-          try {
-            return await readAt(fh, offset, size);
-          } catch (err) {
-            throw localError(err, opts.localPath);
-          }
+        read,
+        readKnown: async (offset, size) => {
+          if (!unchanged) return null;
+          const data = await read(offset, size);
+          // Checked after the read: these bytes are the ones hashed only if nothing changed
+          // up to now. Sticky: once changed, always hashed.
+          unchanged &&= sameFile(before, await fh.stat({ bigint: true }).catch(() => null));
+          if (unchanged) return data;
+          releaseBuf(data);
+          return null;
         },
+        release: releaseBuf,
       },
       { ...opts, path: opts.remotePath, baseVersion, journal },
     );

@@ -12,6 +12,8 @@ export type AuthUser = {
   role: "admin" | "user";
   /** Device token the request came with; null for other credentials. */
   tokenId: string | null;
+  /** Browser session the request came with (better-auth Session.id), when it did. */
+  sessionId?: string | null;
 };
 
 export type Permission = "read" | "write" | "manage";

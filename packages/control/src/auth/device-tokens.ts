@@ -7,6 +7,14 @@ import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
 import { audit } from "../audit/audit.ts";
 import { hashPassword, verifyPassword } from "./passwords.ts";
+import { decideIp, ipDeniedError } from "../ip-rules/ip-rules.ts";
+import {
+  LOCKOUT_MAX_FAILURES,
+  LOCKOUT_WINDOW_MS,
+  lockoutFor,
+  lockoutMessage,
+  noteFailureForLockout,
+} from "../users/lockout.ts";
 
 export const DEVICE_TOKEN_PREFIX = "cmd_";
 
@@ -14,42 +22,15 @@ export function hashDeviceToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
-// --- failed sign-in throttle ---------------------------------------------------
-// In memory, per process: enough to stop a password-guessing loop against one account
-// from one address. A persistent lock-out shared by all instances comes later.
+// --- failed sign-in lock-out ---------------------------------------------------
+// Shared with the browser sign-in and persistent (users/lockout.ts): failures are the
+// audit log's `signin.failed` rows, so every control-plane process agrees.
 
-export const SIGNIN_MAX_FAILURES = 10;
-export const SIGNIN_WINDOW_MS = 5 * 60 * 1000;
-const failures = new Map<string, number[]>();
+export const SIGNIN_MAX_FAILURES = LOCKOUT_MAX_FAILURES;
+export const SIGNIN_WINDOW_MS = LOCKOUT_WINDOW_MS;
 
-function throttleKey(email: string, ip: string | null): string {
-  return `${email}\u0000${ip ?? "?"}`;
-}
-
-function recentFailures(key: string, now: number): number[] {
-  const list = (failures.get(key) ?? []).filter((t) => now - t < SIGNIN_WINDOW_MS);
-  if (list.length === 0) failures.delete(key);
-  else failures.set(key, list);
-  return list;
-}
-
-function noteFailure(key: string, now: number): void {
-  const list = recentFailures(key, now);
-  list.push(now);
-  failures.set(key, list);
-  // Bound memory under a spray of distinct emails/addresses.
-  if (failures.size > 100_000) {
-    for (const k of failures.keys()) {
-      recentFailures(k, now);
-      if (failures.size <= 50_000) break;
-    }
-  }
-}
-
-/** For tests: forget every recorded failure. */
-export function resetSigninThrottle(): void {
-  failures.clear();
-}
+/** Kept for callers of the former in-memory throttle: the lock-out now lives in the database. */
+export function resetSigninThrottle(): void {}
 
 // A fixed hash verified when the account does not exist, so that an unknown e-mail
 // takes as long to refuse as a wrong password.
@@ -71,27 +52,37 @@ export async function createDeviceToken(
   const req = ZCreateDeviceTokenRequest.parse(input);
   const email = req.email.trim().toLowerCase();
   const ip = meta.ip ?? null;
-  const now = (meta.now ?? new Date()).getTime();
-  const key = throttleKey(email, ip);
-  if (recentFailures(key, now).length >= SIGNIN_MAX_FAILURES) {
+  const now = meta.now ?? new Date();
+  const lock = await lockoutFor(ctx.prisma, email, now);
+  if (lock.locked) {
     await audit(ctx, {
       action: "signin.failed",
       actor: email,
       target: email,
       ip,
       outcome: "denied",
-      details: { reason: "rate-limited", via: "device-token" },
+      details: { reason: "locked out", until: lock.until?.toISOString() ?? null, via: "device-token" },
     });
-    throw new AppError(
-      "RATE_LIMITED",
-      `too many failed sign-ins for ${email} from your address: wait ${Math.round(SIGNIN_WINDOW_MS / 60_000)} minutes and try again`,
-    );
+    throw new AppError("RATE_LIMITED", `${lockoutMessage(lock, now)} (too many failed sign-ins for ${email})`);
   }
 
   const user = await ctx.prisma.user.findUnique({
     where: { email },
     include: { accounts: { where: { providerId: "credential" }, select: { password: true } } },
   });
+  const decision = await decideIp(ctx.prisma, user?.id ?? null, ip);
+  if (!decision.allowed) {
+    await audit(ctx, {
+      action: "signin.failed",
+      actor: email,
+      actorId: user?.id ?? null,
+      target: email,
+      ip,
+      outcome: "denied",
+      details: { reason: "ip denied", rule: decision.reason, via: "device-token" },
+    });
+    throw ipDeniedError(ip);
+  }
   const phc = user?.accounts.find((a) => a.password)?.password ?? null;
   let ok: boolean;
   if (phc) {
@@ -102,7 +93,6 @@ export async function createDeviceToken(
     ok = false;
   }
   if (!user || !ok) {
-    noteFailure(key, now);
     await audit(ctx, {
       action: "signin.failed",
       actor: email,
@@ -112,6 +102,7 @@ export async function createDeviceToken(
       outcome: "failed",
       details: { reason: user ? "wrong password" : "unknown email", via: "device-token", device: req.deviceName },
     });
+    await noteFailureForLockout(ctx, email, { ip, userId: user?.id ?? null, now });
     throw new AppError("UNAUTHENTICATED", "wrong email or password");
   }
   if (user.disabled) {
@@ -126,7 +117,14 @@ export async function createDeviceToken(
     });
     throw new AppError("FORBIDDEN", "this account is disabled: ask an administrator");
   }
-  failures.delete(key);
+  await audit(ctx, {
+    action: "signin",
+    actor: email,
+    actorId: user.id,
+    target: email,
+    ip,
+    details: { via: "device-token", device: req.deviceName },
+  });
 
   const token = DEVICE_TOKEN_PREFIX + randomBytes(32).toString("base64url");
   const row = await ctx.prisma.deviceToken.create({

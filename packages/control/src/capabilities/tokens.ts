@@ -22,6 +22,12 @@ export type CapabilityRequest = {
   chunks: string[];
   pipeline?: PipelineHop[];
   sub: string;
+  /** Bind the token to the client's address (the `ip` claim): nodes refuse it from elsewhere. */
+  ip?: string | null;
+  /** replicate: where the audience may pull the chunk from (signed, like the pipeline). */
+  sources?: PipelineHop[];
+  /** delete: keep a chunk written after this instant (ms since the epoch). */
+  ifUnmodifiedSince?: number;
 };
 
 export async function signCapability(
@@ -34,6 +40,9 @@ export async function signCapability(
   const exp = iat + ctx.config.capabilityTtlSeconds;
   const payload: Record<string, unknown> = { op: req.op, chunks: req.chunks };
   if (req.pipeline) payload["pipeline"] = req.pipeline;
+  if (req.ip) payload["ip"] = req.ip;
+  if (req.sources) payload["sources"] = req.sources;
+  if (req.ifUnmodifiedSince !== undefined) payload["ifUnmodifiedSince"] = Math.floor(req.ifUnmodifiedSince);
   const token = await new SignJWT(payload)
     .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ: "JWT" })
     .setIssuer(CAPABILITY_ISSUER)

@@ -1,5 +1,6 @@
 import type { Sysinfo } from "@cumulus/protocol/api";
 import type { ControlContext } from "../context.ts";
+import { readStatus, repairStatus } from "../reconciler/status.ts";
 
 export type ReplicationCounts = { chunks: number; replicas: number; underReplicated: number; overReplicated: number };
 
@@ -7,8 +8,9 @@ export type ReplicationCounts = { chunks: number; replicas: number; underReplica
  * Chunk and replica counts, computed in the database. A chunk's target is the largest
  * effective replica count among the files whose versions (current or retained, trashed
  * files included) reference it; it is under-replicated when fewer live replicas exist
- * (stored, on an active or draining node with a fresh heartbeat) and over-replicated when
- * more do. Chunks no version references (pending uploads, garbage) have no target.
+ * (stored, on an active or draining node with a fresh heartbeat, confirmed at the node's
+ * current epoch) and over-replicated when more do. Chunks no version references (pending
+ * uploads, garbage) have no target.
  */
 export async function replicationCounts(ctx: ControlContext, now = new Date()): Promise<ReplicationCounts> {
   const cutoff = new Date(now.getTime() - ctx.config.nodeTimeoutMs);
@@ -29,7 +31,7 @@ export async function replicationCounts(ctx: ControlContext, now = new Date()): 
     ), live AS (
       SELECT r."chunkId", COUNT(*) AS n
       FROM "ChunkReplica" r JOIN "StorageNode" n ON n.id = r."nodeId"
-      WHERE r.state = 'stored' AND n.status IN ('active', 'draining') AND n."lastHeartbeatAt" >= ${cutoff}
+      WHERE r.state = 'stored' AND r.epoch = n.epoch AND n.status IN ('active', 'draining') AND n."lastHeartbeatAt" >= ${cutoff}
       GROUP BY r."chunkId"
     )
     SELECT
@@ -48,16 +50,21 @@ export async function replicationCounts(ctx: ControlContext, now = new Date()): 
   };
 }
 
-/** GET /api/v1/sysinfo — for any signed-in user: sites, nodes and replication health. */
+/**
+ * GET /api/v1/sysinfo — for any signed-in user: sites, nodes and replication health.
+ * Under/over-replicated counts are computed now; misplaced chunks, the repair queue and
+ * its throughput come from the reconciler's last scan (its published status).
+ */
 export async function sysinfo(ctx: ControlContext, now = new Date()): Promise<Sysinfo> {
   const cutoff = new Date(now.getTime() - ctx.config.nodeTimeoutMs);
-  const [sites, nodes, counts] = await Promise.all([
+  const [sites, nodes, counts, status] = await Promise.all([
     ctx.prisma.site.findMany({
       orderBy: { name: "asc" },
       include: { _count: { select: { nodes: { where: { status: { not: "decommissioned" } } } } } },
     }),
     ctx.prisma.storageNode.findMany({ orderBy: { name: "asc" }, include: { site: { select: { name: true } } } }),
     replicationCounts(ctx, now),
+    readStatus(ctx),
   ]);
   return {
     sites: sites.map((s) => ({ name: s.name, nodes: s._count.nodes })),
@@ -73,5 +80,7 @@ export async function sysinfo(ctx: ControlContext, now = new Date()): Promise<Sy
       lastHeartbeatAt: n.lastHeartbeatAt.toISOString(),
     })),
     ...counts,
+    misplaced: status?.stats.misplaced ?? 0,
+    repair: repairStatus(status, now),
   };
 }

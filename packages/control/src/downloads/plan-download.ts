@@ -58,7 +58,7 @@ export async function planDownload(
   ctx: ControlContext,
   user: AuthUser,
   input: unknown,
-  opts: { site?: string | null; now?: Date } = {},
+  opts: { site?: string | null; now?: Date; ip?: string | null } = {},
 ): Promise<DownloadPlan> {
   const q = ZDownloadQuery.parse(input);
   const now = opts.now ?? new Date();
@@ -90,7 +90,7 @@ export async function planDownload(
   for (const batch of readBatches([...ordered.keys()], (id) => ordered.get(id)!.map((n) => n.nodeId))) {
     const { token } = await signCapability(
       ctx,
-      { op: "read", aud: batch.aud, chunks: batch.chunks, sub: user.id },
+      { op: "read", aud: batch.aud, chunks: batch.chunks, sub: user.id, ip: opts.ip ?? null },
       now.getTime(),
     );
     for (const id of batch.chunks) tokens.set(id, token);
@@ -104,7 +104,13 @@ export async function planDownload(
       id: c.chunkId,
       size: c.size,
       offset: Number(c.offset),
-      replicas: ordered.get(c.chunkId)!.map((n) => ({ nodeId: n.nodeId, node: n.node, site: n.site, url: n.url })),
+      replicas: ordered.get(c.chunkId)!.map((n) => ({
+        nodeId: n.nodeId,
+        node: n.node,
+        site: n.site,
+        url: n.url,
+        ...(n.udt ? { udt: n.udt } : {}),
+      })),
       token: tokens.get(c.chunkId)!,
     })),
   };

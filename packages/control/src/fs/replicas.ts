@@ -1,14 +1,24 @@
 import type { ControlConfig } from "../context.ts";
 import type { Db } from "../access/access.ts";
 
-export type LiveReplica = { chunkId: string; nodeId: string; node: string; site: string; url: string };
+export type LiveReplica = {
+  chunkId: string;
+  nodeId: string;
+  node: string;
+  site: string;
+  url: string;
+  /** host:port of the node's UDT listener, or null. */
+  udt: string | null;
+};
 
 const QUERY_BATCH = 10_000;
 
 /**
  * Replicas that count: state `stored` on a node that is active or draining AND has sent
  * a heartbeat within the timeout (the failure detector may not have marked a silent node
- * down yet; its replicas must not be counted or handed out in the meantime).
+ * down yet; its replicas must not be counted or handed out in the meantime), confirmed at
+ * the node's current epoch: a node that registered again (restart, return after being
+ * down) counts only what the reconciler's inventory of it has confirmed since.
  */
 export async function liveReplicas(
   db: Db,
@@ -22,12 +32,13 @@ export async function liveReplicas(
   for (let i = 0; i < unique.length; i += QUERY_BATCH) {
     const batch = unique.slice(i, i + QUERY_BATCH);
     const rows = await db.$queryRaw<LiveReplica[]>`
-      SELECT r."chunkId" AS "chunkId", n.id::text AS "nodeId", n.name AS node, s.name AS site, n."dataUrl" AS url
+      SELECT r."chunkId" AS "chunkId", n.id::text AS "nodeId", n.name AS node, s.name AS site, n."dataUrl" AS url, n."udtAddress" AS udt
       FROM "ChunkReplica" r
       JOIN "StorageNode" n ON n.id = r."nodeId"
       JOIN "Site" s ON s.id = n."siteId"
       WHERE r."chunkId" = ANY(${batch}::text[])
         AND r.state = 'stored'
+        AND r.epoch = n.epoch
         AND n.status IN ('active', 'draining')
         AND n."lastHeartbeatAt" >= ${cutoff}
       ORDER BY n.name`;
@@ -48,6 +59,8 @@ export type WritableNode = {
   weight: number;
   status: "active" | "draining" | "down" | "decommissioned";
   url: string;
+  /** host:port of the node's UDT listener, or null. */
+  udt: string | null;
 };
 
 /** Nodes that may receive new replicas: active (not draining) with a fresh heartbeat. */
@@ -65,6 +78,7 @@ export async function writableNodes(db: Db, config: ControlConfig, now = new Dat
     weight: Number(n.capacityBytes),
     status: n.status,
     url: n.dataUrl,
+    udt: n.udtAddress,
   }));
 }
 

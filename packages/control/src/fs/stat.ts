@@ -4,7 +4,8 @@ import type { ControlContext } from "../context.ts";
 import { LEVEL, type AuthUser } from "../access/access.ts";
 import { effectivePolicyOf } from "../policies/effective.ts";
 import { fileVersion } from "../downloads/plan-download.ts";
-import { allReplicas } from "./replicas.ts";
+import { allReplicas, liveReplicas } from "./replicas.ts";
+import { chunkTargets } from "../reconciler/state.ts";
 import { ENTRY_INCLUDE, forbidden, lookup, missingError, toApiEntry } from "./tree.ts";
 
 export const ZStatQuery = z.object({
@@ -36,10 +37,12 @@ export async function statEntry(ctx: ControlContext, user: AuthUser, input: unkn
     const v = await fileVersion(ctx.prisma, entry, l.path, q.version);
     version = v.version.number;
     size = Number(v.version.size);
-    const byChunk = await allReplicas(
-      ctx.prisma,
-      v.chunks.map((c) => c.chunkId),
-    );
+    const ids = v.chunks.map((c) => c.chunkId);
+    const [byChunk, live, targets] = await Promise.all([
+      allReplicas(ctx.prisma, ids),
+      liveReplicas(ctx.prisma, ctx.config, ids),
+      chunkTargets(ctx, ids),
+    ]);
     chunks = v.chunks.map((c) => ({
       id: c.chunkId,
       size: c.size,
@@ -50,6 +53,8 @@ export async function statEntry(ctx: ControlContext, user: AuthUser, input: unkn
         site: r.site,
         state: r.state,
       })),
+      live: live.get(c.chunkId)?.length ?? 0,
+      target: targets.get(c.chunkId)?.replicas ?? eff.policy.replicas,
     }));
   }
   return { entry: toApiEntry(entry, l.path), path: l.path, size, versions, version, policy: eff.policy, chunks };

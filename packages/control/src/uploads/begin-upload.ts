@@ -121,6 +121,7 @@ export async function beginUpload(
   user: AuthUser,
   input: unknown,
   now = new Date(),
+  opts: { ip?: string | null } = {},
 ): Promise<BeginUploadResponse> {
   const req = ZBeginUploadRequest.parse(input);
   const parts = parsePath(req.path);
@@ -208,11 +209,23 @@ export async function beginUpload(
 
   const planned = new Map<string, BeginUploadResponse["missing"][number]>();
   for (const g of groups.values()) {
-    const hops = g.pipeline.map((n) => ({ nodeId: n.id, url: n.url }));
-    const fixed = { op: "write" as const, aud: g.pipeline.map((n) => n.id), pipeline: hops, sub: user.id };
+    const hops = g.pipeline.map((n) => ({ nodeId: n.id, url: n.url, site: n.site, ...(n.udt ? { udt: n.udt } : {}) }));
+    const fixed = {
+      op: "write" as const,
+      aud: g.pipeline.map((n) => n.id),
+      pipeline: hops,
+      sub: user.id,
+      ...(opts.ip ? { ip: opts.ip } : {}),
+    };
     for (const batch of batchForToken(g.chunks, fixed)) {
       const { token } = await signCapability(ctx, { ...fixed, chunks: batch }, now.getTime());
-      const pipeline = g.pipeline.map((n) => ({ nodeId: n.id, node: n.name, site: n.site, url: n.url }));
+      const pipeline = g.pipeline.map((n) => ({
+        nodeId: n.id,
+        node: n.name,
+        site: n.site,
+        url: n.url,
+        ...(n.udt ? { udt: n.udt } : {}),
+      }));
       for (const id of batch) planned.set(id, { id, size: sizes.get(id)!, pipeline, token });
     }
   }

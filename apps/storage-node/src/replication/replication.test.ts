@@ -1,0 +1,214 @@
+import { open as openFile } from "node:fs/promises";
+import path from "node:path";
+import { jwtVerify } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ZErrorBody } from "@cumulus/protocol/errors";
+import { ZReceiptClaims, ZReplicateResponse } from "@cumulus/protocol/node-api";
+import { FakeControlPlane } from "../testing/fake-control-plane.ts";
+import { makeChunk, startTestNode, type TestNode } from "../testing/util.ts";
+
+// Node-to-node copies (POST /replicate), conditional deletes, the scrubber and bad-chunk
+// reports, on real nodes with a fake control plane.
+
+async function putChunk(cp: FakeControlPlane, node: TestNode, id: string, data: Uint8Array): Promise<void> {
+  const token = await cp.mint({ aud: [node.nodeId()], op: "write", chunks: [id] });
+  const res = await fetch(`${node.url}/chunks/${id}`, {
+    method: "PUT",
+    body: data,
+    headers: { authorization: `Bearer ${token}` },
+  });
+  expect(res.status).toBe(201);
+}
+
+function chunkFile(node: TestNode, id: string): string {
+  return path.join(node.dataDir, "chunks", id.slice(0, 2), id.slice(2, 4), id);
+}
+
+async function corruptOnDisk(node: TestNode, id: string): Promise<void> {
+  const fh = await openFile(chunkFile(node, id), "r+");
+  try {
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, 10);
+    b[0] = b[0]! ^ 0xff;
+    await fh.write(b, 0, 1, 10);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function until<T>(probe: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (ok(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("replication between nodes", () => {
+  let cp: FakeControlPlane;
+  let a: TestNode;
+  let b: TestNode;
+  let c: TestNode;
+
+  beforeAll(async () => {
+    cp = await FakeControlPlane.start();
+    [a, b, c] = await Promise.all([
+      startTestNode(cp, "rep-a", { scrubBytesPerSec: 0 }),
+      startTestNode(cp, "rep-b", { scrubBytesPerSec: 0 }),
+      startTestNode(cp, "rep-c", { scrubBytesPerSec: 0 }),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
+    await cp?.close();
+  });
+
+  const hop = (n: TestNode) => ({ nodeId: n.nodeId(), url: n.url });
+
+  async function replicate(target: TestNode, id: string, size: number, sources: TestNode[]) {
+    const token = await cp.mint({
+      aud: [target.nodeId()],
+      op: "replicate",
+      chunks: [id],
+      extra: { sources: sources.map(hop) },
+    });
+    const readToken = await cp.mint({ aud: sources.map((s) => s.nodeId()), op: "read", chunks: [id] });
+    return fetch(`${target.url}/replicate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ chunk: id, size, readToken }),
+    });
+  }
+
+  it("pulls a chunk from a source, verifies it and answers with a receipt; a second call copies nothing", async () => {
+    const { id, data } = makeChunk(300_000);
+    await putChunk(cp, a, id, data);
+    const res = await replicate(b, id, data.length, [a]);
+    expect(res.status).toBe(200);
+    const body = ZReplicateResponse.parse(await res.json());
+    expect(body).toMatchObject({ chunk: id, size: data.length, sourceNodeId: a.nodeId(), bytesCopied: data.length });
+    const { payload } = await jwtVerify(body.receipt, cp.node("rep-b").publicKey);
+    expect(ZReceiptClaims.parse(payload)).toMatchObject({ iss: b.nodeId(), chunk: id, size: data.length });
+    expect(await b.store.stat(id)).toMatchObject({ id, size: data.length });
+
+    const again = ZReplicateResponse.parse(await (await replicate(b, id, data.length, [a])).json());
+    expect(again).toMatchObject({ sourceNodeId: null, bytesCopied: 0 });
+  });
+
+  it("skips a source whose copy is corrupt and takes the next one", async () => {
+    const { id, data } = makeChunk(200_000);
+    await putChunk(cp, a, id, data);
+    await putChunk(cp, b, id, data);
+    await corruptOnDisk(a, id);
+    const res = await replicate(c, id, data.length, [a, b]);
+    expect(res.status).toBe(200);
+    expect(ZReplicateResponse.parse(await res.json()).sourceNodeId).toBe(b.nodeId());
+    // The bad source noticed while serving: quarantined and reported.
+    const report = await until(
+      () => cp.chunkReports.find((r) => r.name === "rep-a"),
+      (r) => r !== undefined,
+    );
+    expect(report?.body).toMatchObject({ corrupt: [id], source: "read" });
+  });
+
+  it("refuses a replicate token for another chunk or node, and answers 503 when no source has it", async () => {
+    const { id, data } = makeChunk(1000);
+    const other = makeChunk(1000);
+    const token = await cp.mint({
+      aud: [c.nodeId()],
+      op: "replicate",
+      chunks: [other.id],
+      extra: { sources: [hop(a)] },
+    });
+    const readToken = await cp.mint({ aud: [a.nodeId()], op: "read", chunks: [id] });
+    const wrong = await fetch(`${c.url}/replicate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      body: JSON.stringify({ chunk: id, size: data.length, readToken }),
+    });
+    expect(wrong.status).toBe(403);
+    const none = await replicate(c, id, data.length, [a]);
+    expect(none.status).toBe(503);
+    expect(ZErrorBody.parse(await none.json()).error.code).toBe("UNAVAILABLE");
+    expect(await c.store.stat(id)).toBeNull();
+  });
+
+  it("keeps a chunk written after the delete was decided (ifUnmodifiedSince)", async () => {
+    const { id, data } = makeChunk(5000);
+    const decided = Date.now() - 60_000;
+    await putChunk(cp, a, id, data);
+    const del = (since: number) =>
+      cp
+        .mint({ aud: [a.nodeId()], op: "delete", chunks: [id], extra: { ifUnmodifiedSince: since } })
+        .then((t) => fetch(`${a.url}/chunks/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${t}` } }));
+    const kept = await del(decided);
+    expect(kept.status).toBe(409);
+    expect(await a.store.stat(id)).not.toBeNull();
+    expect((await del(Date.now() + 1000)).status).toBe(204);
+    expect(await a.store.stat(id)).toBeNull();
+  });
+
+  it("reports a chunk read with a valid token that is not here (missing)", async () => {
+    const { id } = makeChunk(1000);
+    const t = await cp.mint({ aud: [b.nodeId()], op: "read", chunks: [id] });
+    expect((await fetch(`${b.url}/chunks/${id}`, { headers: { authorization: `Bearer ${t}` } })).status).toBe(404);
+    const r = await until(
+      () => cp.chunkReports.find((x) => x.name === "rep-b" && JSON.stringify(x.body).includes(id)),
+      (x) => x !== undefined,
+    );
+    expect(r?.body).toMatchObject({ missing: [id], source: "read" });
+  });
+});
+
+describe("scrubber", () => {
+  let cp: FakeControlPlane;
+  let n: TestNode;
+
+  beforeAll(async () => {
+    cp = await FakeControlPlane.start();
+    n = await startTestNode(cp, "scrub-a", { scrubBytesPerSec: 50 * 1024 * 1024, scrubIntervalMs: 200 });
+  });
+  afterAll(async () => {
+    await n?.stop();
+    await cp?.close();
+  });
+
+  it("re-hashes every chunk in the background, quarantines a corrupt one and reports it", async () => {
+    const good = makeChunk(100_000);
+    const bad = makeChunk(100_000);
+    await putChunk(cp, n, good.id, good.data);
+    await putChunk(cp, n, bad.id, bad.data);
+    await corruptOnDisk(n, bad.id);
+    const report = await until(
+      () => cp.chunkReports.find((r) => r.name === "scrub-a"),
+      (r) => r !== undefined,
+    );
+    expect(report?.body).toMatchObject({ corrupt: [bad.id], source: "scrub" });
+    expect(await n.store.stat(bad.id)).toBeNull();
+    expect(await n.store.stat(good.id)).not.toBeNull();
+    await until(
+      () => n.scrubber.passes,
+      (p) => p >= 2,
+    );
+    expect(n.scrubber.chunksChecked).toBeGreaterThanOrEqual(3);
+  });
+
+  it("stays within its byte budget", async () => {
+    const slow = await startTestNode(cp, "scrub-b", { scrubBytesPerSec: 1024 * 1024, scrubIntervalMs: 100 });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const { id, data } = makeChunk(512 * 1024);
+        await putChunk(cp, slow, id, data);
+      }
+      const t0 = Date.now();
+      const b0 = slow.scrubber.bytesChecked;
+      await new Promise((r) => setTimeout(r, 1500));
+      const rate = (slow.scrubber.bytesChecked - b0) / ((Date.now() - t0) / 1000);
+      // Never faster than the budget (allowing one chunk of burst).
+      expect(rate).toBeLessThan(1024 * 1024 * 1.5);
+    } finally {
+      await slow.stop();
+    }
+  });
+});

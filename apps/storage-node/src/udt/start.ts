@@ -1,0 +1,56 @@
+import type { NodeConfig } from "../env.ts";
+import type { WanAwareChunkTransport } from "./replication-transport.ts";
+import type { UdtDeps } from "./server.ts";
+
+export interface UdtService {
+  /** host:port as announced to the control plane. */
+  address: string;
+  port: number;
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+/** The UDT port a config asks for: null = none. */
+export function udtPortFor(config: Pick<NodeConfig, "udtPort" | "port">, httpPort: number): number | null {
+  if (config.udtPort === null) return null;
+  if (config.udtPort !== undefined) return config.udtPort;
+  if (config.port === 0) return 0;
+  const p = httpPort + 1000;
+  return p <= 65535 ? p : 0;
+}
+
+/**
+ * Starts the UDT listener and plugs UDT into pipeline forwarding for other sites. The
+ * addon is loaded only here (dynamically); if it is missing the node runs HTTP-only and
+ * says so, rather than refusing to start.
+ */
+export async function startUdt(opts: {
+  config: NodeConfig;
+  httpPort: number;
+  deps: UdtDeps;
+  /** Reconciler copies: sources in other sites are read over UDT from now on. */
+  replication?: WanAwareChunkTransport;
+}): Promise<UdtService | null> {
+  const { config, deps } = opts;
+  const port = udtPortFor(config, opts.httpPort);
+  if (port === null) return null;
+  const udt = await import("@cumulus/udt");
+  if (!udt.isUdtAvailable()) {
+    deps.log.warn("UDT addon unavailable (build it: npm run build -w @cumulus/udt): serving HTTP only");
+    return null;
+  }
+  const { UdtDataServer } = await import("./server.ts");
+  const { UdtWanTransport } = await import("./transport.ts");
+  const server = new UdtDataServer(deps);
+  const bound = server.listen(config.host, port);
+  const host = config.publicUrl
+    ? new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, "$1")
+    : config.host === "0.0.0.0" || config.host === "::"
+      ? "127.0.0.1"
+      : config.host;
+  const address = config.udtPublicAddress ?? `${host.includes(":") ? `[${host}]` : host}:${bound}`;
+  const wan = new UdtWanTransport(config.site, deps.metrics);
+  deps.forwarder.useWanTransport(wan);
+  opts.replication?.useUdt(wan.pool);
+  deps.log.info({ udtPort: bound, udtAddress: address }, "UDT data listener started");
+  return { address, port: bound, shutdown: (ms) => server.shutdown(ms) };
+}

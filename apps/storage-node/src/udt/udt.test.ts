@@ -1,0 +1,181 @@
+// WAN acceleration: the UDT data listener, and pipeline forwarding that crosses sites over
+// UDT (verified by the nodes' transfer metrics), on real nodes against the fake control plane.
+import { SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isUdtAvailable } from "@cumulus/udt";
+import { AppError } from "@cumulus/protocol/errors";
+import { UdtChunkTransport } from "@cumulus/client/node/udt-transport";
+import { CAPABILITY_ISSUER, type PipelineHop } from "@cumulus/protocol/node-api";
+import { FakeControlPlane } from "../testing/fake-control-plane.ts";
+import { makeChunk, sha256, startTestNode, type TestNode } from "../testing/util.ts";
+
+const hasUdt = isUdtAvailable();
+
+async function metric(node: TestNode, name: string): Promise<number> {
+  const text = await (await fetch(`${node.url}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
+  if (!m) throw new Error(`metric ${name} missing`);
+  return Number(m[1]);
+}
+
+/** Polls without a deadline of its own (the test timeout bounds it): the machine may be slow. */
+async function until(check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise((r) => setTimeout(r, 100));
+}
+
+function hop(n: TestNode, site: string): PipelineHop {
+  return { nodeId: n.nodeId(), url: n.url, site, ...(n.udtAddress ? { udt: n.udtAddress } : {}) };
+}
+
+describe.skipIf(!hasUdt)("UDT data service", () => {
+  let cp: FakeControlPlane;
+  let hq1: TestNode;
+  let hq2: TestNode;
+  let br1: TestNode;
+  let client: UdtChunkTransport;
+
+  beforeAll(async () => {
+    cp = await FakeControlPlane.start();
+    [hq1, hq2, br1] = await Promise.all([
+      startTestNode(cp, "hq-1", { site: "hq" }),
+      startTestNode(cp, "hq-2", { site: "hq" }),
+      startTestNode(cp, "branch-1", { site: "branch" }),
+    ]);
+    client = new UdtChunkTransport({ mode: "udt", site: "hq" });
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await Promise.all([hq1?.stop(), hq2?.stop(), br1?.stop()]);
+    await cp?.close();
+  });
+
+  it("announces its UDT address at registration", () => {
+    for (const n of [hq1, hq2, br1]) {
+      expect(n.udtAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+      const reg = cp.registerRequests.find((r) => r.name === n.state.name);
+      expect(reg?.udtAddress).toBe(n.udtAddress);
+    }
+  });
+
+  it("forwards a write to a node in another site over UDT, and within a site over HTTP", async () => {
+    const before = {
+      hqOut: await metric(hq1, "cumulus_node_udt_bytes_out_total"),
+      brIn: await metric(br1, "cumulus_node_udt_bytes_in_total"),
+      hq2In: await metric(hq2, "cumulus_node_udt_bytes_in_total"),
+    };
+    const { id, data } = makeChunk(3 * 1024 * 1024 + 17);
+    const pipeline = [hop(hq1, "hq"), hop(hq2, "hq"), hop(br1, "branch")];
+    const token = await cp.mint({ aud: pipeline.map((h) => h.nodeId), op: "write", chunks: [id], pipeline });
+    const res = await fetch(`${hq1.url}/chunks/${id}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${token}` },
+      body: data,
+    });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { receipts: string[] };
+    expect(body.receipts).toHaveLength(3);
+
+    // hq-1 → hq-2 is same-site (HTTP); hq-2 → branch-1 crosses sites (UDT).
+    await until(async () => (await metric(br1, "cumulus_node_udt_bytes_in_total")) - before.brIn >= data.length);
+    expect((await metric(br1, "cumulus_node_udt_bytes_in_total")) - before.brIn).toBe(data.length);
+    expect((await metric(hq2, "cumulus_node_udt_bytes_in_total")) - before.hq2In).toBe(0);
+    expect((await metric(hq2, "cumulus_node_udt_bytes_out_total")) - 0).toBeGreaterThanOrEqual(data.length);
+    expect((await metric(hq1, "cumulus_node_udt_bytes_out_total")) - before.hqOut).toBe(0);
+
+    const read = await cp.mint({ aud: [br1.nodeId()], op: "read", chunks: [id] });
+    const got = Buffer.from(
+      await (await fetch(`${br1.url}/chunks/${id}`, { headers: { authorization: `Bearer ${read}` } })).arrayBuffer(),
+    );
+    expect(sha256(got)).toBe(id);
+  });
+
+  it("serves PUT, GET and HEAD over UDT with tokens and receipts, and forwards cross-site from there", async () => {
+    const { id, data } = makeChunk(1024 * 1024 + 5);
+    const pipeline = [hop(br1, "branch"), hop(hq1, "hq")];
+    const token = await cp.mint({ aud: pipeline.map((h) => h.nodeId), op: "write", chunks: [id], pipeline });
+    const hqIn = await metric(hq1, "cumulus_node_udt_bytes_in_total");
+    const first = { node: "branch-1", site: "branch", url: br1.url, udt: br1.udtAddress! };
+    const receipts = await client.putChunk(fetch, first, token, id, data);
+    expect(receipts).toHaveLength(2);
+    expect(client.udtChunks).toBe(1);
+    await until(async () => (await metric(hq1, "cumulus_node_udt_bytes_in_total")) - hqIn >= data.length);
+
+    const read = await cp.mint({ aud: [br1.nodeId(), hq1.nodeId()], op: "read", chunks: [id] });
+    const hash = (b: Uint8Array) => sha256(b);
+    // Two requests on one pooled connection, then a fresh one elsewhere.
+    expect(sha256(await client.fetchChunk(fetch, first, read, id, data.length, hash))).toBe(id);
+    expect(sha256(await client.fetchChunk(fetch, first, read, id, data.length, hash))).toBe(id);
+    const hqRef = { node: "hq-1", site: "hq", url: hq1.url, udt: hq1.udtAddress! };
+    expect(sha256(await client.fetchChunk(fetch, hqRef, read, id, data.length, hash))).toBe(id);
+    expect(await metric(br1, "cumulus_node_udt_bytes_out_total")).toBeGreaterThanOrEqual(2 * data.length);
+  });
+
+  it("answers errors over UDT with the HTTP codes, and keeps serving after them", async () => {
+    const { id, data } = makeChunk(4096);
+    const ref = { node: "branch-1", site: "branch", url: br1.url, udt: br1.udtAddress! };
+    const wrong = await cp.mint({ aud: [hq1.nodeId()], op: "write", chunks: [id], pipeline: [hop(hq1, "hq")] });
+    const e1 = await client.putChunk(fetch, ref, wrong, id, data).catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(AppError);
+    expect((e1 as AppError).code).toBe("FORBIDDEN");
+
+    const read = await cp.mint({ aud: [br1.nodeId()], op: "read", chunks: [id] });
+    const e2 = await client.fetchChunk(fetch, ref, read, id, data.length, sha256).catch((e: unknown) => e);
+    expect((e2 as AppError).code).toBe("NOT_FOUND");
+
+    const { id: id2, data: data2 } = makeChunk(8192);
+    const bad = Buffer.from(data2);
+    bad[0] = bad[0]! ^ 1;
+    const w2 = await cp.mint({ aud: [br1.nodeId()], op: "write", chunks: [id2], pipeline: [hop(br1, "branch")] });
+    const e3 = await client.putChunk(fetch, ref, w2, id2, bad).catch((e: unknown) => e);
+    expect((e3 as AppError).code).toBe("HASH_MISMATCH");
+    expect(await client.putChunk(fetch, ref, w2, id2, data2)).toHaveLength(1);
+  });
+
+  it("copies a chunk for the reconciler from a node in another site over UDT (POST /replicate)", async () => {
+    const { id, data } = makeChunk(2 * 1024 * 1024 + 3);
+    const put = await cp.mint({ aud: [hq1.nodeId()], op: "write", chunks: [id], pipeline: [hop(hq1, "hq")] });
+    const stored = await fetch(`${hq1.url}/chunks/${id}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${put}` },
+      body: data,
+    });
+    expect(stored.status).toBe(201);
+    const brIn = await metric(br1, "cumulus_node_udt_bytes_in_total");
+    const hqOut = await metric(hq1, "cumulus_node_udt_bytes_out_total");
+    const now = Math.floor(Date.now() / 1000);
+    const replicate = await new SignJWT({ op: "replicate", chunks: [id], sources: [hop(hq1, "hq")] })
+      .setProtectedHeader({ alg: "EdDSA" })
+      .setIssuer(CAPABILITY_ISSUER)
+      .setAudience([br1.nodeId()])
+      .setSubject("system")
+      .setIssuedAt(now - 60)
+      .setExpirationTime(now + 300)
+      .sign(cp.privateKey);
+    const readToken = await cp.mint({ aud: [hq1.nodeId()], op: "read", chunks: [id] });
+    const res = await fetch(`${br1.url}/replicate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${replicate}`, "content-type": "application/json" },
+      body: JSON.stringify({ chunk: id, size: data.length, readToken }),
+    });
+    expect(res.status, await res.clone().text()).toBeLessThan(300);
+    expect(((await res.json()) as { sourceNodeId: string }).sourceNodeId).toBe(hq1.nodeId());
+    expect((await metric(br1, "cumulus_node_udt_bytes_in_total")) - brIn).toBe(data.length);
+    expect((await metric(hq1, "cumulus_node_udt_bytes_out_total")) - hqOut).toBe(data.length);
+  });
+
+  it("reports a cross-site hop whose UDT listener is unreachable as a pipeline failure", async () => {
+    const { id, data } = makeChunk(2048);
+    const dead = { ...hop(br1, "branch"), udt: "127.0.0.1:9" };
+    const pipeline = [hop(hq1, "hq"), dead];
+    const token = await cp.mint({ aud: pipeline.map((h) => h.nodeId), op: "write", chunks: [id], pipeline });
+    const res = await fetch(`${hq1.url}/chunks/${id}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${token}` },
+      body: data,
+    });
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { error: { details: { failedNodeId: string } } };
+    expect(body.error.details.failedNodeId).toBe(br1.nodeId());
+  }, 120_000);
+});

@@ -1,0 +1,217 @@
+// `npm run bench -- recovery`: how fast the cluster restores full replication after a
+// storage node holding N bytes is killed, next to the raw copy speed of the same disk
+// measured in the same run.
+import { readdir, stat } from "node:fs/promises";
+import path from "node:path";
+import { CumulusClient } from "../packages/client/src/client.ts";
+import { BenchCluster, cpuDelta, cpuSnapshot, requireCli } from "./lib/cumulus.ts";
+import {
+  MiB,
+  dropCaches,
+  exec,
+  fmtRate,
+  fmtSeconds,
+  humanSize,
+  mbps,
+  sleep,
+  syncAll,
+  writeRandomFile,
+  type BenchOptions,
+  type BenchResult,
+  type Table,
+} from "./lib/harness.ts";
+
+export const summary = "kill -9 a node holding N bytes: time to full replication, vs. the raw copy speed of the disk";
+
+export const method = `How fast the reconciler restores full replication after a storage node dies, next to
+what the same disk does when it just copies the same files, in one run. A fresh cluster in a
+box with four storage nodes (hq-1, hq-2, branch-1 and a branch-2 added with \`npm run node --
+add\`), two replicas per chunk, runs with its data on the repository's disk (never tmpfs).
+Fresh random files (so nothing deduplicates) are uploaded with the \`cumulus\` CLI until the
+node that will be killed holds about SIZE of chunks (about 2 × SIZE uploaded in total).
+
+- **raw copy**: \`cp -r\` of the victim's chunk directory (the same files: same count, same
+  sizes) to another directory on the same disk, then \`sync\`, after dropping the page cache
+  when the kernel allows it. One disk reads and writes every byte once: the floor a repair
+  on this one-disk machine competes with.
+- **recovery**: \`kill -9\` of the node holding the most chunk bytes, then \`sysinfo\` polled
+  every 250 ms until no chunk is under-replicated or without a live copy. Reported twice:
+  from the kill (includes failure detection, \`CUMULUS_NODE_TIMEOUT_MS\` = 5 s here) and from
+  the moment the node is declared down (the repair proper). Every surviving node copies at
+  once (up to \`CUMULUS_REPAIR_PER_NODE\` = 4 copies in and out per node, node to node, each
+  chunk verified and fsynced on arrival); MB/s is the victim's bytes over that time.
+- CPU seconds of every process of the cluster during the repair come from \`/proc/PID/stat\`.
+
+Target: repair MB/s ≥ 0.5 × raw copy MB/s. A MISS is reported, not a failure.`;
+
+const DEFAULT_SIZE = 512 * MiB;
+const QUICK_SIZE = 32 * MiB;
+const FILE_SIZE = 64 * MiB;
+
+function sizeOf(opts: Pick<BenchOptions, "size" | "quick">): number {
+  return opts.size ?? (opts.quick ? QUICK_SIZE : DEFAULT_SIZE);
+}
+
+export function timeoutMs(opts: Pick<BenchOptions, "size" | "quick">): number {
+  // Cluster start, upload of ~2 × size at >= 2 MB/s, copy and repair at >= 1 MB/s.
+  const size = sizeOf(opts);
+  return 300_000 + Math.ceil((size * 2) / 2e6) * 1000 + Math.ceil((size * 2) / 1e6) * 1000;
+}
+
+async function dirBytes(dir: string): Promise<{ bytes: number; files: number }> {
+  let bytes = 0;
+  let files = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    bytes += (await stat(path.join(e.parentPath, e.name))).size;
+    files++;
+  }
+  return { bytes, files };
+}
+
+export async function run(opts: BenchOptions): Promise<BenchResult> {
+  requireCli();
+  const size = sizeOf(opts);
+  const bc = await BenchCluster.start(opts, {
+    CUMULUS_NODE_TIMEOUT_MS: "5000",
+    CUMULUS_RECONCILE_INTERVAL_MS: "500",
+    CUMULUS_REPAIR_PER_NODE: "4",
+    CUMULUS_NODE_SCRUB_BYTES_PER_SEC: "0",
+    // Node-to-node copies over HTTP: all nodes share one loopback (UDT is for WAN links).
+    CUMULUS_NODE_UDT: "off",
+  });
+  const cluster = bc.cluster;
+  const added = cluster.nodeCommand("add", "--site", "branch");
+  if (added.status !== 0) throw new Error(`npm run node -- add: ${added.stderr}`);
+  const client = new CumulusClient({ server: bc.url, timeoutMs: 60_000 });
+  await client.login({ email: cluster.admin!.email, password: cluster.admin!.password, deviceName: "bench" });
+  for (;;) {
+    const s = await client.sysinfo();
+    if (s.nodes.filter((n) => n.status === "active").length === 4) break;
+    await sleep(500, opts.signal);
+  }
+  await bc.login();
+  await bc.cli(["mkdir", "-p", "/bench/recovery"]);
+
+  // Upload until the fullest node holds about `size`.
+  const nodesDir = path.join(cluster.dataDir, "nodes");
+  const held = async () => {
+    const names = (await readdir(nodesDir)).filter((n) => !n.startsWith("."));
+    const out = await Promise.all(
+      names.map(async (n) => ({ name: n, ...(await dirBytes(path.join(nodesDir, n, "chunks"))) })),
+    );
+    return out.sort((a, b) => b.bytes - a.bytes);
+  };
+  let i = 0;
+  const src = path.join(opts.workDir, "src.bin");
+  while ((await held())[0]!.bytes < size) {
+    await writeRandomFile(src, Math.min(FILE_SIZE, size), opts.signal);
+    await bc.cli(["put", src, `/bench/recovery/f${i++}.bin`], { timeoutMs: 600_000 });
+    opts.log(`uploaded ${i} file(s); the fullest node holds ${humanSize((await held())[0]!.bytes)}`);
+  }
+  // Wait until the cluster is at rest (uploads are placed where placement wants them).
+  for (;;) {
+    const s = await client.sysinfo();
+    if (s.underReplicated === 0 && s.overReplicated === 0 && s.repair.queued + s.repair.running === 0) break;
+    await sleep(500, opts.signal);
+  }
+  const [victim] = await held();
+  const victimName = victim!.name;
+  const victimBytes = victim!.bytes;
+  opts.log(`victim ${victimName}: ${victim!.files} chunks, ${humanSize(victimBytes)}`);
+
+  // Raw copy of the same files on the same disk.
+  syncAll();
+  const canDrop = dropCaches();
+  const copyDir = path.join(opts.workDir, "raw-copy");
+  const raw = await exec(
+    "sh",
+    ["-c", 'cp -r "$1" "$2" && sync', "sh", path.join(nodesDir, victimName, "chunks"), copyDir],
+    {
+      timeoutMs: 1_800_000,
+      signal: opts.signal,
+    },
+  );
+  const rawMbps = mbps(victimBytes, raw.ms);
+  opts.log(`raw copy: ${fmtRate(rawMbps)} MB/s`);
+  await exec("rm", ["-rf", copyDir]);
+  syncAll();
+  if (canDrop) dropCaches();
+
+  // Kill it and time the repair.
+  const procs = await bc.processes();
+  const victimPid = procs.find((p) => p.name === victimName)!.pid;
+  const before = cpuSnapshot(procs);
+  const t0 = performance.now();
+  process.kill(victimPid, "SIGKILL");
+  let downAt: number | null = null;
+  let last;
+  for (;;) {
+    await sleep(250, opts.signal);
+    last = await client.sysinfo();
+    if (downAt === null && last.nodes.find((n) => n.name === victimName)?.status === "down") downAt = performance.now();
+    if (
+      downAt !== null &&
+      last.underReplicated === 0 &&
+      last.repair.unavailable === 0 &&
+      last.repair.queued + last.repair.running === 0
+    )
+      break;
+  }
+  const t1 = performance.now();
+  const after = cpuSnapshot(procs);
+  const totalMs = t1 - t0;
+  const repairMs = t1 - downAt!;
+  const repairMbps = mbps(victimBytes, repairMs);
+  const ratio = repairMbps / rawMbps;
+  const cpu = cpuDelta(procs, before, after).filter((p) => p.name !== victimName);
+  const cpuOf = (role: string) => cpu.filter((p) => p.role === role).reduce((s, p) => s + p.cpuS, 0);
+
+  const table: Table = {
+    headers: ["measure", "bytes", "seconds", "MB/s", "× raw copy"],
+    rows: [
+      ["raw copy (cp -r + sync)", humanSize(victimBytes), fmtSeconds(raw.ms), fmtRate(rawMbps), "1.00"],
+      [
+        "recovery from the kill",
+        humanSize(victimBytes),
+        fmtSeconds(totalMs),
+        fmtRate(mbps(victimBytes, totalMs)),
+        (mbps(victimBytes, totalMs) / rawMbps).toFixed(2),
+      ],
+      [
+        "recovery from 'down' (repair)",
+        humanSize(victimBytes),
+        fmtSeconds(repairMs),
+        fmtRate(repairMbps),
+        ratio.toFixed(2),
+      ],
+    ],
+  };
+  const cpuTable: Table = {
+    headers: ["process", "CPU s during the repair"],
+    rows: cpu.map((p) => [p.name, p.cpuS.toFixed(1)]),
+  };
+  const verdict = ratio >= 0.5 ? "MET" : "MISS";
+  return {
+    headline: `${humanSize(victimBytes)} on the killed node (${victim!.files} chunks): repair at ${fmtRate(repairMbps)} MB/s = ${ratio.toFixed(2)} × raw copy (target ≥ 0.5: ${verdict})`,
+    tables: [
+      { title: "Recovery after kill -9 of one of four nodes (2 replicas)", table },
+      { title: "CPU", table: cpuTable },
+    ],
+    notes: [
+      `Uploaded ${i} file(s) of ${humanSize(Math.min(FILE_SIZE, size))}; the victim held ${victim!.files} chunk files.`,
+      canDrop
+        ? "Page cache dropped before the raw copy and before the kill."
+        : "The page cache could not be dropped: reads may have been warm.",
+      `Storage nodes used ${cpuOf("storage-node").toFixed(1)} CPU s, the workers ${cpuOf("worker").toFixed(1)}, the control plane ${cpuOf("control").toFixed(1)} during the repair.`,
+      `After the repair: ${last.chunks} chunks, ${last.replicas} replicas counted, ${last.underReplicated} under-replicated.`,
+    ],
+    history: {
+      "victim bytes": humanSize(victimBytes),
+      "raw copy MB/s": fmtRate(rawMbps),
+      "repair MB/s": fmtRate(repairMbps),
+      "× raw": ratio.toFixed(2),
+      target: verdict,
+    },
+  };
+}

@@ -1,0 +1,236 @@
+import { AppError } from "@cumulus/protocol/errors";
+import type { PipelineHop } from "@cumulus/protocol/node-api";
+import type { ControlContext } from "../context.ts";
+import { signCapability } from "../capabilities/tokens.ts";
+import { verifyReceipts } from "../uploads/receipts.ts";
+import { deleteOnNode, replicateOnNode } from "./node-client.ts";
+import type { DeleteReason } from "./plan.ts";
+
+/**
+ * The reconciler's two kinds of work, as run by its queue's jobs. Both are idempotent and
+ * re-check the database before acting (the plan that queued them may be minutes old), so
+ * a retried, duplicated or outdated job does nothing harmful: at worst nothing.
+ */
+
+export type CopyPayload = {
+  chunk: string;
+  size: number;
+  target: string;
+  /** Preferred sources first (admission picked the least busy). */
+  sources: string[];
+  reason: string;
+};
+
+export type DeletePayload = {
+  chunk: string;
+  node: string;
+  reason: DeleteReason | "orphan";
+  /** surplus: other live copies that must remain. */
+  minOthers: number;
+  /** orphan: the file's mtime from the node's inventory (node clock). */
+  ifUnmodifiedSince?: number;
+};
+
+export type TaskOutcome =
+  | { outcome: "copied"; bytes: number; source: string | null }
+  | { outcome: "deleted" }
+  | { outcome: "kept" }
+  | { outcome: "obsolete"; why: string };
+
+type NodeRow = {
+  id: string;
+  name: string;
+  site: string;
+  status: string;
+  epoch: number;
+  url: string;
+  udt: string | null;
+  live: boolean;
+};
+
+async function nodeById(ctx: ControlContext, id: string, now: Date): Promise<NodeRow | null> {
+  const cutoff = new Date(now.getTime() - ctx.config.nodeTimeoutMs);
+  const n = await ctx.prisma.storageNode.findUnique({ where: { id }, include: { site: { select: { name: true } } } });
+  if (!n) return null;
+  return {
+    id: n.id,
+    name: n.name,
+    site: n.site.name,
+    status: n.status,
+    epoch: n.epoch,
+    url: n.dataUrl,
+    udt: n.udtAddress,
+    live: (n.status === "active" || n.status === "draining") && n.lastHeartbeatAt >= cutoff,
+  };
+}
+
+type ReplicaRow = {
+  nodeId: string;
+  state: "stored" | "corrupt" | "deleting";
+  live: boolean;
+  name: string;
+  site: string;
+  url: string;
+  udt: string | null;
+};
+
+async function replicasOf(ctx: ControlContext, chunk: string, now: Date): Promise<ReplicaRow[]> {
+  const cutoff = new Date(now.getTime() - ctx.config.nodeTimeoutMs);
+  return ctx.prisma.$queryRaw<ReplicaRow[]>`
+    SELECT r."nodeId"::text AS "nodeId", r.state::text AS state,
+           (r.state = 'stored' AND r.epoch = n.epoch AND n.status IN ('active', 'draining') AND n."lastHeartbeatAt" >= ${cutoff}) AS live,
+           n.name, s.name AS site, n."dataUrl" AS url, n."udtAddress" AS udt
+    FROM "ChunkReplica" r JOIN "StorageNode" n ON n.id = r."nodeId" JOIN "Site" s ON s.id = n."siteId"
+    WHERE r."chunkId" = ${chunk}`;
+}
+
+function hop(n: { nodeId?: string; id?: string; url: string; site: string; udt: string | null }): PipelineHop {
+  return { nodeId: (n.nodeId ?? n.id)!, url: n.url, site: n.site, ...(n.udt ? { udt: n.udt } : {}) };
+}
+
+/**
+ * Copies a chunk node to node: the target pulls it from a live copy (the payload's
+ * preferred source first, then any other live copy), and the replica is recorded from the
+ * target's receipt, checked like an upload's (its key, its current epoch).
+ */
+export async function runCopy(
+  ctx: ControlContext,
+  p: CopyPayload,
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<TaskOutcome> {
+  const now = new Date();
+  const target = await nodeById(ctx, p.target, now);
+  if (!target || !target.live || target.status !== "active") return { outcome: "obsolete", why: "target not eligible" };
+  const chunk = await ctx.prisma.chunk.findUnique({ where: { id: p.chunk }, select: { size: true } });
+  if (!chunk) return { outcome: "obsolete", why: "chunk gone" };
+  const rows = await replicasOf(ctx, p.chunk, now);
+  const here = rows.find((r) => r.nodeId === p.target);
+  if (here?.live) return { outcome: "obsolete", why: "already there" };
+  if (here?.state === "deleting") return { outcome: "obsolete", why: "being deleted there" };
+  const rank = (id: string) => {
+    const i = p.sources.indexOf(id);
+    return i === -1 ? p.sources.length : i;
+  };
+  const sources = rows.filter((r) => r.live && r.nodeId !== p.target).sort((a, b) => rank(a.nodeId) - rank(b.nodeId));
+  if (sources.length === 0) {
+    throw new AppError("UNAVAILABLE", `chunk ${p.chunk} has no live copy to copy from right now`);
+  }
+  const hops = sources.slice(0, 8).map(hop);
+  const [replicate, read] = await Promise.all([
+    signCapability(ctx, { op: "replicate", aud: [target.id], chunks: [p.chunk], sources: hops, sub: "system" }),
+    signCapability(ctx, { op: "read", aud: hops.map((h) => h.nodeId), chunks: [p.chunk], sub: "system" }),
+  ]);
+  const res = await replicateOnNode(
+    target.url,
+    replicate.token,
+    { chunk: p.chunk, size: chunk.size, readToken: read.token },
+    opts.timeoutMs,
+    opts.signal,
+  );
+  const [receipt] = await verifyReceipts(ctx.prisma, { [p.chunk]: [res.receipt] }, new Map([[p.chunk, chunk.size]]));
+  if (!receipt || receipt.nodeId !== target.id) {
+    throw new AppError("BAD_REQUEST", `the receipt for chunk ${p.chunk} is not from the copy's target ${target.name}`);
+  }
+  try {
+    await ctx.prisma.$executeRaw`
+      INSERT INTO "ChunkReplica" ("chunkId", "nodeId", state, epoch, "createdAt", "verifiedAt")
+      VALUES (${p.chunk}, ${target.id}::uuid, 'stored', ${receipt.epoch}, now(), now())
+      ON CONFLICT ("chunkId", "nodeId") DO UPDATE SET state = 'stored', epoch = EXCLUDED.epoch, "verifiedAt" = now()
+      WHERE "ChunkReplica".state <> 'deleting'`;
+  } catch (err) {
+    // The chunk row went (garbage collected) while we copied: the copy is an orphan now.
+    if ((err as { code?: string }).code === "P2003" || /foreign key/i.test(String(err))) {
+      return { outcome: "obsolete", why: "chunk collected meanwhile" };
+    }
+    throw err;
+  }
+  ctx.log.debug(
+    { chunk: p.chunk, target: target.name, source: res.sourceNodeId, bytes: res.bytesCopied, reason: p.reason },
+    "replica copied",
+  );
+  return { outcome: "copied", bytes: res.bytesCopied, source: res.sourceNodeId };
+}
+
+/**
+ * Deletes one replica. Surplus copies are first marked `deleting` under a lock on the
+ * chunk, and only if enough other live copies remain at that moment, so two deletes of
+ * one chunk can never both pass the check. The node is told to keep a copy written after
+ * the decision (a client that re-uploaded the chunk meanwhile).
+ */
+export async function runDelete(
+  ctx: ControlContext,
+  p: DeletePayload,
+  opts: { timeoutMs: number; isProtected?: (chunk: string) => Promise<boolean> },
+): Promise<TaskOutcome> {
+  const now = new Date();
+  const node = await nodeById(ctx, p.node, now);
+  if (!node || node.status === "decommissioned") return { outcome: "obsolete", why: "node gone" };
+
+  if (p.reason === "orphan") {
+    const known = await ctx.prisma.chunk.findUnique({ where: { id: p.chunk }, select: { id: true } });
+    if (known) return { outcome: "obsolete", why: "chunk is known now" };
+    if (await opts.isProtected?.(p.chunk)) return { outcome: "obsolete", why: "an upload references it" };
+    if (!node.live) return { outcome: "obsolete", why: "node not live; its next inventory finds the file again" };
+    const { token } = await signCapability(ctx, {
+      op: "delete",
+      aud: [node.id],
+      chunks: [p.chunk],
+      sub: "system",
+      ...(p.ifUnmodifiedSince !== undefined ? { ifUnmodifiedSince: p.ifUnmodifiedSince } : {}),
+    });
+    const r = await deleteOnNode(node.url, p.chunk, token, opts.timeoutMs);
+    return r === "modified" ? { outcome: "kept" } : { outcome: "deleted" };
+  }
+
+  const cutoff = new Date(now.getTime() - ctx.config.nodeTimeoutMs);
+  const decided = await ctx.prisma.$transaction(async (tx) => {
+    const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "Chunk" WHERE id = ${p.chunk} FOR NO KEY UPDATE`;
+    if (locked.length === 0) return { ok: false as const, why: "chunk gone" };
+    const rows = await tx.$queryRaw<{ state: string; verifiedAt: Date }[]>`
+      SELECT state::text AS state, "verifiedAt" FROM "ChunkReplica" WHERE "chunkId" = ${p.chunk} AND "nodeId" = ${p.node}::uuid`;
+    const row = rows[0];
+    if (!row) return { ok: false as const, why: "no such replica" };
+    if (p.reason === "surplus") {
+      if (row.state !== "stored") return { ok: false as const, why: `replica is ${row.state}` };
+      const others = await tx.$queryRaw<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM "ChunkReplica" r JOIN "StorageNode" n ON n.id = r."nodeId"
+        WHERE r."chunkId" = ${p.chunk} AND r."nodeId" <> ${p.node}::uuid AND r.state = 'stored' AND r.epoch = n.epoch
+          AND n.status IN ('active', 'draining') AND n."lastHeartbeatAt" >= ${cutoff}`;
+      if ((others[0]?.n ?? 0) < p.minOthers) return { ok: false as const, why: "not enough other copies any more" };
+      const marked = await tx.$queryRaw<{ verifiedAt: Date }[]>`
+        UPDATE "ChunkReplica" SET state = 'deleting', "verifiedAt" = now()
+        WHERE "chunkId" = ${p.chunk} AND "nodeId" = ${p.node}::uuid RETURNING "verifiedAt"`;
+      return { ok: true as const, markedAt: marked[0]!.verifiedAt };
+    }
+    if (p.reason === "corrupt") {
+      if (row.state !== "corrupt") return { ok: false as const, why: `replica is ${row.state}` };
+      return { ok: true as const, markedAt: row.verifiedAt };
+    }
+    // gc / cleanup: only what was marked deleting.
+    if (row.state !== "deleting") return { ok: false as const, why: `replica is ${row.state}` };
+    return { ok: true as const, markedAt: row.verifiedAt };
+  });
+  if (!decided.ok) return { outcome: "obsolete", why: decided.why };
+  // The row stays `deleting`: the scan queues the delete again once the node is back.
+  if (!node.live) return { outcome: "obsolete", why: "node not live; the delete waits for it" };
+
+  const { token } = await signCapability(ctx, {
+    op: "delete",
+    aud: [node.id],
+    chunks: [p.chunk],
+    sub: "system",
+    ifUnmodifiedSince: decided.markedAt.getTime(),
+  });
+  const r = await deleteOnNode(node.url, p.chunk, token, opts.timeoutMs);
+  if (r === "modified") {
+    // A fresh, verified copy arrived after the decision (a client re-uploaded it): keep it.
+    await ctx.prisma.$executeRaw`
+      UPDATE "ChunkReplica" SET state = 'stored', epoch = ${node.epoch}, "verifiedAt" = now()
+      WHERE "chunkId" = ${p.chunk} AND "nodeId" = ${p.node}::uuid AND state IN ('deleting', 'corrupt')`;
+    return { outcome: "kept" };
+  }
+  await ctx.prisma.$executeRaw`
+    DELETE FROM "ChunkReplica" WHERE "chunkId" = ${p.chunk} AND "nodeId" = ${p.node}::uuid AND state IN ('deleting', 'corrupt')`;
+  ctx.log.debug({ chunk: p.chunk, node: node.name, reason: p.reason }, "replica deleted");
+  return { outcome: "deleted" };
+}
