@@ -38,7 +38,7 @@ node that will be killed holds about SIZE of chunks (about 2 × SIZE uploaded in
   every 250 ms until no chunk is under-replicated or without a live copy. Reported twice:
   from the kill (includes failure detection, \`CUMULUS_NODE_TIMEOUT_MS\` = 5 s here) and from
   the moment the node is declared down (the repair proper). Every surviving node copies at
-  once (up to \`CUMULUS_REPAIR_PER_NODE\` = 4 copies in and out per node, node to node, each
+  once (up to \`CUMULUS_REPAIR_PER_NODE\` = 8 copies in and out per node, node to node, each
   chunk verified and fsynced on arrival); MB/s is the victim's bytes over that time.
 - CPU seconds of every process of the cluster during the repair come from \`/proc/PID/stat\`.
 
@@ -75,7 +75,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const bc = await BenchCluster.start(opts, {
     CUMULUS_NODE_TIMEOUT_MS: "5000",
     CUMULUS_RECONCILE_INTERVAL_MS: "500",
-    CUMULUS_REPAIR_PER_NODE: "4",
+    CUMULUS_REPAIR_PER_NODE: "8",
     CUMULUS_NODE_SCRUB_BYTES_PER_SEC: "0",
     // Node-to-node copies over HTTP: all nodes share one loopback (UDT is for WAN links).
     CUMULUS_NODE_UDT: "off",

@@ -21,15 +21,20 @@ and Debian's Chromium driven by Playwright. One folder gets 10,000 entries (1,00
 through the control package straight into the cluster's PostgreSQL in one transaction with
 their change-feed rows: the benchmark is about showing a big folder, not about creating one.
 
-Each run opens \`/files/<that folder>\` in a fresh page of a signed-in browser context and
-measures, from the start of navigation:
+Each run opens \`/files/<that folder>\` in a fresh page of a signed-in browser context (no HTTP
+cache). Times in the page are milliseconds since its navigation started (\`performance.now()\`):
 
-- **first row visible**: the first entry's row (role \`row\`, named after the entry) is visible;
-- **hydrated**: React has attached to the grid (an effect marks it);
-- **interactive**: the first row was clicked and selected, then ArrowDown moved the selection
-  to the second row (so the page is hydrated and handles input) — the headline number;
-- **all 10,000 listed**: the grid reports every entry (\`aria-rowcount\`), i.e. the full
-  listing arrived (the server renders only the first screen);
+- **first paint**: first contentful paint — the server-rendered first screen of rows;
+- **hydrated**: React has attached to the grid (an effect stamps the time on it): from here a
+  click selects a row and the keyboard moves the selection;
+- **interactive** (the headline): the later of the two — the folder is on screen and usable;
+- **click → selected**, **ArrowDown → selected**: the harness clicks the first row and presses
+  ArrowDown once hydrated, and the page records when the input event arrived and when the
+  row's selection was rendered (MutationObserver): the proof that it is interactive, and how
+  responsive it is while the full listing arrives;
+- **harness** rows: the same seen from Playwright (its own round trips included on this
+  machine): first row visible, click + ArrowDown done, all 10,000 entries listed (the grid's
+  \`aria-rowcount\`; the server renders only the first screen and the page fetches the rest);
 - **End key → last row**: End selects the last entry and the virtualized list scrolls it into view.
 
 The first run warms the server (Next.js route compilation caches, PostgreSQL buffers) and is
@@ -106,7 +111,26 @@ export async function fill(
   return { firstName: names[0]!, lastName: names[ENTRIES - 1]! };
 }
 
-type Run = { firstRow: number; hydrated: number; interactive: number; allListed: number; endKey: number };
+type Run = {
+  /** In the page, ms since navigation start. */
+  firstPaint: number;
+  hydrated: number;
+  interactive: number;
+  clickLatency: number;
+  keyLatency: number;
+  /** Measured by the harness (Playwright), ms since it started the navigation. */
+  firstRow: number;
+  clickAndKeyDone: number;
+  allListed: number;
+  endKey: number;
+};
+
+type PageProbe = {
+  fcp: number | null;
+  hydratedAt: number | null;
+  inputs: number[];
+  selections: [string | null, number][];
+};
 
 async function measure(
   browser: Browser,
@@ -117,6 +141,24 @@ async function measure(
 ): Promise<Run> {
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   await context.addCookies(cookie.map((c) => ({ ...c, url: base })));
+  // In-page clocks: when input events arrive and when a row's selection is rendered.
+  await context.addInitScript(() => {
+    const w = globalThis as unknown as {
+      __probe: { inputs: number[]; selections: [string | null, number][] };
+      addEventListener(t: string, f: (e: { timeStamp: number }) => void, c: boolean): void;
+      document: unknown;
+      MutationObserver: new (cb: (ms: { target: { getAttribute(a: string): string | null } }[]) => void) => {
+        observe(n: unknown, o: object): void;
+      };
+    };
+    w.__probe = { inputs: [], selections: [] };
+    for (const t of ["pointerdown", "keydown"]) w.addEventListener(t, (e) => w.__probe.inputs.push(e.timeStamp), true);
+    new w.MutationObserver((ms) => {
+      for (const m of ms)
+        if (m.target.getAttribute("aria-selected") === "true")
+          w.__probe.selections.push([m.target.getAttribute("aria-label"), performance.now()]);
+    }).observe(w.document, { subtree: true, attributes: true, attributeFilter: ["aria-selected"] });
+  });
   const page: Page = await context.newPage();
   try {
     const t0 = performance.now();
@@ -126,13 +168,12 @@ async function measure(
     const firstRow = performance.now() - t0;
     await nav;
     await page.locator('[role="grid"][data-hydrated="true"]').waitFor({ state: "attached", timeout: 60_000 });
-    const hydrated = performance.now() - t0;
-    // Interactive: a click selects, a key moves the selection (hydrated, handlers attached).
+    // A click selects, a key moves the selection: the page handles input.
     await first.click();
     await page.getByRole("row", { name: names.firstName, exact: true, selected: true }).waitFor({ timeout: 60_000 });
     await page.getByRole("grid").press("ArrowDown");
     await page.getByRole("row", { name: "folder-00001", exact: true, selected: true }).waitFor({ timeout: 60_000 });
-    const interactive = performance.now() - t0;
+    const clickAndKeyDone = performance.now() - t0;
     await page.waitForFunction(
       (n) =>
         (
@@ -152,7 +193,29 @@ async function measure(
       .getByRole("row", { name: names.lastName, exact: true, selected: true })
       .waitFor({ state: "visible", timeout: 60_000 });
     const endKey = performance.now() - tEnd;
-    return { firstRow, hydrated, interactive, allListed, endKey };
+    const probe = await page.evaluate((): PageProbe => {
+      const g = globalThis as unknown as {
+        __probe: { inputs: number[]; selections: [string | null, number][] };
+        document: { querySelector(s: string): { getAttribute(a: string): string | null } | null };
+      };
+      const fcp = performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? null;
+      const at = g.document.querySelector('[role="grid"]')?.getAttribute("data-hydrated-at");
+      return { fcp, hydratedAt: at ? Number(at) : null, inputs: g.__probe.inputs, selections: g.__probe.selections };
+    });
+    if (probe.fcp === null || probe.hydratedAt === null)
+      throw new Error("the page did not report its paint or hydration time");
+    const selectedAt = (name: string) => probe.selections.find((x) => x[0] === name)?.[1] ?? NaN;
+    return {
+      firstPaint: probe.fcp,
+      hydrated: probe.hydratedAt,
+      interactive: Math.max(probe.fcp, probe.hydratedAt),
+      clickLatency: selectedAt(names.firstName) - (probe.inputs[0] ?? NaN),
+      keyLatency: selectedAt("folder-00001") - (probe.inputs[1] ?? NaN),
+      firstRow,
+      clickAndKeyDone,
+      allListed,
+      endKey,
+    };
   } finally {
     await context.close();
   }
@@ -225,7 +288,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     opts.signal.throwIfAborted();
     const r = await measure(browser, cluster.url, cookies, href, filled.value);
     log(
-      `run ${i + 1}/${runs}: first row ${r.firstRow.toFixed(0)} ms, hydrated ${r.hydrated.toFixed(0)} ms, interactive ${r.interactive.toFixed(0)} ms, all listed ${r.allListed.toFixed(0)} ms, End ${r.endKey.toFixed(0)} ms`,
+      `run ${i + 1}/${runs}: interactive ${r.interactive.toFixed(0)} ms (paint ${r.firstPaint.toFixed(0)}, hydrated ${r.hydrated.toFixed(0)}), click→selected ${r.clickLatency.toFixed(0)} ms, key→selected ${r.keyLatency.toFixed(0)} ms, all listed ${r.allListed.toFixed(0)} ms`,
     );
     results.push(r);
   }
@@ -234,13 +297,17 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const col = (k: keyof Run) => warm.map((r) => r[k]);
   const fmt = (ms: number) => ms.toFixed(0);
   const table: Table = {
-    headers: ["measure (ms from navigation)", "median", "best", "worst", "first run"],
+    headers: ["measure (ms)", "median", "best", "worst", "first run"],
     rows: [
-      ["first row visible", ...stats(col("firstRow")), fmt(cold.firstRow)],
-      ["hydrated (React attached to the grid)", ...stats(col("hydrated")), fmt(cold.hydrated)],
-      ["interactive (click + ArrowDown)", ...stats(col("interactive")), fmt(cold.interactive)],
-      ["all 10,000 listed", ...stats(col("allListed")), fmt(cold.allListed)],
-      ["End key → last row (from key press)", ...stats(col("endKey")), fmt(cold.endKey)],
+      ["first paint with the first rows (in page)", ...stats(col("firstPaint")), fmt(cold.firstPaint)],
+      ["hydrated: rows take clicks and keys (in page)", ...stats(col("hydrated")), fmt(cold.hydrated)],
+      ["**interactive** = later of the two", ...stats(col("interactive")), fmt(cold.interactive)],
+      ["click → row selected on screen (in page)", ...stats(col("clickLatency")), fmt(cold.clickLatency)],
+      ["ArrowDown → next row selected (in page)", ...stats(col("keyLatency")), fmt(cold.keyLatency)],
+      ["harness: first row visible", ...stats(col("firstRow")), fmt(cold.firstRow)],
+      ["harness: click + ArrowDown done", ...stats(col("clickAndKeyDone")), fmt(cold.clickAndKeyDone)],
+      ["harness: all 10,000 listed", ...stats(col("allListed")), fmt(cold.allListed)],
+      ["End key → last row selected and shown", ...stats(col("endKey")), fmt(cold.endKey)],
       ["files.list API alone (Node fetch)", ...stats(apiTimes.slice(1)), fmt(apiTimes[0]!)],
     ],
   };
@@ -265,7 +332,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     ],
     history: {
       "interactive ms (median)": fmt(interactive),
-      "first row ms (median)": fmt(median(col("firstRow"))),
+      "click latency ms (median)": fmt(median(col("clickLatency"))),
       "all listed ms (median)": fmt(median(col("allListed"))),
       target: `< ${TARGET_MS} ms ${hit ? "HIT" : "MISS"}`,
     },

@@ -225,9 +225,11 @@ test("the policies page sets 3 replicas on a folder and shows the effective poli
   await page.getByLabel("Replicas", { exact: true }).fill("3");
   await page.getByRole("button", { name: "Save policy" }).click();
   await expect(page.getByTestId("effective-replicas")).toHaveText("3");
-  // One chunk, now under-replicated (2 of 3) until the reconciler copies it.
+  // One chunk, under-replicated (2 of 3) until the reconciler copies it.
   await expect(page.getByRole("table", { name: "Replicas per node" })).toBeVisible();
   await expect(page.getByRole("table", { name: "Chunks" })).toContainText(/\/3\)/);
+  await page.getByRole("button", { name: "Dismiss" }).first().click();
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(shots, "policies.png"), fullPage: true });
 
   const row = await db.query(

@@ -206,8 +206,11 @@ type RouteCase = {
   /** The URL to call (alice's things in it), body for writes. */
   url: () => string;
   body?: () => unknown;
-  /** signed-out status; "any4xx" for routes whose refusal is not 401 (e.g. sign-in itself). */
-  signedOut: number | "any4xx";
+  /**
+   * signed-out status; "any4xx" for routes whose refusal is not 401 (e.g. sign-in itself);
+   * "redirect" for a form post answered with a redirect back to its page (and no cookie).
+   */
+  signedOut: number | "any4xx" | "redirect";
   /** bob's call: "refused" (403/404/409), "self" (allowed, must not leak), "admin" (403), "skip" (not user-authenticated). */
   bob: "refused" | "self" | "admin" | "skip";
 };
@@ -335,6 +338,13 @@ const ROUTES: Record<string, RouteCase> = {
     bob: "refused",
   },
   "GET /api/gateway/s/[token]": { url: () => "/api/gateway/s/not-a-real-token", signedOut: "any4xx", bob: "refused" },
+  // Unlocking a password-protected link: a wrong token or password unlocks nothing, for anyone.
+  "POST /api/gateway/s/[token]": {
+    url: () => "/api/gateway/s/not-a-real-token",
+    body: () => ({ password: "guess" }),
+    signedOut: "redirect",
+    bob: "skip",
+  },
   "HEAD /api/gateway/s/[token]": { url: () => "/api/gateway/s/not-a-real-token", signedOut: "any4xx", bob: "refused" },
 };
 
@@ -541,16 +551,21 @@ test("every /api route refuses a signed-out caller, another user and a non-admin
     const res = await fetch(`${cluster.url}${c.url()}`, {
       method,
       headers,
+      redirect: "manual",
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     const text = method === "HEAD" ? "" : await res.text();
-    return { status: res.status, text, route };
+    return { status: res.status, text, route, setCookie: res.headers.get("set-cookie") };
   };
   for (const key of found) {
     const c = ROUTES[key]!;
     const out = await call(key, {});
     if (c.signedOut === "any4xx") expect(out.status, `${key} signed out: ${out.text}`).toBeGreaterThanOrEqual(400);
-    else expect(out.status, `${key} signed out: ${out.text}`).toBe(c.signedOut);
+    else if (c.signedOut === "redirect") {
+      expect(out.status, `${key} signed out: ${out.text}`).toBeGreaterThanOrEqual(300);
+      expect(out.status, `${key} signed out: ${out.text}`).toBeLessThan(400);
+      expect(out.setCookie, `${key} signed out sets no cookie`).toBeNull();
+    } else expect(out.status, `${key} signed out: ${out.text}`).toBe(c.signedOut);
     if (c.signedOut === 200) continue;
     expect(out.status, `${key} signed out`).toBeLessThan(500);
     for (const auth of [{ cookie: bob }, { token: bobToken }]) {

@@ -142,7 +142,10 @@ test("a folder dropped on the browser is uploaded with its structure and listed 
   await page.getByRole("columnheader", { name: "Size" }).getByRole("button").click();
   await page.getByRole("columnheader", { name: "Size" }).getByRole("button").click();
   await expect(page.getByRole("columnheader", { name: "Size" })).toHaveAttribute("aria-sort", "descending");
-  const names = await page.getByRole("grid").getByRole("row").evaluateAll((rows) => rows.map((r) => r.getAttribute("aria-label")));
+  const names = await page
+    .getByRole("grid")
+    .getByRole("row")
+    .evaluateAll((rows) => rows.map((r) => r.getAttribute("aria-label")));
   expect(names.filter(Boolean)).toEqual(["assets", "empty-dir", "big.bin", "report.txt"]);
   await page.goto(`${cluster.url}${hrefOf(`${home}/Project X/assets`)}`);
   await expect(row(page, "logo.png")).toContainText("39.1 KB");

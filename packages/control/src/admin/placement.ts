@@ -13,8 +13,7 @@ import { getPolicy, type PolicyResponse } from "../policies/policy.ts";
  * The policies page's "where are the replicas": for a file, or the files of a folder's
  * subtree (at most MAX_FILES), every chunk's replicas as stored now next to the nodes
  * placement (`placeReplicas` rules, over the nodes as they are now) says should hold it
- * under the file's effective policy. Nothing moves data yet (the reconciler is a later
- * issue): this shows the gap it will close.
+ * under the file's effective policy: the gap the reconciler closes in the background.
  */
 
 export const MAX_FILES = 200;

@@ -209,7 +209,11 @@ function readWithHttp(
   return new Promise<Buffer>((resolve, reject) => {
     signal?.throwIfAborted();
     const mod = url.protocol === "https:" ? https : http;
-    const req = mod.get(url, { headers, agent: url.protocol === "https:" ? httpsAgent : httpAgent, timeout: timeoutMs });
+    const req = mod.get(url, {
+      headers,
+      agent: url.protocol === "https:" ? httpsAgent : httpAgent,
+      timeout: timeoutMs,
+    });
     const onAbort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
     signal?.addEventListener("abort", onAbort, { once: true });
     const done = (err: unknown, buf?: Buffer) => {

@@ -26,7 +26,7 @@ export const DEFAULT_RECONCILER_CONFIG: ReconcilerConfig = {
   scanIntervalMs: 2_000,
   pageSize: 2_000,
   limits: DEFAULT_LIMITS,
-  concurrency: 16,
+  concurrency: 24,
   gcGraceMs: 3600_000,
   orphanSweepMs: 10 * 60_000,
   copyTimeoutMs: 120_000,

@@ -8,10 +8,12 @@ import {
   type WorkerUtils,
 } from "graphile-worker";
 import type { Logger } from "pino";
+import { AppError } from "@cumulus/protocol/errors";
 import type { ControlContext } from "../context.ts";
 import type { ReconcilerConfig } from "./config.ts";
 import { taskKey, type OutstandingTask, type Task } from "./plan.ts";
 import { runCopy, runDelete, type CopyPayload, type DeletePayload, type TaskOutcome } from "./tasks.ts";
+import { NodeSlots } from "./slots.ts";
 
 /**
  * The reconciler's task queue, on graphile-worker (PostgreSQL): durable, ordered by
@@ -61,10 +63,14 @@ export class RepairQueue {
   private runner: Runner | null = null;
   private utils: WorkerUtils | null = null;
   private readonly log: Logger;
+  /** The per-node limits, enforced while tasks run (admission queues a little more). */
+  readonly slots: NodeSlots;
 
   constructor(deps: QueueDeps) {
     this.d = deps;
     this.log = deps.ctx.log;
+    const l = deps.config.limits;
+    this.slots = new NodeSlots({ in: l.copiesInPerNode, out: l.copiesOutPerNode, del: l.deletesPerNode });
   }
 
   /** Takes over the queue: unlock what a dead leader held, then start running jobs. */
@@ -80,30 +86,57 @@ export class RepairQueue {
       await this.utils.forceUnlockWorkers(locked.map((l) => l.lockedBy));
       this.log.warn({ workers: locked.length }, "took over the repair queue: unlocked the previous leader's jobs");
     }
+    // A node that cannot be reached (down, restarting, no source for a copy) is not worth
+    // graphile-worker's exponential retries (e^attempts seconds): the job ends, and the scan
+    // plans the work again after a short cool-down (Reconciler.cooldown), against the
+    // cluster as it is then. Other errors are retried by graphile-worker with its backoff.
+    const settle = async (key: string, kind: "copy" | "delete", run: () => Promise<TaskOutcome>) => {
+      let outcome: TaskOutcome;
+      try {
+        outcome = await run();
+      } catch (err) {
+        if (!(err instanceof AppError) || err.code !== "UNAVAILABLE") throw err;
+        outcome = { outcome: "unavailable", why: err.message };
+      }
+      this.d.onFinished({
+        key,
+        kind,
+        at: Date.now(),
+        outcome,
+        bytes: outcome.outcome === "copied" ? outcome.bytes : 0,
+      });
+    };
     const taskList: Record<string, GraphileTask> = {
       [COPY_TASK]: async (payload, helpers) => {
         const p = payload as CopyPayload;
-        const key = taskKey({ kind: "copy", chunk: p.chunk, target: p.target });
-        const outcome = await runCopy(this.d.ctx, p, { timeoutMs: config.copyTimeoutMs, signal: helpers.abortSignal });
-        this.d.onFinished({
-          key,
-          kind: "copy",
-          at: Date.now(),
-          outcome,
-          bytes: outcome.outcome === "copied" ? outcome.bytes : 0,
-        });
+        const releaseIn = await this.slots.acquire("in", p.target);
+        const releaseOut = p.sources[0] ? await this.slots.acquire("out", p.sources[0]) : () => undefined;
+        try {
+          await settle(taskKey({ kind: "copy", chunk: p.chunk, target: p.target }), "copy", () =>
+            runCopy(this.d.ctx, p, { timeoutMs: config.copyTimeoutMs, signal: helpers.abortSignal }),
+          );
+        } finally {
+          releaseOut();
+          releaseIn();
+        }
       },
       [DELETE_TASK]: async (payload) => {
         const p = payload as DeletePayload;
-        const key = taskKey({ kind: "delete", chunk: p.chunk, node: p.node });
-        const outcome = await runDelete(this.d.ctx, p, { timeoutMs: 30_000, isProtected: this.d.isProtected });
-        this.d.onFinished({ key, kind: "delete", at: Date.now(), outcome, bytes: 0 });
+        const release = await this.slots.acquire("del", p.node);
+        try {
+          await settle(taskKey({ kind: "delete", chunk: p.chunk, node: p.node }), "delete", () =>
+            runDelete(this.d.ctx, p, { timeoutMs: 30_000, isProtected: this.d.isProtected }),
+          );
+        } finally {
+          release();
+        }
       },
     };
     this.runner = await run({
       connectionString: databaseUrl,
       concurrency: config.concurrency,
-      maxPoolSize: config.concurrency + 4,
+      // Tasks hold no connection while they wait for a slot or a node: a small pool is enough.
+      maxPoolSize: Math.min(config.concurrency, 12),
       noHandleSignals: true,
       pollInterval: 1_000,
       taskList,
@@ -164,8 +197,8 @@ export class RepairQueue {
                 reason: t.reason,
               } satisfies CopyPayload,
               priority: t.priority,
-              job_key: taskKey(t),
-              max_attempts: max,
+              jobKey: taskKey(t),
+              maxAttempts: max,
             }
           : {
               identifier: DELETE_TASK,
@@ -176,8 +209,8 @@ export class RepairQueue {
                 minOthers: t.minOthers,
               } satisfies DeletePayload,
               priority: t.priority,
-              job_key: taskKey(t),
-              max_attempts: max,
+              jobKey: taskKey(t),
+              maxAttempts: max,
             },
       ),
     );
@@ -194,11 +227,12 @@ export class RepairQueue {
           node: o.node,
           reason: "orphan",
           minOthers: 0,
-          ifUnmodifiedSince: Math.floor(o.mtimeMs),
+          // Rounded up: file times have sub-millisecond precision, the claim is whole ms.
+          ifUnmodifiedSince: Math.ceil(o.mtimeMs),
         } satisfies DeletePayload,
         priority: 45,
-        job_key: taskKey({ kind: "delete", chunk: o.chunk, node: o.node }),
-        max_attempts: this.d.config.maxAttempts,
+        jobKey: taskKey({ kind: "delete", chunk: o.chunk, node: o.node }),
+        maxAttempts: this.d.config.maxAttempts,
       })),
     );
   }

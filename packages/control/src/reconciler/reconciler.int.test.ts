@@ -231,7 +231,7 @@ describe("reconciler", () => {
     const pending = randomChunks(2);
     await uploadFile(ctx, admin, live, `${home}/pending`, pending, { commit: false });
     const stray = randomChunks(1)[0]!;
-    live[0]!.chunks.set(stray.id, { data: stray.data, mtimeMs: Date.now() - 60_000 });
+    live[0]!.chunks.set(stray.id, { data: stray.data, mtimeMs: Date.now() - 60_000 + 0.75 }); // file times have sub-ms precision
     await settled();
 
     const trashed = await deleteEntry(ctx, admin, { path: `${home}/gone`, recursive: false });

@@ -11,6 +11,9 @@ import { writeStatus } from "./status.ts";
 
 const WINDOW_MS = 60_000;
 const INVENTORY_RETRY_MS = 3_000;
+const COOLDOWN_BASE_MS = 1_000;
+const QUEUE_DEPTH = 3;
+const COOLDOWN_MAX_MS = 60_000;
 
 /**
  * The reconciler while this process leads: scan → plan → admit → enqueue, forever. Each
@@ -31,6 +34,8 @@ export class Reconciler {
   private readonly orphans = new OrphanTracker();
   private finished: FinishedTask[] = [];
   private readonly recentDeletes = new Map<string, number>();
+  /** Tasks that could not reach a node: not planned again before `until` (doubling, capped). */
+  private readonly cooldown = new Map<string, { n: number; until: number }>();
   private outstandingKeys = new Set<string>();
   private protectedIds: ReadonlySet<string> = new Set();
   private wake: (() => void) | null = null;
@@ -55,6 +60,14 @@ export class Reconciler {
     if (t.kind === "delete") this.recentDeletes.set(t.key, t.at);
     const o = t.outcome;
     if (o.outcome === "obsolete") this.ctx.log.debug({ task: t.key, why: o.why }, "task no longer needed");
+    if (o.outcome === "unavailable") {
+      const n = (this.cooldown.get(t.key)?.n ?? 0) + 1;
+      const ms = Math.min(COOLDOWN_MAX_MS, COOLDOWN_BASE_MS * 2 ** (n - 1));
+      this.cooldown.set(t.key, { n, until: t.at + ms });
+      this.ctx.log.info({ task: t.key, why: o.why, retryInMs: ms }, "task could not reach a node; replanning later");
+    } else {
+      this.cooldown.delete(t.key);
+    }
     // Work finished: the next step (e.g. dropping a surplus copy) need not wait a full interval.
     this.wake?.();
   }
@@ -122,9 +135,10 @@ export class Reconciler {
           if (r.stale) return;
           this.inventoryFailedAt.delete(n.id);
           this.inventoried.set(n.id, { epoch: n.epoch, at: Date.now() });
-          const dueOrphans = this.orphans
-            .observe(n.id, r.orphans, this.cfg.gcGraceMs)
-            .filter((o) => !this.outstandingKeys.has(taskKey({ kind: "delete", chunk: o.chunk, node: o.node })));
+          const dueOrphans = this.orphans.observe(n.id, r.orphans, this.cfg.gcGraceMs).filter((o) => {
+            const key = taskKey({ kind: "delete", chunk: o.chunk, node: o.node });
+            return !this.outstandingKeys.has(key) && (this.cooldown.get(key)?.until ?? 0) <= Date.now();
+          });
           if (dueOrphans.length > 0) {
             this.ctx.log.info({ node: n.name, orphans: dueOrphans.length }, "deleting files no one references");
             await this.queue.enqueueOrphanDeletes(dueOrphans);
@@ -176,7 +190,18 @@ export class Reconciler {
     // The queue may have moved on during the scan: admit against its current content.
     out = await this.queue.outstanding();
     this.outstandingKeys = new Set(out.tasks.map(taskKey));
-    const admitted = admit(tasks, out.tasks, this.cfg.limits);
+    const now0 = Date.now();
+    for (const [k, c] of this.cooldown) if (c.until < now0 - COOLDOWN_MAX_MS) this.cooldown.delete(k);
+    const ready = tasks.filter((t) => (this.cooldown.get(taskKey(t))?.until ?? 0) <= now0);
+    // Admission queues up to QUEUE_DEPTH × the per-node limits; the queue's slots hold the
+    // extra tasks back while they run, so a node never idles until the next scan.
+    const l = this.cfg.limits;
+    const admitted = admit(ready, out.tasks, {
+      copiesInPerNode: l.copiesInPerNode * QUEUE_DEPTH,
+      copiesOutPerNode: l.copiesOutPerNode * QUEUE_DEPTH,
+      deletesPerNode: l.deletesPerNode * QUEUE_DEPTH,
+      maxOutstanding: l.maxOutstanding,
+    });
     await this.queue.enqueue(admitted);
     if (admitted.length > 0) {
       const by: Record<string, number> = {};

@@ -35,7 +35,9 @@ export type TaskOutcome =
   | { outcome: "copied"; bytes: number; source: string | null }
   | { outcome: "deleted" }
   | { outcome: "kept" }
-  | { outcome: "obsolete"; why: string };
+  | { outcome: "obsolete"; why: string }
+  /** A node could not be reached (or had no source): replanned after a cool-down, not retried here. */
+  | { outcome: "unavailable"; why: string };
 
 type NodeRow = {
   id: string;

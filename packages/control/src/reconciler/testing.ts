@@ -140,7 +140,7 @@ export class FakeNode {
           break;
         }
         if (!got) return this.json(res, 503, { error: { code: "UNAVAILABLE", message: "no source" } });
-        this.chunks.set(r.chunk, { data: got, mtimeMs: Date.now() });
+        this.chunks.set(r.chunk, { data: got, mtimeMs: Date.now() + 0.25 });
       }
       return this.json(res, 200, {
         chunk: r.chunk,
@@ -190,7 +190,7 @@ export async function uploadFile(
     receipts[m.id] = [];
     for (const hop of m.pipeline) {
       const node = nodes.find((n) => n.id === hop.nodeId)!;
-      node.chunks.set(m.id, { data, mtimeMs: Date.now() });
+      node.chunks.set(m.id, { data, mtimeMs: Date.now() + 0.25 });
       receipts[m.id]!.push(await node.receipt(m.id, m.size));
     }
   }

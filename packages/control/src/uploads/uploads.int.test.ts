@@ -134,7 +134,10 @@ describe("begin + commit", () => {
       for (const id of claims.chunks) {
         const m = plan.missing.find((x) => x.id === id)!;
         expect(m.token).toBe(token);
-        expect(claims.pipeline).toEqual(m.pipeline.map((p) => ({ nodeId: p.nodeId, url: p.url })));
+        // Hops carry the site (and UDT address when the node has one) so nodes can pick the transport.
+        expect(claims.pipeline?.map((h) => ({ nodeId: h.nodeId, url: h.url, site: h.site }))).toEqual(
+          m.pipeline.map((p) => ({ nodeId: p.nodeId, url: p.url, site: p.site })),
+        );
         expect(claims.aud).toEqual(m.pipeline.map((p) => p.nodeId));
         covered.add(id);
       }

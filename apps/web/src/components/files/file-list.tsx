@@ -12,8 +12,12 @@ export type Sort = { key: SortKey; dir: "asc" | "desc" };
 
 export const ROW_HEIGHT = 44;
 
-/** Folders first, then by the chosen column (ties by name). */
-export function sortEntries(entries: readonly FileEntry[], sort: Sort): FileEntry[] {
+/**
+ * Folders first, then by the chosen column (ties by name). The server already sends a
+ * folder in the default order (folders first, names by code point), which is kept as is.
+ */
+export function sortEntries(entries: readonly FileEntry[], sort: Sort): readonly FileEntry[] {
+  if (sort.key === "name" && sort.dir === "asc") return entries;
   const mul = sort.dir === "asc" ? 1 : -1;
   const byName = (a: FileEntry, b: FileEntry) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   const cmp = (a: FileEntry, b: FileEntry): number => {
@@ -87,7 +91,7 @@ export function FileList({
 }: {
   id: string;
   label: string;
-  entries: FileEntry[];
+  entries: readonly FileEntry[];
   sort: Sort;
   onSort(s: Sort): void;
   selectedId: string | null;
@@ -119,9 +123,11 @@ export function FileList({
     if (selectedIndex >= 0) virtualizer.scrollToIndex(selectedIndex, { align: "auto" });
   }, [selectedIndex, virtualizer]);
 
-  // Marks the grid once React has hydrated it (tests and the web benchmark wait for it).
+  // Marks the grid once React has hydrated it, and when (ms since navigation start): tests
+  // and the web benchmark wait for it.
   useEffect(() => {
     gridRef.current?.setAttribute("data-hydrated", "true");
+    gridRef.current?.setAttribute("data-hydrated-at", String(Math.round(performance.now())));
   }, []);
 
   const move = (to: number) => {

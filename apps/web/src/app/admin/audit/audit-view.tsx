@@ -70,10 +70,10 @@ export function AuditView() {
       />
       <form
         onSubmit={apply}
-        className="grid gap-3 rounded-xl border border-slate-200 bg-white p-4 shadow-sm sm:grid-cols-2 lg:grid-cols-[1.3fr_1fr_9rem_1fr_1fr_auto] lg:items-end"
+        className="flex flex-wrap items-end gap-3 rounded-xl border border-slate-200 bg-white p-4 shadow-sm"
         aria-label="Filter the audit log"
       >
-        <div className="grid gap-1.5">
+        <div className="grid w-full gap-1.5 sm:w-64">
           <Label htmlFor="audit-action">Action</Label>
           <NativeSelect
             id="audit-action"
@@ -97,7 +97,7 @@ export function AuditView() {
             </optgroup>
           </NativeSelect>
         </div>
-        <div className="grid gap-1.5">
+        <div className="grid w-full gap-1.5 sm:w-52">
           <Label htmlFor="audit-actor">Actor</Label>
           <Input
             id="audit-actor"
@@ -106,7 +106,7 @@ export function AuditView() {
             onChange={(e) => setDraft({ ...draft, actor: e.target.value })}
           />
         </div>
-        <div className="grid gap-1.5">
+        <div className="grid w-full gap-1.5 sm:w-32">
           <Label htmlFor="audit-outcome">Outcome</Label>
           <NativeSelect
             id="audit-outcome"
@@ -119,7 +119,7 @@ export function AuditView() {
             <option value="denied">denied</option>
           </NativeSelect>
         </div>
-        <div className="grid gap-1.5">
+        <div className="grid w-full gap-1.5 sm:w-56">
           <Label htmlFor="audit-from">From</Label>
           <Input
             id="audit-from"
@@ -128,7 +128,7 @@ export function AuditView() {
             onChange={(e) => setDraft({ ...draft, from: e.target.value })}
           />
         </div>
-        <div className="grid gap-1.5">
+        <div className="grid w-full gap-1.5 sm:w-56">
           <Label htmlFor="audit-to">To</Label>
           <Input
             id="audit-to"

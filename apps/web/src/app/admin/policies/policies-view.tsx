@@ -300,7 +300,7 @@ function Placement({ path }: { path: string }) {
           {d.entry.type === "folder"
             ? `${d.filesScanned} file${d.filesScanned === 1 ? "" : "s"} in this folder${d.truncated ? " (the first 200)" : ""}.`
             : `${formatBytes(d.entry.size)}.`}{" "}
-          Moving replicas to match is the reconciler&apos;s job (a later release).
+          The reconciler copies and removes replicas to match, in the background.
         </p>
       </div>
       {d.summary.chunks === 0 ? (
