@@ -101,11 +101,13 @@ export async function runCopy(
   opts: { timeoutMs: number; signal?: AbortSignal },
 ): Promise<TaskOutcome> {
   const now = new Date();
-  const target = await nodeById(ctx, p.target, now);
+  const [target, chunk, rows] = await Promise.all([
+    nodeById(ctx, p.target, now),
+    ctx.prisma.chunk.findUnique({ where: { id: p.chunk }, select: { size: true } }),
+    replicasOf(ctx, p.chunk, now),
+  ]);
   if (!target || !target.live || target.status !== "active") return { outcome: "obsolete", why: "target not eligible" };
-  const chunk = await ctx.prisma.chunk.findUnique({ where: { id: p.chunk }, select: { size: true } });
   if (!chunk) return { outcome: "obsolete", why: "chunk gone" };
-  const rows = await replicasOf(ctx, p.chunk, now);
   const here = rows.find((r) => r.nodeId === p.target);
   if (here?.live) return { outcome: "obsolete", why: "already there" };
   if (here?.state === "deleting") return { outcome: "obsolete", why: "being deleted there" };
