@@ -1,0 +1,255 @@
+// The Electron shell: wires the agent host, window, tray, notifications and login item
+// together. Decisions live in the pure modules beside this file (tray-model, notifications,
+// desktop-prefs, agent-host), which are unit-tested without Electron; this file only
+// translates them into Electron calls and cannot run without the Electron binary.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  BrowserWindow,
+  Menu,
+  Notification,
+  Tray,
+  app,
+  dialog,
+  ipcMain,
+  nativeImage,
+  shell,
+  type IpcMainInvokeEvent,
+  type MenuItemConstructorOptions,
+} from "electron";
+import type { AgentStatus } from "@cumulus/protocol/agent";
+import { createAgentClient, type AgentClient, type AgentConnection } from "../shared/agent-client.ts";
+import { IPC } from "../shared/bridge.ts";
+import { startAgentHost, type AgentHost } from "./agent-host.ts";
+import { loadPrefs, loginItemSettings, safeWebUrl, savePrefs, startHidden, type DesktopPrefs } from "./desktop-prefs.ts";
+import { env } from "./env.ts";
+import { needsErrorDetails, notificationsFor } from "./notifications.ts";
+import { trayBitmap, trayModel, type TrayAction, type TrayIcon } from "./tray-model.ts";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const rendererDir = path.join(here, "../renderer");
+const preloadFile = path.join(here, "../preload/index.cjs");
+
+let win: BrowserWindow | null = null;
+let tray: Tray | null = null;
+let host: AgentHost | null = null;
+let hostProblem: string | null = null;
+let client: AgentClient | null = null;
+let status: AgentStatus | null = null;
+let prefs: DesktopPrefs;
+let prefsFile: string;
+let quitting = false;
+const icons = new Map<TrayIcon, Electron.NativeImage>();
+
+app.enableSandbox();
+if (!app.requestSingleInstanceLock()) app.quit();
+app.on("second-instance", () => showWindow());
+
+function rendererUrl(): string {
+  if (env.ELECTRON_RENDERER_URL) return env.ELECTRON_RENDERER_URL;
+  // The agent serves the same renderer to browsers; loading it from there keeps the page and
+  // the API on one origin, so the agent needs no CORS exception for a file:// page.
+  if (host) return `${host.connection.baseUrl}/`;
+  return `file://${path.join(rendererDir, "index.html")}`;
+}
+
+function trustedSender(e: IpcMainInvokeEvent): boolean {
+  const url = e.senderFrame?.url ?? "";
+  const base = rendererUrl();
+  return url.startsWith(base.endsWith("index.html") ? base : new URL(base).origin + "/");
+}
+
+function handle<T>(channel: string, fn: (e: IpcMainInvokeEvent, ...args: unknown[]) => Promise<T> | T) {
+  ipcMain.handle(channel, (e, ...args) => {
+    if (!trustedSender(e)) throw new Error(`refused ${channel} from ${e.senderFrame?.url ?? "an unknown frame"}`);
+    return fn(e, ...args);
+  });
+}
+
+function showWindow() {
+  if (!win || win.isDestroyed()) createWindow();
+  win?.show();
+  win?.focus();
+}
+
+function createWindow() {
+  win = new BrowserWindow({
+    ...prefs.window,
+    minWidth: 360,
+    minHeight: 480,
+    show: false,
+    title: "Cumulus",
+    autoHideMenuBar: true,
+    webPreferences: {
+      preload: preloadFile,
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+    },
+  });
+  win.webContents.setWindowOpenHandler(({ url }) => {
+    const safe = safeWebUrl(url);
+    if (safe) void shell.openExternal(safe);
+    return { action: "deny" };
+  });
+  win.webContents.on("will-navigate", (e, url) => {
+    if (!url.startsWith(rendererUrl().replace(/index\.html$/, ""))) e.preventDefault();
+  });
+  win.once("ready-to-show", () => win?.show());
+  win.on("close", (e) => {
+    // A tray app keeps syncing with its window closed; Quit lives in the tray menu.
+    if (!quitting) {
+      e.preventDefault();
+      win?.hide();
+    }
+    const b = win?.getBounds();
+    if (b) {
+      prefs = { ...prefs, window: { width: b.width, height: b.height, x: b.x, y: b.y } };
+      void savePrefs(prefsFile, prefs).catch((err) => console.error("cumulus: cannot save window size:", err));
+    }
+  });
+  void win.loadURL(rendererUrl());
+}
+
+function icon(name: TrayIcon) {
+  let img = icons.get(name);
+  if (!img) {
+    img = nativeImage.createFromBitmap(trayBitmap(name), { width: 16, height: 16 });
+    icons.set(name, img);
+  }
+  return img;
+}
+
+async function runAction(action: TrayAction) {
+  switch (action) {
+    case "open-window":
+      return showWindow();
+    case "open-folder":
+      return void (await openFolder());
+    case "open-web":
+      return void (await openWeb());
+    case "pause":
+      return void (await client?.pause().catch(report));
+    case "resume":
+      return void (await client?.resume().catch(report));
+    case "quit":
+      quitting = true;
+      return app.quit();
+  }
+}
+
+function renderTray() {
+  if (!tray) return;
+  const model = trayModel(status);
+  tray.setImage(icon(model.icon));
+  tray.setToolTip(hostProblem ? `Cumulus — ${hostProblem}` : model.tooltip);
+  const template: MenuItemConstructorOptions[] = model.menu.map((item) =>
+    item.kind === "separator"
+      ? { type: "separator" }
+      : item.kind === "label"
+        ? { label: item.label, enabled: false }
+        : { label: item.label, enabled: item.enabled, click: () => void runAction(item.action) },
+  );
+  tray.setContextMenu(Menu.buildFromTemplate(template));
+}
+
+function report(err: unknown) {
+  console.error("cumulus:", err);
+}
+
+async function onStatus(next: AgentStatus) {
+  const prev = status;
+  status = next;
+  renderTray();
+  if (!Notification.isSupported() || !client) return;
+  try {
+    const settings = await client.settings();
+    const errors = needsErrorDetails(prev, next) || next.state === "error" ? await client.errors() : [];
+    for (const n of notificationsFor(prev, next, { enabled: settings.notifications, errors })) {
+      const note = new Notification({ title: n.title, body: n.body });
+      note.on("click", () => (n.kind === "conflict" ? void openFolder() : showWindow()));
+      note.show();
+    }
+  } catch (err) {
+    report(err);
+  }
+}
+
+async function openFolder(): Promise<string | null> {
+  const dir = status?.localDir;
+  if (!dir || !path.isAbsolute(dir)) return "No folder is being synced yet.";
+  const problem = await shell.openPath(dir);
+  return problem || null;
+}
+
+async function openWeb(): Promise<string | null> {
+  const url = safeWebUrl(status?.webUrl ?? status?.server);
+  if (!url) return "Sign in first: there is no web address for this account yet.";
+  await shell.openExternal(url);
+  return null;
+}
+
+function registerIpc() {
+  handle(IPC.agent, (): AgentConnection => {
+    if (!host) throw new Error(hostProblem ?? "the sync agent is still starting");
+    return host.connection;
+  });
+  handle(IPC.openFolder, () => openFolder());
+  handle(IPC.openWeb, () => openWeb());
+  handle(IPC.chooseFolder, async () => {
+    const opts = { title: "Choose the folder to keep in sync", properties: ["openDirectory", "createDirectory"] as const };
+    const r = win ? await dialog.showOpenDialog(win, { ...opts, properties: [...opts.properties] }) : await dialog.showOpenDialog({ ...opts, properties: [...opts.properties] });
+    return r.canceled ? null : (r.filePaths[0] ?? null);
+  });
+  handle(IPC.getStartAtLogin, () => prefs.startAtLogin);
+  handle(IPC.setStartAtLogin, async (_e, on) => {
+    if (typeof on !== "boolean") throw new Error("setStartAtLogin takes true or false");
+    prefs = { ...prefs, startAtLogin: on };
+    app.setLoginItemSettings(loginItemSettings(prefs));
+    await savePrefs(prefsFile, prefs);
+    return prefs.startAtLogin;
+  });
+}
+
+app.on("before-quit", () => {
+  quitting = true;
+});
+app.on("will-quit", (e) => {
+  if (host) {
+    // Let the agent finish its current write and persist its state before exiting.
+    e.preventDefault();
+    const h = host;
+    host = null;
+    void h.stop().finally(() => app.exit(0));
+  }
+});
+// Closing the window does not quit: the tray keeps the app alive.
+app.on("window-all-closed", () => {});
+
+void app.whenReady().then(async () => {
+  prefsFile = path.join(app.getPath("userData"), "desktop.json");
+  const loaded = await loadPrefs(prefsFile);
+  prefs = loaded.prefs;
+  if (loaded.problem) console.warn("cumulus:", loaded.problem);
+  app.setLoginItemSettings(loginItemSettings(prefs));
+  registerIpc();
+
+  tray = new Tray(icon("syncing"));
+  tray.on("click", () => showWindow());
+  renderTray();
+
+  const stateDir = env.CUMULUS_AGENT_DIR ?? path.join(app.getPath("userData"), "agent");
+  try {
+    host = await startAgentHost({ stateDir, uiDir: rendererDir });
+    client = createAgentClient(host.connection);
+    client.subscribe((s) => void onStatus(s));
+  } catch (err) {
+    hostProblem = (err as Error).message;
+    report(err);
+    renderTray();
+  }
+
+  const login = app.getLoginItemSettings();
+  if (!startHidden(process.argv, login.wasOpenedAtLogin === true, prefs)) showWindow();
+});
