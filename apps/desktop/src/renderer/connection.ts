@@ -5,6 +5,7 @@
 // reload still works.
 import type { AgentConnection } from "../shared/agent-client.ts";
 import type { CumulusBridge } from "../shared/bridge.ts";
+import { secretFromHash } from "./fragment.ts";
 
 declare global {
   interface Window {
@@ -16,13 +17,6 @@ const KEY = "cumulus.agent.secret";
 
 export function bridge(): CumulusBridge | null {
   return typeof window !== "undefined" && window.cumulus ? window.cumulus : null;
-}
-
-/** The secret in a location hash like "#secret=abc&x=y", or null. */
-export function secretFromHash(hash: string): string | null {
-  const params = new URLSearchParams(hash.replace(/^#/, ""));
-  const s = params.get("secret");
-  return s && s.length > 0 ? s : null;
 }
 
 export async function resolveConnection(): Promise<AgentConnection> {
