@@ -10,6 +10,8 @@ import { startFakeAgent, type UiAgent } from "../fixtures/desktop-agent.ts";
 // uses the UiAgent interface, so the real agent is one factory away.
 
 test.describe.configure({ mode: "serial" });
+// The size of the desktop window, so the screenshots show what a person sees.
+test.use({ viewport: { width: 440, height: 680 } });
 
 const shots = path.join(import.meta.dirname, "..", "screenshots");
 let agent: UiAgent;
@@ -24,7 +26,9 @@ test.afterAll(async () => {
 const status = (page: Page) => page.getByRole("status").first();
 
 async function agentApi<T>(page: Page, route: string): Promise<T> {
-  const res = await page.request.get(`${agent.baseUrl}${route}`, { headers: { authorization: `Bearer ${agent.secret}` } });
+  const res = await page.request.get(`${agent.baseUrl}${route}`, {
+    headers: { authorization: `Bearer ${agent.secret}` },
+  });
   expect(res.ok(), await res.text()).toBe(true);
   return (await res.json()) as T;
 }
@@ -69,7 +73,10 @@ test("pick a folder: a relative path is refused, an absolute one starts syncing"
   await page.getByRole("button", { name: "Use this folder" }).click();
   await expect(status(page)).toHaveText("Up to date");
   await expect(page.getByRole("button", { name: "Open folder" })).toHaveCount(0);
-  await expect(page.getByRole("link", { name: "Open in web" })).toHaveAttribute("href", `${agent.account.server}/files`);
+  await expect(page.getByRole("link", { name: "Open in web" })).toHaveAttribute(
+    "href",
+    `${agent.account.server}/files`,
+  );
 });
 
 test("status follows files while they sync, then the activity lists them", async ({ page }) => {
@@ -108,6 +115,20 @@ test("pause and resume", async ({ page }) => {
   await expect(page.getByRole("list", { name: "Recent activity" })).toContainText("while-paused.txt");
 });
 
+test("an error shows what went wrong and how to fix it, and clears once fixed", async ({ page }) => {
+  await page.goto(agent.url);
+  await expect(status(page)).toHaveText("Up to date");
+  const broken = await agent.unreadableFile("locked.txt");
+  await expect(status(page)).toHaveText("1 file cannot be synced");
+  const problems = page.getByRole("list", { name: "Problems" });
+  await expect(problems).toContainText("/locked.txt");
+  await expect(problems).toContainText("Fix: Give your account read access to the file");
+  await page.screenshot({ path: path.join(shots, "desktop-error.png") });
+  await broken.fix();
+  await expect(status(page)).toHaveText("Up to date");
+  await expect(problems).toHaveCount(0);
+});
+
 test("selective sync: uncheck folders, save, and the agent keeps the choice", async ({ page }) => {
   await agent.makeRemoteFolders(["/Archive", "/Photos/2024", "/Projects/Apollo", "/Projects/Borealis"]);
   await page.goto(agent.url);
@@ -122,7 +143,10 @@ test("selective sync: uncheck folders, save, and the agent keeps the choice", as
   await expect(tree.getByRole("checkbox", { name: "Projects" })).toHaveJSProperty("indeterminate", true);
   await page.getByRole("button", { name: "Save selection" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Saved" })).toBeVisible();
-  expect((await agentApi<{ excluded: string[] }>(page, "/api/settings")).excluded).toEqual(["/Photos", "/Projects/Borealis"]);
+  expect((await agentApi<{ excluded: string[] }>(page, "/api/settings")).excluded).toEqual([
+    "/Photos",
+    "/Projects/Borealis",
+  ]);
   await page.screenshot({ path: path.join(shots, "desktop-selective-sync.png") });
 
   // A fresh window shows what the agent stored.
@@ -140,7 +164,9 @@ test("settings: a bad limit is refused and nothing changes", async ({ page }) =>
   await page.getByRole("tab", { name: "Settings" }).click();
   await page.getByLabel("Upload limit (KB/s)").fill("fast");
   await page.getByRole("button", { name: "Save settings" }).click();
-  await expect(page.getByRole("alert")).toContainText('Upload limit must be a whole number of KB/s (0 = no limit), not "fast"');
+  await expect(page.getByRole("alert")).toContainText(
+    'Upload limit must be a whole number of KB/s (0 = no limit), not "fast"',
+  );
   expect((await agentApi<{ uploadLimit: number }>(page, "/api/settings")).uploadLimit).toBe(0);
   await page.getByLabel("Upload limit (KB/s)").fill("512");
   await page.getByRole("button", { name: "Save settings" }).click();

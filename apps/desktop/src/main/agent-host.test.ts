@@ -4,7 +4,13 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AgentHostError, attachToRunningAgent, startAgentHost, startInProcessAgent, type StartAgent } from "./agent-host.ts";
+import {
+  AgentHostError,
+  attachToRunningAgent,
+  startAgentHost,
+  startInProcessAgent,
+  type StartAgent,
+} from "./agent-host.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -71,7 +77,9 @@ describe("startInProcessAgent", () => {
 describe("startAgentHost", () => {
   it("falls back to a running headless agent, and names both problems when there is none", async () => {
     const none = async () => ({});
-    await expect(startAgentHost({ stateDir: dir }, none)).rejects.toThrow(/does not export startAgent.*; and .*does not exist/);
+    await expect(startAgentHost({ stateDir: dir }, none)).rejects.toThrow(
+      /does not export startAgent.*; and .*does not exist/,
+    );
     await writeFile(path.join(dir, "agent.json"), endpoint());
     expect((await startAgentHost({ stateDir: dir }, none)).kind).toBe("attached");
   });

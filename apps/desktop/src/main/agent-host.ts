@@ -40,11 +40,14 @@ export async function startInProcessAgent(
   const mod = await load();
   const start = mod["startAgent"];
   if (typeof start !== "function") {
-    throw new AgentHostError("@cumulus/sync-agent does not export startAgent(): this build cannot run the agent in-process");
+    throw new AgentHostError(
+      "@cumulus/sync-agent does not export startAgent(): this build cannot run the agent in-process",
+    );
   }
   const running = await (start as StartAgent)(opts);
   const endpoint = ZAgentEndpoint.omit({ pid: true }).safeParse(running);
-  if (!endpoint.success) throw new AgentHostError(`startAgent() returned no usable port and secret: ${endpoint.error.issues[0]?.message}`);
+  if (!endpoint.success)
+    throw new AgentHostError(`startAgent() returned no usable port and secret: ${endpoint.error.issues[0]?.message}`);
   return {
     kind: "in-process",
     connection: { baseUrl: `http://127.0.0.1:${endpoint.data.port}`, secret: endpoint.data.secret },

@@ -2,7 +2,15 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { HIDDEN_ARG, defaultPrefs, loadPrefs, loginItemSettings, safeWebUrl, savePrefs, startHidden } from "./desktop-prefs.ts";
+import {
+  HIDDEN_ARG,
+  defaultPrefs,
+  loadPrefs,
+  loginItemSettings,
+  safeWebUrl,
+  savePrefs,
+  startHidden,
+} from "./desktop-prefs.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -53,7 +61,11 @@ describe("login item", () => {
     expect(loginItemSettings(defaultPrefs())).toEqual({ openAtLogin: false, openAsHidden: false, args: [] });
     const on = { ...defaultPrefs(), startAtLogin: true };
     expect(loginItemSettings(on)).toEqual({ openAtLogin: true, openAsHidden: true, args: [HIDDEN_ARG] });
-    expect(loginItemSettings({ ...on, hiddenAtLogin: false })).toEqual({ openAtLogin: true, openAsHidden: false, args: [] });
+    expect(loginItemSettings({ ...on, hiddenAtLogin: false })).toEqual({
+      openAtLogin: true,
+      openAsHidden: false,
+      args: [],
+    });
   });
 
   it("keeps the window closed when launched by the login item", () => {
@@ -69,7 +81,15 @@ describe("safeWebUrl", () => {
   it("lets only http(s) addresses through to the browser", () => {
     expect(safeWebUrl("https://cumulus.example.com/files")).toBe("https://cumulus.example.com/files");
     expect(safeWebUrl("http://127.0.0.1:3000")).toBe("http://127.0.0.1:3000/");
-    for (const bad of ["file:///etc/passwd", "javascript:alert(1)", "smb://host/share", "not a url", "", null, undefined]) {
+    for (const bad of [
+      "file:///etc/passwd",
+      "javascript:alert(1)",
+      "smb://host/share",
+      "not a url",
+      "",
+      null,
+      undefined,
+    ]) {
       expect(safeWebUrl(bad)).toBeNull();
     }
   });

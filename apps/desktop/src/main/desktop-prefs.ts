@@ -63,7 +63,11 @@ export async function savePrefs(file: string, prefs: DesktopPrefs): Promise<void
 export const HIDDEN_ARG = "--hidden";
 
 /** Arguments for app.setLoginItemSettings. */
-export function loginItemSettings(prefs: DesktopPrefs): { openAtLogin: boolean; openAsHidden: boolean; args: string[] } {
+export function loginItemSettings(prefs: DesktopPrefs): {
+  openAtLogin: boolean;
+  openAsHidden: boolean;
+  args: string[];
+} {
   return {
     openAtLogin: prefs.startAtLogin,
     // macOS honours openAsHidden; Windows and Linux get the flag on the command line.

@@ -21,7 +21,14 @@ import type { AgentStatus } from "@cumulus/protocol/agent";
 import { createAgentClient, type AgentClient, type AgentConnection } from "../shared/agent-client.ts";
 import { IPC } from "../shared/bridge.ts";
 import { startAgentHost, type AgentHost } from "./agent-host.ts";
-import { loadPrefs, loginItemSettings, safeWebUrl, savePrefs, startHidden, type DesktopPrefs } from "./desktop-prefs.ts";
+import {
+  loadPrefs,
+  loginItemSettings,
+  safeWebUrl,
+  savePrefs,
+  startHidden,
+  type DesktopPrefs,
+} from "./desktop-prefs.ts";
 import { env } from "./env.ts";
 import { needsErrorDetails, notificationsFor } from "./notifications.ts";
 import { trayBitmap, trayModel, type TrayAction, type TrayIcon } from "./tray-model.ts";
@@ -198,8 +205,13 @@ function registerIpc() {
   handle(IPC.openFolder, () => openFolder());
   handle(IPC.openWeb, () => openWeb());
   handle(IPC.chooseFolder, async () => {
-    const opts = { title: "Choose the folder to keep in sync", properties: ["openDirectory", "createDirectory"] as const };
-    const r = win ? await dialog.showOpenDialog(win, { ...opts, properties: [...opts.properties] }) : await dialog.showOpenDialog({ ...opts, properties: [...opts.properties] });
+    const opts = {
+      title: "Choose the folder to keep in sync",
+      properties: ["openDirectory", "createDirectory"] as const,
+    };
+    const r = win
+      ? await dialog.showOpenDialog(win, { ...opts, properties: [...opts.properties] })
+      : await dialog.showOpenDialog({ ...opts, properties: [...opts.properties] });
     return r.canceled ? null : (r.filePaths[0] ?? null);
   });
   handle(IPC.getStartAtLogin, () => prefs.startAtLogin);

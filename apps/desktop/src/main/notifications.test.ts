@@ -23,7 +23,14 @@ describe("notificationsFor", () => {
   it("shows the newest error with its fix when the error count rises", () => {
     const errors = [
       { at: 1, path: "/old.txt", code: "NETWORK", message: "old", fix: "wait", retrying: true },
-      { at: 5, path: "/a/report.docx", code: "PERMISSION_DENIED", message: "Permission denied", fix: "Make the file writable.", retrying: true },
+      {
+        at: 5,
+        path: "/a/report.docx",
+        code: "PERMISSION_DENIED",
+        message: "Permission denied",
+        fix: "Make the file writable.",
+        retrying: true,
+      },
     ];
     const prev = makeStatus({ errors: 1 });
     const next = makeStatus({ errors: 2 });
@@ -54,6 +61,8 @@ describe("notificationsFor", () => {
   });
 
   it("shows nothing when notifications are off", () => {
-    expect(notificationsFor(makeStatus({ conflicts: 0 }), makeStatus({ conflicts: 2, state: "error" }), { enabled: false })).toEqual([]);
+    expect(
+      notificationsFor(makeStatus({ conflicts: 0 }), makeStatus({ conflicts: 2, state: "error" }), { enabled: false }),
+    ).toEqual([]);
   });
 });

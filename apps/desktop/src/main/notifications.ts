@@ -17,7 +17,11 @@ export function needsErrorDetails(prev: AgentStatus | null, next: AgentStatus): 
   return !!prev && next.errors > prev.errors;
 }
 
-export function notificationsFor(prev: AgentStatus | null, next: AgentStatus, opts: NotifyOptions): DesktopNotification[] {
+export function notificationsFor(
+  prev: AgentStatus | null,
+  next: AgentStatus,
+  opts: NotifyOptions,
+): DesktopNotification[] {
   if (!opts.enabled) return [];
   const out: DesktopNotification[] = [];
   const where = next.localDir ? ` in ${next.localDir}` : "";

@@ -40,7 +40,9 @@ describe("trayModel", () => {
   });
 
   it("mentions errors and conflicts in the tooltip, and the error message when in error", () => {
-    expect(trayModel(makeStatus({ errors: 2, conflicts: 1 })).tooltip).toBe("Cumulus — Up to date · 2 errors · 1 conflicted copy");
+    expect(trayModel(makeStatus({ errors: 2, conflicts: 1 })).tooltip).toBe(
+      "Cumulus — Up to date · 2 errors · 1 conflicted copy",
+    );
     const err = trayModel(makeStatus({ state: "error", errors: 1, message: "Disk full: free space on /home" }));
     expect(err.tooltip).toBe("Cumulus — Disk full: free space on /home");
   });

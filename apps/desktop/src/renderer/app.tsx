@@ -72,7 +72,9 @@ function Connected({ client }: { client: AgentClient }) {
   const ready = status && status.state !== "signed-out" && status.state !== "no-folder";
   // Refetch the lists when what they summarise moves: the cursor, the pending count, the
   // error and conflict counters, the state.
-  const activityKey = status ? `${status.state}|${status.cursor}|${status.progress.filesPending}|${status.conflicts}|${status.lastSyncedAt}` : "";
+  const activityKey = status
+    ? `${status.state}|${status.cursor}|${status.progress.filesPending}|${status.conflicts}|${status.lastSyncedAt}`
+    : "";
   useEffect(() => {
     if (!ready) return;
     client.activity(30).then(setActivity, (err: Error) => setProblem(err.message));
@@ -93,7 +95,10 @@ function Connected({ client }: { client: AgentClient }) {
   const body = useMemo(() => {
     if (!status) return <Loading />;
     if (status.state === "signed-out") return <SignIn client={client} status={status} onStatus={setStatus} />;
-    if (status.state === "no-folder") return <FolderSetup client={client} initial={status.localDir} onDone={() => void client.status().then(setStatus)} />;
+    if (status.state === "no-folder")
+      return (
+        <FolderSetup client={client} initial={status.localDir} onDone={() => void client.status().then(setStatus)} />
+      );
     return null;
   }, [client, status]);
 
@@ -106,7 +111,9 @@ function Connected({ client }: { client: AgentClient }) {
           {status?.user ?? ""}
         </span>
         <span
-          title={link === "live" ? "Live" : link === "polling" ? "Checking every few seconds" : "The agent does not answer"}
+          title={
+            link === "live" ? "Live" : link === "polling" ? "Checking every few seconds" : "The agent does not answer"
+          }
           aria-label={`Connection: ${link}`}
           className={`size-2 rounded-full ${link === "live" ? "bg-emerald-500" : link === "polling" ? "bg-amber-400" : "bg-red-500"}`}
         />
@@ -141,7 +148,10 @@ function Connected({ client }: { client: AgentClient }) {
                   </button>
                 ))}
               </nav>
-              <section role="tabpanel" aria-label={tab === "activity" ? "Activity" : tab === "selective" ? "Selective sync" : "Settings"}>
+              <section
+                role="tabpanel"
+                aria-label={tab === "activity" ? "Activity" : tab === "selective" ? "Selective sync" : "Settings"}
+              >
                 {tab === "activity" ? (
                   <ActivityList items={activity} now={now} />
                 ) : !settings ? (
@@ -149,7 +159,13 @@ function Connected({ client }: { client: AgentClient }) {
                 ) : tab === "selective" ? (
                   <SelectiveSync client={client} settings={settings} onSaved={setSettings} />
                 ) : (
-                  <SettingsPanel client={client} settings={settings} status={status} onSaved={setSettings} onStatus={setStatus} />
+                  <SettingsPanel
+                    client={client}
+                    settings={settings}
+                    status={status}
+                    onSaved={setSettings}
+                    onStatus={setStatus}
+                  />
                 )}
               </section>
             </div>

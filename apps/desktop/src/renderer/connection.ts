@@ -22,7 +22,10 @@ export function bridge(): CumulusBridge | null {
 export async function resolveConnection(): Promise<AgentConnection> {
   const b = bridge();
   if (b) {
-    const conn = await b.agent();
+    const conn = await b.agent().catch((err: Error) => {
+      // Electron wraps errors from the main process; the person only needs the reason.
+      throw new Error(err.message.replace(/^Error invoking remote method '[^']+': (Error: )?/, ""));
+    });
     // Served by the agent itself: talk to the same origin.
     return conn.baseUrl.replace(/\/+$/, "") === window.location.origin ? { ...conn, baseUrl: "" } : conn;
   }
@@ -34,5 +37,7 @@ export async function resolveConnection(): Promise<AgentConnection> {
   }
   const stored = sessionStorage.getItem(KEY);
   if (stored) return { baseUrl: "", secret: stored };
-  throw new Error("This page needs the agent's secret: open the address printed by `cumulus sync --status` (it ends in #secret=…).");
+  throw new Error(
+    "This page needs the agent's secret: open the address printed by `cumulus sync --status` (it ends in #secret=…).",
+  );
 }

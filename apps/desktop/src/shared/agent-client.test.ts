@@ -27,7 +27,8 @@ async function handler(req: IncomingMessage, res: ServerResponse) {
   let body = "";
   for await (const chunk of req) body += chunk;
   seen.push({ method: req.method ?? "", url: req.url ?? "", body });
-  if (req.headers.authorization !== `Bearer ${SECRET}`) return json(res, 401, { error: { code: "UNAUTHORIZED", message: "wrong agent secret" } });
+  if (req.headers.authorization !== `Bearer ${SECRET}`)
+    return json(res, 401, { error: { code: "UNAUTHORIZED", message: "wrong agent secret" } });
   const url = new URL(req.url ?? "/", "http://x");
   const route = `${req.method} ${url.pathname}`;
   switch (route) {
@@ -38,11 +39,18 @@ async function handler(req: IncomingMessage, res: ServerResponse) {
       return json(res, 200, status);
     case "GET /api/activity":
       return json(res, 200, {
-        items: [{ at: 2, action: "upload", path: "/a.txt", side: "local" }].slice(0, Number(url.searchParams.get("limit"))),
+        items: [{ at: 2, action: "upload", path: "/a.txt", side: "local" }].slice(
+          0,
+          Number(url.searchParams.get("limit")),
+        ),
       });
     case "GET /api/tree":
-      if (url.searchParams.get("path") === "/broken") return json(res, 200, { path: "/broken", children: [{ name: 1 }] });
-      return json(res, 200, { path: url.searchParams.get("path"), children: [{ path: "/Docs", name: "Docs", hasChildren: true, included: "partial" }] });
+      if (url.searchParams.get("path") === "/broken")
+        return json(res, 200, { path: "/broken", children: [{ name: 1 }] });
+      return json(res, 200, {
+        path: url.searchParams.get("path"),
+        children: [{ path: "/Docs", name: "Docs", hasChildren: true, included: "partial" }],
+      });
     case "PUT /api/selective":
       settings = makeSettings({ excluded: JSON.parse(body).excluded });
       return json(res, 200, settings);
@@ -50,7 +58,8 @@ async function handler(req: IncomingMessage, res: ServerResponse) {
       settings = makeSettings({ ...settings, ...JSON.parse(body) });
       return json(res, 200, settings);
     case "POST /api/sign-in":
-      if (JSON.parse(body).password !== "right") return json(res, 401, { error: { code: "AUTH", message: "wrong email or password" } });
+      if (JSON.parse(body).password !== "right")
+        return json(res, 401, { error: { code: "AUTH", message: "wrong email or password" } });
       return json(res, 200, makeStatus({ state: "no-folder", localDir: null }));
     case "GET /api/events":
       if (!eventsEnabled) return json(res, 404, { error: { code: "NOT_FOUND", message: "no events here" } });
@@ -71,7 +80,10 @@ beforeEach(async () => {
   settings = makeSettings();
   server = createServer((req, res) => void handler(req, res));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  client = createAgentClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, secret: SECRET });
+  client = createAgentClient({
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    secret: SECRET,
+  });
 });
 afterEach(async () => {
   for (const s of streams) s.end();
@@ -97,15 +109,33 @@ describe("agent client", () => {
   it("sends the secret and validates what comes back", async () => {
     expect(await client.status()).toEqual(status);
     expect(await client.activity(5)).toEqual([{ at: 2, action: "upload", path: "/a.txt", side: "local" }]);
-    expect(await client.tree("/")).toEqual({ path: "/", children: [{ path: "/Docs", name: "Docs", hasChildren: true, included: "partial" }] });
+    expect(await client.tree("/")).toEqual({
+      path: "/",
+      children: [{ path: "/Docs", name: "Docs", hasChildren: true, included: "partial" }],
+    });
     expect((await client.pause()).state).toBe("paused");
-    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual(["GET /api/status", "GET /api/activity?limit=5", "GET /api/tree?path=%2F", "POST /api/pause"]);
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+      "GET /api/status",
+      "GET /api/activity?limit=5",
+      "GET /api/tree?path=%2F",
+      "POST /api/pause",
+    ]);
   });
 
   it("turns the agent's error body into an AgentApiError with code and message", async () => {
-    const bad = createAgentClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, secret: "nope" });
-    await expect(bad.status()).rejects.toMatchObject({ name: "AgentApiError", code: "UNAUTHORIZED", status: 401, message: "wrong agent secret" });
-    await expect(client.signIn({ server: "http://127.0.0.1:3000", email: "a@b.c", password: "wrong" })).rejects.toMatchObject({ code: "AUTH", message: "wrong email or password" });
+    const bad = createAgentClient({
+      baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      secret: "nope",
+    });
+    await expect(bad.status()).rejects.toMatchObject({
+      name: "AgentApiError",
+      code: "UNAUTHORIZED",
+      status: 401,
+      message: "wrong agent secret",
+    });
+    await expect(
+      client.signIn({ server: "http://127.0.0.1:3000", email: "a@b.c", password: "wrong" }),
+    ).rejects.toMatchObject({ code: "AUTH", message: "wrong email or password" });
     const ok = await client.signIn({ server: "http://127.0.0.1:3000", email: "a@b.c", password: "right" });
     expect(ok.state).toBe("no-folder");
   });
@@ -151,7 +181,9 @@ describe("agent client", () => {
     await new Promise((r) => server.close(r));
     server = createServer();
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    await expect(createAgentClient({ baseUrl: `http://127.0.0.1:${port}`, secret: SECRET }).status()).rejects.toMatchObject({
+    await expect(
+      createAgentClient({ baseUrl: `http://127.0.0.1:${port}`, secret: SECRET }).status(),
+    ).rejects.toMatchObject({
       code: "UNREACHABLE",
       message: expect.stringMatching(/does not answer.*is it running\?/),
     });

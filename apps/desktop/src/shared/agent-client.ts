@@ -108,14 +108,16 @@ export function createAgentClient(conn: AgentConnection) {
   const client = {
     status: () => call("GET", "/api/status", ZAgentStatus),
     activity: async (limit = 50): Promise<ActivityItem[]> => {
-      if (!Number.isInteger(limit) || limit < 1) throw new AgentApiError("INVALID_INPUT", `limit must be a positive integer, got ${limit}`, 0);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new AgentApiError("INVALID_INPUT", `limit must be a positive integer, got ${limit}`, 0);
       return (await call("GET", `/api/activity?limit=${limit}`, ZActivityList)).items;
     },
     errors: async (): Promise<AgentError[]> => (await call("GET", "/api/errors", ZErrorList)).items,
     pause: () => call("POST", "/api/pause", ZAgentStatus),
     resume: () => call("POST", "/api/resume", ZAgentStatus),
     tree: (path = "/"): Promise<SelectiveTree> => {
-      if (!path.startsWith("/")) return Promise.reject(new AgentApiError("INVALID_INPUT", `tree path must start with "/", got "${path}"`, 0));
+      if (!path.startsWith("/"))
+        return Promise.reject(new AgentApiError("INVALID_INPUT", `tree path must start with "/", got "${path}"`, 0));
       return call("GET", `/api/tree?path=${encodeURIComponent(path)}`, ZTree);
     },
     setSelective: (excluded: string[]): Promise<AgentSettings> => {

@@ -2,7 +2,10 @@
 // contract's schemas), so a test states only what it is about.
 import { ZAgentSettings, ZAgentStatus, type AgentSettings, type AgentStatus } from "@cumulus/protocol/agent";
 
-export function makeStatus(over: Partial<AgentStatus> = {}, progress: Partial<AgentStatus["progress"]> = {}): AgentStatus {
+export function makeStatus(
+  over: Partial<AgentStatus> = {},
+  progress: Partial<AgentStatus["progress"]> = {},
+): AgentStatus {
   return ZAgentStatus.parse({
     state: "up-to-date",
     message: "Up to date",

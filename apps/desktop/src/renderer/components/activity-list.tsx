@@ -1,4 +1,13 @@
-import { AlertTriangle, ArrowDown, ArrowRightLeft, ArrowUp, FolderPlus, GitFork, Trash2, type LucideIcon } from "lucide-react";
+import {
+  AlertTriangle,
+  ArrowDown,
+  ArrowRightLeft,
+  ArrowUp,
+  FolderPlus,
+  GitFork,
+  Trash2,
+  type LucideIcon,
+} from "lucide-react";
 import type { ActivityItem } from "@cumulus/protocol/agent";
 import { ago } from "../format.ts";
 
@@ -22,7 +31,9 @@ export function ActivityList({ items, now }: { items: ActivityItem[]; now: numbe
         const name = it.path.split("/").filter(Boolean).pop() ?? it.path;
         return (
           <li key={`${it.at}-${it.path}-${i}`} className="flex items-center gap-3 px-1 py-2">
-            <span className={`rounded-md p-1.5 ${it.action === "conflict" ? "bg-amber-100 text-amber-700" : "bg-slate-100 text-slate-600"}`}>
+            <span
+              className={`rounded-md p-1.5 ${it.action === "conflict" ? "bg-amber-100 text-amber-700" : "bg-slate-100 text-slate-600"}`}
+            >
               <Icon className="size-3.5" aria-hidden />
             </span>
             <div className="min-w-0 flex-1">
@@ -31,7 +42,8 @@ export function ActivityList({ items, now }: { items: ActivityItem[]; now: numbe
               </p>
               <p className="truncate text-xs text-slate-500">
                 {it.action}
-                {it.detail ? ` · ${it.detail}` : ""} · {it.side === "local" ? "this device" : it.side === "remote" ? "server" : "both"}
+                {it.detail ? ` · ${it.detail}` : ""} ·{" "}
+                {it.side === "local" ? "this device" : it.side === "remote" ? "server" : "both"}
               </p>
             </div>
             <time className="shrink-0 text-xs text-slate-400" dateTime={new Date(it.at).toISOString()}>

@@ -5,7 +5,15 @@ import { bridge } from "../connection.ts";
 import { Button, ErrorNote, Field, inputClass } from "./ui.tsx";
 
 /** Choosing the local folder: a native picker in Electron, a typed path in the browser. */
-export function FolderSetup({ client, initial, onDone }: { client: AgentClient; initial: string | null; onDone: () => void }) {
+export function FolderSetup({
+  client,
+  initial,
+  onDone,
+}: {
+  client: AgentClient;
+  initial: string | null;
+  onDone: () => void;
+}) {
   const [dir, setDir] = useState(initial ?? "");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -44,7 +52,13 @@ export function FolderSetup({ client, initial, onDone }: { client: AgentClient; 
         </div>
         <Field label="Local folder" hint="An absolute path; it is created if it does not exist.">
           <div className="flex gap-2">
-            <input className={inputClass} required placeholder="/home/you/Cumulus" value={dir} onChange={(e) => setDir(e.target.value)} />
+            <input
+              className={inputClass}
+              required
+              placeholder="/home/you/Cumulus"
+              value={dir}
+              onChange={(e) => setDir(e.target.value)}
+            />
             {b ? (
               <Button onClick={() => void choose()} aria-label="Choose folder">
                 <FolderOpen className="size-4" aria-hidden />

@@ -7,7 +7,17 @@ import { Button, ErrorNote } from "./ui.tsx";
 
 type Children = Record<string, SelectiveNode[] | "loading" | { error: string }>;
 
-function Checkbox({ label, state, disabled, onChange }: { label: string; state: boolean | "partial"; disabled: boolean; onChange: () => void }) {
+function Checkbox({
+  label,
+  state,
+  disabled,
+  onChange,
+}: {
+  label: string;
+  state: boolean | "partial";
+  disabled: boolean;
+  onChange: () => void;
+}) {
   const ref = useRef<HTMLInputElement>(null);
   useEffect(() => {
     if (ref.current) ref.current.indeterminate = state === "partial";
@@ -26,7 +36,15 @@ function Checkbox({ label, state, disabled, onChange }: { label: string; state: 
 }
 
 /** A tree of the remote folders with checkboxes; folders are fetched as they are opened. */
-export function SelectiveSync({ client, settings, onSaved }: { client: AgentClient; settings: AgentSettings; onSaved: (s: AgentSettings) => void }) {
+export function SelectiveSync({
+  client,
+  settings,
+  onSaved,
+}: {
+  client: AgentClient;
+  settings: AgentSettings;
+  onSaved: (s: AgentSettings) => void;
+}) {
   const [children, setChildren] = useState<Children>({});
   const [open, setOpen] = useState<Set<string>>(new Set());
   const [draft, setDraft] = useState<string[]>(() => normalize(settings.excluded));
@@ -91,14 +109,18 @@ export function SelectiveSync({ client, settings, onSaved }: { client: AgentClie
         </p>
       );
     }
-    if (!list.length && depth === 0) return <p className="py-4 text-center text-sm text-slate-500">No folders on the server yet.</p>;
+    if (!list.length && depth === 0)
+      return <p className="py-4 text-center text-sm text-slate-500">No folders on the server yet.</p>;
     return (
       <ul role={depth === 0 ? "tree" : "group"} aria-label={depth === 0 ? "Remote folders" : undefined}>
         {list.map((n) => {
           const isOpen = open.has(n.path);
           return (
             <li key={n.path} role="treeitem" aria-expanded={n.hasChildren ? isOpen : undefined} aria-selected={false}>
-              <div className="flex items-center gap-1.5 rounded py-1 pr-2 hover:bg-slate-50" style={{ paddingLeft: depth * 18 + 2 }}>
+              <div
+                className="flex items-center gap-1.5 rounded py-1 pr-2 hover:bg-slate-50"
+                style={{ paddingLeft: depth * 18 + 2 }}
+              >
                 {n.hasChildren ? (
                   <button
                     type="button"
@@ -106,7 +128,10 @@ export function SelectiveSync({ client, settings, onSaved }: { client: AgentClie
                     onClick={() => expand(n.path)}
                     className="rounded p-0.5 text-slate-500 hover:bg-slate-200"
                   >
-                    <ChevronRight className={`size-3.5 transition-transform ${isOpen ? "rotate-90" : ""}`} aria-hidden />
+                    <ChevronRight
+                      className={`size-3.5 transition-transform ${isOpen ? "rotate-90" : ""}`}
+                      aria-hidden
+                    />
                   </button>
                 ) : (
                   <span className="w-[18px]" />

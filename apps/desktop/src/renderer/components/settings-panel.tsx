@@ -35,7 +35,8 @@ export function SettingsPanel({
 
   function limit(text: string, what: string): number {
     const n = Number(text.trim() || "0");
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${what} must be a whole number of KB/s (0 = no limit), not "${text}"`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new Error(`${what} must be a whole number of KB/s (0 = no limit), not "${text}"`);
     return n * KB;
   }
 
@@ -81,12 +82,22 @@ export function SettingsPanel({
         </Field>
       </div>
       <label className="flex items-center gap-2 text-sm">
-        <input type="checkbox" className="size-4 accent-sky-600" checked={notifications} onChange={(e) => setNotifications(e.target.checked)} />
+        <input
+          type="checkbox"
+          className="size-4 accent-sky-600"
+          checked={notifications}
+          onChange={(e) => setNotifications(e.target.checked)}
+        />
         Notifications for conflicts and errors
       </label>
       {b && atLogin !== null ? (
         <label className="flex items-center gap-2 text-sm">
-          <input type="checkbox" className="size-4 accent-sky-600" checked={atLogin} onChange={(e) => setAtLogin(e.target.checked)} />
+          <input
+            type="checkbox"
+            className="size-4 accent-sky-600"
+            checked={atLogin}
+            onChange={(e) => setAtLogin(e.target.checked)}
+          />
           Start at login
         </label>
       ) : null}
@@ -105,7 +116,10 @@ export function SettingsPanel({
         <span className="min-w-0 truncate text-slate-600">
           {status.user} on {status.device}
         </span>
-        <Button variant="danger" onClick={() => void client.signOut().then(onStatus, (err: Error) => setError(err.message))}>
+        <Button
+          variant="danger"
+          onClick={() => void client.signOut().then(onStatus, (err: Error) => setError(err.message))}
+        >
           <LogOut className="size-4" aria-hidden />
           Sign out
         </Button>

@@ -4,7 +4,15 @@ import type { AgentStatus } from "@cumulus/protocol/agent";
 import type { AgentClient } from "../../shared/agent-client.ts";
 import { Button, ErrorNote, Field, inputClass } from "./ui.tsx";
 
-export function SignIn({ client, status, onStatus }: { client: AgentClient; status: AgentStatus; onStatus: (s: AgentStatus) => void }) {
+export function SignIn({
+  client,
+  status,
+  onStatus,
+}: {
+  client: AgentClient;
+  status: AgentStatus;
+  onStatus: (s: AgentStatus) => void;
+}) {
   const [server, setServer] = useState(status.server ?? "");
   const [email, setEmail] = useState(status.user ?? "");
   const [password, setPassword] = useState("");
@@ -38,13 +46,35 @@ export function SignIn({ client, status, onStatus }: { client: AgentClient; stat
           <p className="text-sm text-slate-500">This device gets its own token; your password is not stored.</p>
         </div>
         <Field label="Server URL">
-          <input className={inputClass} type="url" required placeholder="https://cumulus.example.com" value={server} onChange={(e) => setServer(e.target.value)} autoComplete="url" />
+          <input
+            className={inputClass}
+            type="url"
+            required
+            placeholder="https://cumulus.example.com"
+            value={server}
+            onChange={(e) => setServer(e.target.value)}
+            autoComplete="url"
+          />
         </Field>
         <Field label="Email">
-          <input className={inputClass} type="email" required value={email} onChange={(e) => setEmail(e.target.value)} autoComplete="username" />
+          <input
+            className={inputClass}
+            type="email"
+            required
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+            autoComplete="username"
+          />
         </Field>
         <Field label="Password">
-          <input className={inputClass} type="password" required value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="current-password" />
+          <input
+            className={inputClass}
+            type="password"
+            required
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            autoComplete="current-password"
+          />
         </Field>
         <ErrorNote message={error} />
         <Button type="submit" variant="primary" className="w-full" disabled={busy}>

@@ -1,4 +1,16 @@
-import { AlertTriangle, CheckCircle2, ExternalLink, FolderOpen, Loader2, Pause, PauseCircle, Play, RefreshCw, WifiOff } from "lucide-react";
+import {
+  AlertTriangle,
+  CheckCircle2,
+  ExternalLink,
+  FolderOpen,
+  GitFork,
+  Loader2,
+  Pause,
+  PauseCircle,
+  Play,
+  RefreshCw,
+  WifiOff,
+} from "lucide-react";
 import { useState } from "react";
 import type { AgentError, AgentStatus } from "@cumulus/protocol/agent";
 import type { AgentClient } from "../../shared/agent-client.ts";
@@ -103,10 +115,21 @@ export function StatusCard({
         </div>
       ) : null}
 
+      {status.conflicts > 0 ? (
+        <p className="flex items-center gap-2 rounded-md bg-amber-50 px-3 py-2 text-sm text-amber-800 ring-1 ring-amber-200">
+          <GitFork className="size-4 shrink-0" aria-hidden />
+          {status.conflicts === 1 ? "1 file was" : `${status.conflicts} files were`} edited in two places; both versions
+          were kept as &quot;conflicted copy&quot; files.
+        </p>
+      ) : null}
+
       {errors.length ? (
         <ul aria-label="Problems" className="space-y-2">
           {errors.map((e) => (
-            <li key={`${e.at}-${e.code}-${e.path}`} className="rounded-md bg-red-50 px-3 py-2 text-sm ring-1 ring-red-200">
+            <li
+              key={`${e.at}-${e.code}-${e.path}`}
+              className="rounded-md bg-red-50 px-3 py-2 text-sm ring-1 ring-red-200"
+            >
               <p className="font-medium text-red-800">
                 {e.path ? <span className="font-mono text-xs">{e.path}: </span> : null}
                 {e.message}
