@@ -1,7 +1,8 @@
 // The Electron shell: wires the agent host, window, tray, notifications and login item
 // together. Decisions live in the pure modules beside this file (tray-model, notifications,
-// desktop-prefs, agent-host), which are unit-tested without Electron; this file only
-// translates them into Electron calls and cannot run without the Electron binary.
+// desktop-prefs, agent-host, app-protocol), which are unit-tested without Electron; this
+// file only translates them into Electron calls and cannot run without the Electron binary.
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -13,6 +14,8 @@ import {
   dialog,
   ipcMain,
   nativeImage,
+  protocol,
+  session,
   shell,
   type IpcMainInvokeEvent,
   type MenuItemConstructorOptions,
@@ -21,6 +24,7 @@ import type { AgentStatus } from "@cumulus/protocol/agent";
 import { createAgentClient, type AgentClient, type AgentConnection } from "../shared/agent-client.ts";
 import { IPC } from "../shared/bridge.ts";
 import { startAgentHost, type AgentHost } from "./agent-host.ts";
+import { APP_ORIGIN, APP_SCHEME, contentType, forwardHeaders, routeAppRequest } from "./app-protocol.ts";
 import {
   loadPrefs,
   loginItemSettings,
@@ -49,21 +53,59 @@ let quitting = false;
 const icons = new Map<TrayIcon, Electron.NativeImage>();
 
 app.enableSandbox();
+// Must happen before "ready": a standard, secure scheme gets a real origin, fetch and CSP 'self'.
+protocol.registerSchemesAsPrivileged([
+  { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true, stream: true } },
+]);
 if (!app.requestSingleInstanceLock()) app.quit();
 app.on("second-instance", () => showWindow());
 
 function rendererUrl(): string {
-  if (env.ELECTRON_RENDERER_URL) return env.ELECTRON_RENDERER_URL;
-  // The agent serves the same renderer to browsers; loading it from there keeps the page and
-  // the API on one origin, so the agent needs no CORS exception for a file:// page.
-  if (host) return `${host.connection.baseUrl}/`;
-  return `file://${path.join(rendererDir, "index.html")}`;
+  return env.ELECTRON_RENDERER_URL ?? `${APP_ORIGIN}/`;
+}
+
+/** Prefix of every URL the window may show. (URL.origin is "null" for custom schemes.) */
+function pagePrefix(): string {
+  return env.ELECTRON_RENDERER_URL ? `${new URL(env.ELECTRON_RENDERER_URL).origin}/` : `${APP_ORIGIN}/`;
 }
 
 function trustedSender(e: IpcMainInvokeEvent): boolean {
   const url = e.senderFrame?.url ?? "";
-  const base = rendererUrl();
-  return url.startsWith(base.endsWith("index.html") ? base : new URL(base).origin + "/");
+  return url.startsWith(pagePrefix());
+}
+
+const json = (status: number, code: string, message: string) =>
+  new Response(JSON.stringify({ error: { code, message } }), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+
+/** Serves cumulus://app: the renderer's files, and /api/* forwarded to the agent. */
+async function serveApp(req: Request): Promise<Response> {
+  const route = routeAppRequest(req.url, rendererDir, host?.connection.baseUrl ?? null);
+  switch (route.kind) {
+    case "file":
+      try {
+        return new Response(await readFile(route.file), { headers: { "content-type": contentType(route.file) } });
+      } catch {
+        return new Response("not found", { status: 404 });
+      }
+    case "api":
+      try {
+        // Node's fetch streams the body through, so the event stream stays live.
+        return await fetch(route.target, {
+          method: req.method,
+          headers: forwardHeaders(req.headers),
+          body: req.method === "GET" || req.method === "HEAD" ? undefined : await req.arrayBuffer(),
+        });
+      } catch (err) {
+        return json(502, "UNREACHABLE", `the sync agent does not answer: ${(err as Error).message}`);
+      }
+    case "unavailable":
+      return json(503, "AGENT_UNAVAILABLE", hostProblem ?? "the sync agent is still starting");
+    case "not-found":
+      return new Response("not found", { status: 404 });
+  }
 }
 
 function handle<T>(channel: string, fn: (e: IpcMainInvokeEvent, ...args: unknown[]) => Promise<T> | T) {
@@ -101,7 +143,7 @@ function createWindow() {
     return { action: "deny" };
   });
   win.webContents.on("will-navigate", (e, url) => {
-    if (!url.startsWith(rendererUrl().replace(/index\.html$/, ""))) e.preventDefault();
+    if (!url.startsWith(pagePrefix())) e.preventDefault();
   });
   win.once("ready-to-show", () => win?.show());
   win.on("close", (e) => {
@@ -200,7 +242,9 @@ async function openWeb(): Promise<string | null> {
 function registerIpc() {
   handle(IPC.agent, (): AgentConnection => {
     if (!host) throw new Error(hostProblem ?? "the sync agent is still starting");
-    return host.connection;
+    // "" = the page's own origin, which serveApp forwards to the agent. A dev server page
+    // (electron-vite dev) talks to the agent directly instead.
+    return { baseUrl: env.ELECTRON_RENDERER_URL ? host.connection.baseUrl : "", secret: host.connection.secret };
   });
   handle(IPC.openFolder, () => openFolder());
   handle(IPC.openWeb, () => openWeb());
@@ -246,6 +290,9 @@ void app.whenReady().then(async () => {
   if (loaded.problem) console.warn("cumulus:", loaded.problem);
   app.setLoginItemSettings(loginItemSettings(prefs));
   registerIpc();
+  protocol.handle(APP_SCHEME, serveApp);
+  // The window needs no camera, microphone, notifications API or geolocation.
+  session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
 
   tray = new Tray(icon("syncing"));
   tray.on("click", () => showWindow());
