@@ -108,6 +108,7 @@ test("pause and resume", async ({ page }) => {
 
   // Changes made while paused wait, and go once resumed.
   await agent.writeFiles({ "while-paused.txt": "later\n" });
+  await expect(page.getByText("1 file waiting")).toBeVisible();
   await expect(status(page)).toHaveText("Paused");
   await page.screenshot({ path: path.join(shots, "desktop-paused.png") });
   await page.getByRole("button", { name: "Resume" }).click();

@@ -37,6 +37,15 @@ function StateIcon({ state }: { state: AgentStatus["state"] }) {
   }
 }
 
+function subtitle(s: AgentStatus, now: number): string {
+  const waiting = s.progress.filesPending;
+  if (s.state === "syncing" && s.progress.bytesTotal > 0)
+    return `${bytes(s.progress.bytesDone)} of ${bytes(s.progress.bytesTotal)}`;
+  if (s.state === "paused" && waiting > 0) return `${waiting} file${waiting === 1 ? "" : "s"} waiting`;
+  if (s.lastSyncedAt) return `Last synced ${ago(s.lastSyncedAt, now)}`;
+  return s.message;
+}
+
 export function StatusCard({
   client,
   status,
@@ -79,11 +88,7 @@ export function StatusCard({
             {line}
           </p>
           <p className="truncate text-xs text-slate-500" title={status.localDir ?? ""}>
-            {status.state === "syncing" && status.progress.bytesTotal > 0
-              ? `${bytes(status.progress.bytesDone)} of ${bytes(status.progress.bytesTotal)}`
-              : status.lastSyncedAt
-                ? `Last synced ${ago(status.lastSyncedAt, now)}`
-                : status.message}
+            {subtitle(status, now)}
           </p>
         </div>
       </div>
@@ -146,12 +151,16 @@ export function StatusCard({
 
       <div className="flex flex-wrap gap-2">
         {status.state === "paused" ? (
-          <Button variant="primary" disabled={busy} onClick={() => void act(() => client.resume())}>
+          <Button key="resume" variant="primary" disabled={busy} onClick={() => void act(() => client.resume())}>
             <Play className="size-4" aria-hidden />
             Resume
           </Button>
         ) : (
-          <Button disabled={busy || status.state === "starting"} onClick={() => void act(() => client.pause())}>
+          <Button
+            key="pause"
+            disabled={busy || status.state === "starting"}
+            onClick={() => void act(() => client.pause())}
+          >
             <Pause className="size-4" aria-hidden />
             Pause
           </Button>
