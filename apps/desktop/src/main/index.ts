@@ -188,9 +188,14 @@ async function runAction(action: TrayAction) {
   }
 }
 
+let shownTray = "";
 function renderTray() {
   if (!tray) return;
   const model = trayModel(status);
+  // Progress events arrive many times a second; rebuild the menu only when it changes.
+  const key = JSON.stringify([model, hostProblem]);
+  if (key === shownTray) return;
+  shownTray = key;
   tray.setImage(icon(model.icon));
   tray.setToolTip(hostProblem ? `Cumulus — ${hostProblem}` : model.tooltip);
   const template: MenuItemConstructorOptions[] = model.menu.map((item) =>
@@ -211,6 +216,9 @@ async function onStatus(next: AgentStatus) {
   const prev = status;
   status = next;
   renderTray();
+  // Most status events (progress while syncing) notify nothing: ask the agent for settings
+  // and error details only when there is news.
+  if (!notificationsFor(prev, next, { enabled: true }).length) return;
   if (!Notification.isSupported() || !client) return;
   try {
     const settings = await client.settings();

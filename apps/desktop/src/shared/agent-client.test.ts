@@ -206,6 +206,19 @@ describe("agent client", () => {
     stop();
   });
 
+  it("reconnects to the event stream after the agent closes it", async () => {
+    const got = collect<string>(3);
+    const stop = client.subscribe((s) => got.push(s.state), { pollMs: 1, pollsBetweenStreamRetries: 1000 });
+    while (streams.length === 0) await new Promise((r) => setTimeout(r, 5));
+    streams[0]!.end();
+    // One poll (up-to-date), then the stream again.
+    while (streams.length < 2) await new Promise((r) => setTimeout(r, 5));
+    streams[1]!.write(`data: ${JSON.stringify(makeStatus({ state: "offline" }))}\n\n`);
+    streams[1]!.write(`data: ${JSON.stringify(makeStatus({ state: "syncing" }))}\n\n`);
+    expect(await got.all).toEqual(["up-to-date", "offline", "syncing"]);
+    stop();
+  });
+
   it("falls back to polling /api/status when there is no event stream", async () => {
     eventsEnabled = false;
     const got = collect<string>(2);

@@ -154,12 +154,14 @@ export function createAgentClient(conn: AgentConnection) {
           abort.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
         });
 
+      let live = false;
       const stream = async (): Promise<void> => {
         const res = await fetch(`${base}/api/events`, {
           headers: { ...headers(false), accept: "text/event-stream" },
           signal: abort.signal,
         });
         if (!res.ok || !res.body) throw new Error(`event stream answered HTTP ${res.status}`);
+        live = true;
         opts.onConnection?.("live");
         for await (const data of sseData(res.body)) {
           const parsed = ZAgentStatus.safeParse(safeJson(data));
@@ -169,12 +171,16 @@ export function createAgentClient(conn: AgentConnection) {
 
       void (async () => {
         while (!stopped) {
+          live = false;
           try {
             await stream();
           } catch {
             // Falls through to polling; the stream is retried after a few polls.
           }
-          for (let i = 0; i < pollsBetween && !stopped; i++) {
+          // A stream that worked and then ended (agent restart) is retried after one poll;
+          // one that never worked, after several.
+          const polls = live ? 1 : pollsBetween;
+          for (let i = 0; i < polls && !stopped; i++) {
             try {
               onStatus(await client.status());
               opts.onConnection?.("polling");
