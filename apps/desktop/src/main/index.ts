@@ -97,6 +97,8 @@ async function serveApp(req: Request): Promise<Response> {
           method: req.method,
           headers: forwardHeaders(req.headers),
           body: req.method === "GET" || req.method === "HEAD" ? undefined : await req.arrayBuffer(),
+          // Closing the page must close the agent's event stream too.
+          signal: req.signal,
         });
       } catch (err) {
         return json(502, "UNREACHABLE", `the sync agent does not answer: ${(err as Error).message}`);
