@@ -1,5 +1,6 @@
 // Guards on what `electron-vite build` produces, since no Electron binary can load it here:
-// workspace TypeScript must be bundled (Electron cannot import .ts from node_modules), the
+// workspace TypeScript must be bundled (Electron cannot import .ts from node_modules), other
+// imports must be declared dependencies (or a packaged app would miss them), the
 // sandboxed preload must be one CommonJS file needing only "electron", and the renderer must
 // use relative asset paths and no Node, so it works under cumulus://app and when the agent
 // serves it at http://127.0.0.1:PORT/.
@@ -33,14 +34,22 @@ async function files(dir: string, ext: string): Promise<string[]> {
 }
 
 describe("electron-vite build output", () => {
-  it("main imports only electron, Node built-ins and its own chunks", async () => {
+  it("main imports only electron, Node built-ins, declared dependencies and its own chunks", async () => {
+    const pkg = JSON.parse(await readFile(path.join(app, "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    const declared = new Set(Object.keys(pkg.dependencies));
     const entry = await readFile(path.join(out, "main", "index.js"), "utf8");
     expect(specifiers(entry)).toContain("electron");
     for (const f of await files(path.join(out, "main"), ".js")) {
       for (const s of specifiers(await readFile(f, "utf8"))) {
-        expect(s === "electron" || s.startsWith("node:") || s.startsWith("./") || s === "chokidar", `${f}: ${s}`).toBe(
-          true,
-        );
+        const bare = s.startsWith("@") ? s.split("/").slice(0, 2).join("/") : s.split("/")[0]!;
+        const ok =
+          s === "electron" ||
+          s.startsWith("node:") ||
+          s.startsWith("./") ||
+          (declared.has(bare) && !bare.startsWith("@cumulus/"));
+        expect(ok, `${f}: ${s}`).toBe(true);
         expect(s.endsWith(".ts"), `${f}: ${s}`).toBe(false);
       }
     }

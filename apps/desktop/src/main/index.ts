@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { pino } from "pino";
 import {
   BrowserWindow,
   Menu,
@@ -44,6 +45,8 @@ const preloadFile = path.join(here, "../preload/index.cjs");
 let win: BrowserWindow | null = null;
 let tray: Tray | null = null;
 let host: AgentHost | null = null;
+/** Settles once the agent runs (or could not be started); the window does not wait for it. */
+let hostReady: Promise<AgentHost | null> = new Promise(() => {});
 let hostProblem: string | null = null;
 let client: AgentClient | null = null;
 let status: AgentStatus | null = null;
@@ -51,6 +54,8 @@ let prefs: DesktopPrefs;
 let prefsFile: string;
 let quitting = false;
 const icons = new Map<TrayIcon, Electron.NativeImage>();
+// Until "ready" there is no userData path: log to stdout, then to a file a person can send us.
+let log = pino({ base: { svc: "desktop" } });
 
 app.enableSandbox();
 // Must happen before "ready": a standard, secure scheme gets a real origin, fetch and CSP 'self'.
@@ -58,7 +63,9 @@ protocol.registerSchemesAsPrivileged([
   { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true, stream: true } },
 ]);
 if (!app.requestSingleInstanceLock()) app.quit();
-app.on("second-instance", () => showWindow());
+app.on("second-instance", () => {
+  if (app.isReady()) showWindow();
+});
 
 function rendererUrl(): string {
   return env.ELECTRON_RENDERER_URL ?? `${APP_ORIGIN}/`;
@@ -157,7 +164,7 @@ function createWindow() {
     const b = win?.getBounds();
     if (b) {
       prefs = { ...prefs, window: { width: b.width, height: b.height, x: b.x, y: b.y } };
-      void savePrefs(prefsFile, prefs).catch((err) => console.error("cumulus: cannot save window size:", err));
+      void savePrefs(prefsFile, prefs).catch((err: unknown) => log.warn({ err }, "cannot save the window size"));
     }
   });
   void win.loadURL(rendererUrl());
@@ -211,7 +218,7 @@ function renderTray() {
 }
 
 function report(err: unknown) {
-  console.error("cumulus:", err);
+  log.error({ err }, "desktop action failed");
 }
 
 async function onStatus(next: AgentStatus) {
@@ -250,11 +257,12 @@ async function openWeb(): Promise<string | null> {
 }
 
 function registerIpc() {
-  handle(IPC.agent, (): AgentConnection => {
-    if (!host) throw new Error(hostProblem ?? "the sync agent is still starting");
+  handle(IPC.agent, async (): Promise<AgentConnection> => {
+    const ready = await hostReady;
+    if (!ready) throw new Error(hostProblem ?? "the sync agent could not be started");
     // "" = the page's own origin, which serveApp forwards to the agent. A dev server page
     // (electron-vite dev) talks to the agent directly instead.
-    return { baseUrl: env.ELECTRON_RENDERER_URL ? host.connection.baseUrl : "", secret: host.connection.secret };
+    return { baseUrl: env.ELECTRON_RENDERER_URL ? ready.connection.baseUrl : "", secret: ready.connection.secret };
   });
   handle(IPC.openFolder, () => openFolder());
   handle(IPC.openWeb, () => openWeb());
@@ -287,17 +295,23 @@ app.on("will-quit", (e) => {
     e.preventDefault();
     const h = host;
     host = null;
-    void h.stop().finally(() => app.exit(0));
+    // A stuck agent must not keep the app from quitting; its state is crash-safe anyway.
+    const cap = new Promise<void>((r) => setTimeout(r, 10_000).unref());
+    void Promise.race([h.stop(), cap])
+      .catch((err: unknown) => log.error({ err }, "the agent did not stop cleanly"))
+      .finally(() => app.exit(0));
   }
 });
 // Closing the window does not quit: the tray keeps the app alive.
 app.on("window-all-closed", () => {});
 
 void app.whenReady().then(async () => {
+  const logFile = path.join(app.getPath("logs"), "desktop.log");
+  log = pino({ base: { svc: "desktop" } }, pino.destination({ dest: logFile, mkdir: true, sync: false }));
   prefsFile = path.join(app.getPath("userData"), "desktop.json");
   const loaded = await loadPrefs(prefsFile);
   prefs = loaded.prefs;
-  if (loaded.problem) console.warn("cumulus:", loaded.problem);
+  if (loaded.problem) log.warn(loaded.problem);
   app.setLoginItemSettings(loginItemSettings(prefs));
   registerIpc();
   protocol.handle(APP_SCHEME, serveApp);
@@ -309,16 +323,23 @@ void app.whenReady().then(async () => {
   renderTray();
 
   const stateDir = env.CUMULUS_AGENT_DIR ?? path.join(app.getPath("userData"), "agent");
-  try {
-    host = await startAgentHost({ stateDir, uiDir: rendererDir });
-    client = createAgentClient(host.connection);
-    client.subscribe((s) => void onStatus(s));
-  } catch (err) {
-    hostProblem = (err as Error).message;
-    report(err);
-    renderTray();
-  }
+  hostReady = startAgentHost({ stateDir, uiDir: rendererDir }).then(
+    (h) => {
+      host = h;
+      log.info({ kind: h.kind, stateDir }, "sync agent ready");
+      client = createAgentClient(h.connection);
+      client.subscribe((s) => void onStatus(s));
+      return h;
+    },
+    (err: unknown) => {
+      hostProblem = (err as Error).message;
+      log.error({ err, stateDir }, "cannot start or find the sync agent");
+      renderTray();
+      return null;
+    },
+  );
 
+  // The window opens at once and shows a spinner until the agent answers.
   const login = app.getLoginItemSettings();
   if (!startHidden(process.argv, login.wasOpenedAtLogin === true, prefs)) showWindow();
 });
