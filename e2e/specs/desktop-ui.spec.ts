@@ -177,3 +177,12 @@ test("settings: a bad limit is refused and nothing changes", async ({ page }) =>
   await page.screenshot({ path: path.join(shots, "desktop-settings.png") });
   expect((await readdir(shots)).filter((f) => f.startsWith("desktop-")).length).toBeGreaterThanOrEqual(5);
 });
+
+test("when the agent goes away the window says so instead of showing stale news", async ({ page }) => {
+  await page.goto(agent.url);
+  await expect(status(page)).toHaveText("Up to date");
+  await expect(page.getByLabel("Connection: live")).toBeVisible();
+  await agent.stop();
+  await expect(page.getByRole("alert")).toHaveText("The sync agent does not answer; retrying every few seconds…");
+  await expect(page.getByLabel("Connection: unreachable")).toBeVisible();
+});

@@ -118,9 +118,11 @@ function Connected({ client }: { client: AgentClient }) {
           className={`size-2 rounded-full ${link === "live" ? "bg-emerald-500" : link === "polling" ? "bg-amber-400" : "bg-red-500"}`}
         />
       </header>
-      {problem ? (
+      {problem || link === "unreachable" ? (
         <div className="px-4 pt-3">
-          <ErrorNote message={problem} />
+          <ErrorNote
+            message={link === "unreachable" ? "The sync agent does not answer; retrying every few seconds…" : problem}
+          />
         </div>
       ) : null}
       <main className="min-h-0 flex-1 overflow-auto">

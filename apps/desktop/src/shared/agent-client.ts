@@ -184,8 +184,10 @@ export function createAgentClient(conn: AgentConnection) {
             try {
               onStatus(await client.status());
               opts.onConnection?.("polling");
-            } catch {
-              opts.onConnection?.("unreachable");
+            } catch (err) {
+              // An agent that answers with an error (wrong secret) is reachable; say so only
+              // when nothing answers.
+              if (err instanceof AgentApiError && err.status === 0) opts.onConnection?.("unreachable");
             }
             await sleep(pollMs);
           }
