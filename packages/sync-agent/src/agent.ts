@@ -89,6 +89,8 @@ export class SyncAgent extends EventEmitter {
   private progress = { filesPending: 0, bytesTotal: 0, bytesDone: 0, current: [] as string[] };
   private settings: AgentSettings;
   private rounds = 0;
+  /** Leftover `*.cumulus-partial` files of a killed run are removed by the first scan. */
+  private partialsRemoved = false;
 
   constructor(opts: AgentOptions) {
     super();
@@ -279,9 +281,10 @@ export class SyncAgent extends EventEmitter {
     const scan = await scanner.scan({
       stableMs: this.opts.stableMs ?? 500,
       skip: [this.stateDir],
-      removePartials: this.rounds === 0,
+      removePartials: !this.partialsRemoved,
       signal: this.ac.signal,
     });
+    this.partialsRemoved = true;
     state.saveHashes(scanner.takeHashChanges());
     const localRoot = scan.tree.root()!;
     if (!this.synced) {
@@ -335,6 +338,7 @@ export class SyncAgent extends EventEmitter {
     for (const op of transfers) if (op.kind === "upload") this.progress.bytesTotal += local.get(op.localId)?.size ?? 0;
     let doneBytes = 0;
     let lastEmit = 0;
+    let transferDetail: string | null = null;
     const executor = new Executor(
       {
         client: this.client!,
@@ -345,6 +349,7 @@ export class SyncAgent extends EventEmitter {
         deviceName: this.opts.device,
         concurrency: this.opts.concurrency ?? 4,
         signal: this.ac.signal,
+        onTransfer: (t) => (transferDetail = t),
         onProgress: (p: Readonly<TransferProgress>) => {
           if (p.phase === "hashing") return;
           this.progress.bytesDone = doneBytes + p.bytesDone;
@@ -363,6 +368,7 @@ export class SyncAgent extends EventEmitter {
       const where = "path" in op ? op.path : "to" in op ? op.to : "";
       if (op.kind === "upload" || op.kind === "download") this.progress.current = [where];
       let outcome;
+      transferDetail = null;
       try {
         outcome = await executor.run(op);
       } catch (err) {
@@ -390,7 +396,7 @@ export class SyncAgent extends EventEmitter {
         if (op.kind === "upload") doneBytes += local.get(op.localId)?.size ?? 0;
         this.progress.current = [];
       }
-      this.recordActivity(op);
+      this.recordActivity(op, transferDetail);
       this.setState("syncing", this.syncingMessage());
     }
     this.markDirty(0); // confirm with a fresh plan (it should be empty)
@@ -415,9 +421,10 @@ export class SyncAgent extends EventEmitter {
     this.emit("status", this.status());
   }
 
-  private recordActivity(op: Operation): void {
-    const item = activityOf(op);
-    if (!item) return;
+  private recordActivity(op: Operation, transfer: string | null): void {
+    const found = activityOf(op);
+    if (!found) return;
+    const item = transfer ? { ...found, detail: `${found.detail ? found.detail + "; " : ""}${transfer}` } : found;
     if (item.action === "conflict") this.conflicts++;
     this.activity.unshift(item);
     if (this.activity.length > MAX_ACTIVITY) this.activity.length = MAX_ACTIVITY;

@@ -30,6 +30,8 @@ export interface ExecutorOptions {
   deviceName: string;
   concurrency?: number;
   onProgress?: ProgressListener;
+  /** One line about what a finished transfer moved ("3 of 40 chunks sent, 37 already there"). */
+  onTransfer?: (detail: string) => void;
   signal?: AbortSignal;
 }
 
@@ -141,6 +143,9 @@ export class Executor {
           signal,
           ...(this.o.onProgress ? { onProgress: this.o.onProgress } : {}),
         });
+        this.o.onTransfer?.(
+          `${res.chunksUploaded} of ${res.chunksTotal} chunks sent, ${res.chunksSkipped} already on the server`,
+        );
         const after = await lstat(abs);
         // uploadFile re-hashes every chunk it sends and refuses a file that changed under it;
         // a change it could not see (after the last read) shows here and is uploaded next time.
@@ -164,7 +169,7 @@ export class Executor {
         const parent = this.localParent(op.path);
         const dest = this.abs(op.path);
         const tmp = dest + PARTIAL_SUFFIX;
-        await downloadFile(client, {
+        const got = await downloadFile(client, {
           remotePath: rPath,
           localPath: tmp,
           version: op.version,
@@ -172,6 +177,7 @@ export class Executor {
           signal,
           ...(this.o.onProgress ? { onProgress: this.o.onProgress } : {}),
         });
+        this.o.onTransfer?.(`${got.chunksDownloaded} of ${got.chunksTotal} chunks received`);
         try {
           const st = await lstat(tmp);
           const hash = op.contentHash ?? (await hashFile(tmp, st.size, signal));
