@@ -131,13 +131,12 @@ test("the same file edited on both sides while one agent is stopped keeps both v
   expect(await b!.stop()).toBe(0);
   await writeFile(path.join(dirA, "plan.txt"), "edited by alpha\n");
   await writeFile(path.join(dirB, "plan.txt"), "edited by beta\n");
-  await waitForSameTree([dirA], { until: () => true });
   // Let A upload its edit first so that B's is the one that conflicts.
   const deadline = Date.now() + 60_000;
   for (;;) {
     const s = await a!.api<{ state: string }>("/api/status");
-    const ls = JSON.parse(cumulus(["ls", `${REMOTE}`, "--json", "-l"])) as { entries: { name: string; version: number | null }[] };
-    if (s?.state === "up-to-date" && ls.entries.find((e) => e.name === "plan.txt")?.version === 2) break;
+    const ls = JSON.parse(cumulus(["ls", REMOTE, "--json"])) as { name: string; version: number | null }[];
+    if (s?.state === "up-to-date" && ls.find((e) => e.name === "plan.txt")?.version === 2) break;
     if (Date.now() > deadline) throw new Error(`A did not upload its edit:\n${a!.output}`);
     await new Promise((r) => setTimeout(r, 200));
   }
