@@ -312,7 +312,7 @@ export class SyncAgent extends EventEmitter {
     });
     if (operations.length === 0) {
       this.lastRoundQuiet = scan.unstable === 0;
-      if (scan.unstable > 0) this.markDirty(this.opts.stableMs ?? 500);
+      if (scan.unstable > 0) this.markDirty(Math.min(this.opts.stableMs ?? 500, 160));
       this.progress = { filesPending: 0, bytesTotal: 0, bytesDone: 0, current: [] };
       if (!this.paused) {
         if (scan.unstable > 0) this.setState("syncing", `Waiting for ${scan.unstable} file(s) being written`);

@@ -45,6 +45,18 @@ describe("LocalScanner", () => {
     expect(n.contentHash).toBeUndefined();
   });
 
+  it("takes a young file as written once a later scan sees the same size and mtime", async () => {
+    const p = path.join(dir, "doc.txt");
+    await writeFile(p, "draft");
+    const scanner = new LocalScanner(dir, new Map());
+    expect((await scanner.scan({ stableMs: 60_000, settleMs: 0 })).tree.resolve("/doc.txt")?.unstable).toBe(true);
+    await writeFile(p, "draft, longer");
+    expect((await scanner.scan({ stableMs: 60_000, settleMs: 0 })).tree.resolve("/doc.txt")?.unstable).toBe(true);
+    const settled = (await scanner.scan({ stableMs: 60_000, settleMs: 0 })).tree.resolve("/doc.txt")!;
+    expect(settled.unstable).toBeUndefined();
+    expect(settled.contentHash).toBe(await hashFile(p, 13));
+  });
+
   it("skips the state dir, symlinks and partial downloads; removes partials when asked; reads .cumulusignore", async () => {
     await mkdir(path.join(dir, ".cumulus"));
     await writeFile(path.join(dir, ".cumulus", "state.db"), "x");
@@ -65,7 +77,7 @@ describe("LocalScanner", () => {
   it("hashes what an upload commits: contentHashOf the chunks uploadFile sends", async () => {
     // Deterministic pseudo-random content (SHA-256 in counter mode), large enough for several chunks.
     const blocks: Buffer[] = [];
-    for (let i = 0; i < (12 * 1024 * 1024) / 32; i++) blocks.push(createHash("sha256").update(`seed-1:${i}`).digest());
+    for (let i = 0; i < (6 * 1024 * 1024) / 32; i++) blocks.push(createHash("sha256").update(`seed-1:${i}`).digest());
     const bytes = Buffer.concat(blocks);
     await writeFile(path.join(dir, "big.bin"), bytes);
     const { chunks } = await chunkLocalFile(path.join(dir, "big.bin"));

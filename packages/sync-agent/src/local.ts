@@ -15,8 +15,12 @@ export function localIdOf(st: Stats): string {
 }
 
 export interface ScanOptions {
-  /** A file whose mtime is younger than this is still being written (default 500 ms). */
+  /**
+   * A file is still being written while its mtime is younger than this (default 500 ms),
+   * unless a scan `settleMs` (default 150 ms) earlier saw the same size and mtime.
+   */
   stableMs?: number;
+  settleMs?: number;
   /** Absolute paths never looked into (the state directory when it lives inside the folder). */
   skip?: readonly string[];
   /** Delete leftover `*.cumulus-partial` files (only at start-up: none can be in flight then). */
@@ -28,7 +32,7 @@ export interface ScanOptions {
 export interface ScanResult {
   tree: IndexedTree<LocalNode>;
   ignore: IgnoreMatcher;
-  /** Files seen still being written: scan again after `stableMs`. */
+  /** Files seen still being written: scan again after `settleMs`. */
   unstable: number;
   /** Files (re)hashed in this scan. */
   hashed: number;
@@ -46,6 +50,8 @@ export interface ScanResult {
 export class LocalScanner {
   readonly root: string;
   readonly hashes: Map<string, HashEntry>;
+  /** Size and mtime of young files when first seen, to tell when they stopped changing. */
+  private observed = new Map<string, { size: number; mtimeMs: number; at: number }>();
   /** Cache entries changed since the last `takeHashChanges()`. */
   private changed = new Map<string, HashEntry | null>();
 
@@ -67,6 +73,7 @@ export class LocalScanner {
 
   async scan(opts: ScanOptions = {}): Promise<ScanResult> {
     const stableMs = opts.stableMs ?? 500;
+    const settleMs = Math.min(opts.settleMs ?? 150, stableMs);
     const now = opts.now ?? Date.now;
     const skip = new Set((opts.skip ?? []).map((p) => path.resolve(p)));
     const tree = new IndexedTree<LocalNode>();
@@ -129,9 +136,15 @@ export class LocalScanner {
           continue;
         }
         if (now() - st.mtimeMs < stableMs) {
-          unstable++;
-          tree.set(id, { ...base, unstable: true });
-          continue;
+          // Young, but unchanged since an earlier scan at least `settleMs` ago: the writer is done.
+          const prev = this.observed.get(id);
+          if (!prev || prev.size !== st.size || prev.mtimeMs !== st.mtimeMs || now() - prev.at < settleMs) {
+            if (!prev || prev.size !== st.size || prev.mtimeMs !== st.mtimeMs)
+              this.observed.set(id, { size: st.size, mtimeMs: st.mtimeMs, at: now() });
+            unstable++;
+            tree.set(id, { ...base, unstable: true });
+            continue;
+          }
         }
         let hash: string;
         try {
@@ -156,6 +169,7 @@ export class LocalScanner {
       }
     };
     await walk(this.root, rootId, "");
+    for (const [id, o] of this.observed) if (now() - o.mtimeMs >= stableMs) this.observed.delete(id);
     // Forget hashes of files that are gone, so the cache does not grow forever.
     for (const id of this.hashes.keys())
       if (!seen.has(id)) {
