@@ -45,7 +45,10 @@ async function api<T>(route: string): Promise<T> {
 type Feed = { cursor: number; changes: { kind: string; entryId: string; name?: string }[] };
 
 /** Waits until `pred` holds for an agent's /api/status. */
-async function waitStatus(agent: AgentProc, pred: (s: { state: string; progress: { bytesDone: number; current: string[] } }) => boolean) {
+async function waitStatus(
+  agent: AgentProc,
+  pred: (s: { state: string; progress: { bytesDone: number; current: string[] } }) => boolean,
+) {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     const s = await agent.api<{ state: string; progress: { bytesDone: number; current: string[] } }>("/api/status");
@@ -87,12 +90,19 @@ test("create, modify, delete, rename and move on one side arrive on the other", 
   await writeFile(path.join(dirA, "top.txt"), "top");
   await writeFile(path.join(dirA, "empty.txt"), "");
   let snap = await waitForSameTree([dirA, dirB], { until: (s) => "/docs/deep/data.bin" in s && "/empty.txt" in s });
-  expect(Object.keys(snap)).toEqual(["/docs/", "/docs/deep/", "/docs/deep/data.bin", "/docs/readme.md", "/empty.txt", "/top.txt"]);
+  expect(Object.keys(snap)).toEqual([
+    "/docs/",
+    "/docs/deep/",
+    "/docs/deep/data.bin",
+    "/docs/readme.md",
+    "/empty.txt",
+    "/top.txt",
+  ]);
 
   // Edits and deletes from B.
   await appendFile(path.join(dirB, "docs", "readme.md"), "more\n");
   await rm(path.join(dirB, "top.txt"));
-  snap = await waitForSameTree([dirA, dirB], {
+  await waitForSameTree([dirA, dirB], {
     until: (s) => !("/top.txt" in s) && s["/docs/readme.md"] !== undefined,
   });
   expect(await readFile(path.join(dirA, "docs", "readme.md"), "utf8")).toBe("# hello\nmore\n");
@@ -100,7 +110,7 @@ test("create, modify, delete, rename and move on one side arrive on the other", 
   // A folder rename is one move on the server, not delete + upload.
   const before = (await api<Feed>("/changes?cursor=0")).cursor;
   await rename(path.join(dirA, "docs"), path.join(dirA, "papers"));
-  snap = await waitForSameTree([dirA, dirB], { until: (s) => "/papers/deep/data.bin" in s && !("/docs/" in s) });
+  await waitForSameTree([dirA, dirB], { until: (s) => "/papers/deep/data.bin" in s && !("/docs/" in s) });
   const feed = await api<Feed>(`/changes?cursor=${before}`);
   expect(feed.changes.map((c) => [c.kind, c.name])).toEqual([["move", "papers"]]);
 
@@ -109,7 +119,14 @@ test("create, modify, delete, rename and move on one side arrive on the other", 
   await mkdir(path.join(dirB, "archive"));
   await rename(path.join(dirB, "papers", "deep"), path.join(dirB, "archive", "deep"));
   snap = await waitForSameTree([dirA, dirB], { until: (s) => "/archive/deep/empty.txt" in s });
-  expect(Object.keys(snap)).toEqual(["/archive/", "/archive/deep/", "/archive/deep/data.bin", "/archive/deep/empty.txt", "/papers/", "/papers/readme.md"]);
+  expect(Object.keys(snap)).toEqual([
+    "/archive/",
+    "/archive/deep/",
+    "/archive/deep/data.bin",
+    "/archive/deep/empty.txt",
+    "/papers/",
+    "/papers/readme.md",
+  ]);
 
   // Delete a whole folder.
   await rm(path.join(dirA, "archive"), { recursive: true });

@@ -131,8 +131,15 @@ Remote paths are absolute (/a/b) or relative to your home folder. Every command 
     .argument("[local]", "local folder (with --status: the folder of the agent to ask; default: .)")
     .option("--remote <path>", "server folder to sync with (default: your home folder)")
     .option("--state-dir <dir>", "where the agent keeps its database and agent.json (default: LOCAL/.cumulus)")
-    .option("--device <name>", "device name for conflicted copies and versions (default: CUMULUS_DEVICE_NAME, then the host name)")
-    .addOption(new Option("--port <n>", "port of the local control API on 127.0.0.1 (default: any free one)").argParser(positiveInt("--port", 65535)))
+    .option(
+      "--device <name>",
+      "device name for conflicted copies and versions (default: CUMULUS_DEVICE_NAME, then the host name)",
+    )
+    .addOption(
+      new Option("--port <n>", "port of the local control API on 127.0.0.1 (default: any free one)").argParser(
+        positiveInt("--port", 65535),
+      ),
+    )
     .option("--ui-dir <dir>", "serve this built UI on the control API port")
     .option("--once", "sync until nothing is left to do, then exit")
     .option("--status", "show what the running agent for the folder is doing")

@@ -256,7 +256,11 @@ export class CumulusClient {
 
   /** Every live entry under a folder, with the change-feed cursor the snapshot is consistent with. */
   async tree(path: string, o?: RequestOptions): Promise<TreeResponse> {
-    const res = await this.call("GET", "/fs/tree", { query: { path }, signal: o?.signal, timeoutMs: this.timeoutMs * 4 });
+    const res = await this.call("GET", "/fs/tree", {
+      query: { path },
+      signal: o?.signal,
+      timeoutMs: this.timeoutMs * 4,
+    });
     return parseJson(res, ZTreeResponse, `tree ${path}`);
   }
 

@@ -23,7 +23,7 @@ import { describeError, Executor, PreconditionFailed } from "./executor.ts";
 import { LocalScanner } from "./local.ts";
 import { RemoteMirror } from "./remote.ts";
 import { AgentState, type PersistentSynced } from "./state.ts";
-import { IndexedTree } from "./tree.ts";
+import { type IndexedTree } from "./tree.ts";
 import { watchFolder, type FolderWatcher } from "./watcher.ts";
 
 export interface AgentOptions {
@@ -297,7 +297,8 @@ export class SyncAgent extends EventEmitter {
         for (const [id, n] of initialSynced(remote.rootId!, localRoot.id)) this.synced.set(id, n);
       }
     }
-    for (const p of scan.problems) this.recordError(p.path, Object.assign(new Error(p.message), { code: p.code }), true);
+    for (const p of scan.problems)
+      this.recordError(p.path, Object.assign(new Error(p.message), { code: p.code }), true);
 
     const excluded = new Set<string>();
     for (const rel of this.settings.excluded) {
@@ -338,7 +339,7 @@ export class SyncAgent extends EventEmitter {
     for (const op of transfers) if (op.kind === "upload") this.progress.bytesTotal += local.get(op.localId)?.size ?? 0;
     let doneBytes = 0;
     let lastEmit = 0;
-    let transferDetail: string | null = null;
+    const transfer: { detail: string | null } = { detail: null };
     const executor = new Executor(
       {
         client: this.client!,
@@ -349,7 +350,7 @@ export class SyncAgent extends EventEmitter {
         deviceName: this.opts.device,
         concurrency: this.opts.concurrency ?? 4,
         signal: this.ac.signal,
-        onTransfer: (t) => (transferDetail = t),
+        onTransfer: (t) => (transfer.detail = t),
         onProgress: (p: Readonly<TransferProgress>) => {
           if (p.phase === "hashing") return;
           this.progress.bytesDone = doneBytes + p.bytesDone;
@@ -368,7 +369,7 @@ export class SyncAgent extends EventEmitter {
       const where = "path" in op ? op.path : "to" in op ? op.to : "";
       if (op.kind === "upload" || op.kind === "download") this.progress.current = [where];
       let outcome;
-      transferDetail = null;
+      transfer.detail = null;
       try {
         outcome = await executor.run(op);
       } catch (err) {
@@ -396,7 +397,7 @@ export class SyncAgent extends EventEmitter {
         if (op.kind === "upload") doneBytes += local.get(op.localId)?.size ?? 0;
         this.progress.current = [];
       }
-      this.recordActivity(op, transferDetail);
+      this.recordActivity(op, transfer.detail);
       this.setState("syncing", this.syncingMessage());
     }
     this.markDirty(0); // confirm with a fresh plan (it should be empty)
@@ -428,7 +429,9 @@ export class SyncAgent extends EventEmitter {
     if (item.action === "conflict") this.conflicts++;
     this.activity.unshift(item);
     if (this.activity.length > MAX_ACTIVITY) this.activity.length = MAX_ACTIVITY;
-    this.log(`${item.action.padEnd(8)} ${item.side === "remote" ? "↑" : item.side === "local" ? "↓" : "="} ${item.path}${item.detail ? ` (${item.detail})` : ""}`);
+    this.log(
+      `${item.action.padEnd(8)} ${item.side === "remote" ? "↑" : item.side === "local" ? "↓" : "="} ${item.path}${item.detail ? ` (${item.detail})` : ""}`,
+    );
     this.emit("activity", item);
   }
 

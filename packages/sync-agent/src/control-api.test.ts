@@ -103,7 +103,9 @@ describe("local control API", () => {
       expect(r.status).toBe(400);
       expect(JSON.parse(r.body).error.code).toBe("BAD_REQUEST");
     }
-    const huge = await request("PUT", "/api/settings", { body: JSON.stringify({ excluded: ["/" + "x".repeat(70_000)] }) });
+    const huge = await request("PUT", "/api/settings", {
+      body: JSON.stringify({ excluded: ["/" + "x".repeat(70_000)] }),
+    });
     expect(huge.status).toBe(413);
     expect((await request("GET", "/api/settings")).body).toBe(before);
     expect((await request("GET", "/api/nope")).status).toBe(404);
@@ -128,7 +130,8 @@ describe("local control API", () => {
         (res) => {
           expect(res.headers["content-type"]).toBe("text/event-stream");
           res.on("data", (d: Buffer) => {
-            for (const line of d.toString("utf8").split("\n")) if (line.startsWith("data: ")) events.push(line.slice(6));
+            for (const line of d.toString("utf8").split("\n"))
+              if (line.startsWith("data: ")) events.push(line.slice(6));
             if (events.length === 1) void request("POST", "/api/pause");
             if (events.length >= 2) {
               req.destroy();

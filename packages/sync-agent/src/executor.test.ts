@@ -64,7 +64,14 @@ describe("Executor (local side)", () => {
 
   it("moves keeping the identity, and never over an existing name", async () => {
     const id = await idOf("a.txt");
-    const move = (to: string): Operation => ({ kind: "moveLocal", localId: id, remoteId: null, from: "/a.txt", to, reason: "t" });
+    const move = (to: string): Operation => ({
+      kind: "moveLocal",
+      localId: id,
+      remoteId: null,
+      from: "/a.txt",
+      to,
+      reason: "t",
+    });
     await expect(exec.run(move("/sub/b.txt"))).rejects.toBeInstanceOf(PreconditionFailed);
     expect(await readFile(path.join(root, "sub", "b.txt"), "utf8")).toBe("beta");
     expect(await readFile(path.join(root, "a.txt"), "utf8")).toBe("alpha");
@@ -80,7 +87,14 @@ describe("Executor (local side)", () => {
     const expected = hashOf("/a.txt");
     await writeFile(path.join(root, "a.txt"), "changed meanwhile");
     await rescan();
-    const del: Operation = { kind: "deleteLocal", path: "/a.txt", localId: id, type: "file", expectedHash: expected, reason: "t" };
+    const del: Operation = {
+      kind: "deleteLocal",
+      path: "/a.txt",
+      localId: id,
+      type: "file",
+      expectedHash: expected,
+      reason: "t",
+    };
     await expect(exec.run(del)).rejects.toBeInstanceOf(PreconditionFailed);
     expect(await readFile(path.join(root, "a.txt"), "utf8")).toBe("changed meanwhile");
 
@@ -98,7 +112,14 @@ describe("Executor (local side)", () => {
       expectedHash: hashOf("/sub/b.txt"),
       reason: "t",
     });
-    await exec.run({ kind: "deleteLocal", path: "/sub", localId: sub, type: "folder", expectedHash: null, reason: "t" });
+    await exec.run({
+      kind: "deleteLocal",
+      path: "/sub",
+      localId: sub,
+      type: "folder",
+      expectedHash: null,
+      reason: "t",
+    });
     await expect(stat(path.join(root, "sub"))).rejects.toThrow();
     expect(exec.local.resolve("/sub")).toBeUndefined();
   });

@@ -10,7 +10,7 @@ import { AppError } from "@cumulus/protocol/errors";
 import { hashFile } from "./hash.ts";
 import { localIdOf, PARTIAL_SUFFIX, type LocalScanner } from "./local.ts";
 import type { RemoteMirror } from "./remote.ts";
-import { IndexedTree, joinRemote, splitPath } from "./tree.ts";
+import { type IndexedTree, joinRemote, splitPath } from "./tree.ts";
 
 /** The world changed under an operation: stop the plan and plan again (not an error). */
 export class PreconditionFailed extends Error {
@@ -164,7 +164,8 @@ export class Executor {
       case "download": {
         const r = remote.tree.get(op.remoteId);
         const rPath = remote.pathOf(op.remoteId);
-        if (!r || r.type !== "file" || rPath === undefined) throw new PreconditionFailed(`remote ${op.remoteId} is gone`);
+        if (!r || r.type !== "file" || rPath === undefined)
+          throw new PreconditionFailed(`remote ${op.remoteId} is gone`);
         if (r.version !== op.version) throw new PreconditionFailed(`remote ${op.path} is at v${r.version}`);
         const parent = this.localParent(op.path);
         const dest = this.abs(op.path);
@@ -297,8 +298,16 @@ export function describeError(err: unknown): { code: string; message: string; fi
     case "ECONNREFUSED":
     case "ECONNRESET":
     case "ETIMEDOUT":
-      return { code: "NETWORK", message, fix: "Check the network connection; sync resumes when the server is reachable." };
+      return {
+        code: "NETWORK",
+        message,
+        fix: "Check the network connection; sync resumes when the server is reachable.",
+      };
     default:
-      return { code: code || "INTERNAL", message, fix: "Sync retries on its own; if this persists, restart the agent." };
+      return {
+        code: code || "INTERNAL",
+        message,
+        fix: "Sync retries on its own; if this persists, restart the agent.",
+      };
   }
 }

@@ -66,7 +66,10 @@ describe("LocalScanner", () => {
     await mkdir(path.join(dir, "build"));
     await writeFile(path.join(dir, "build", "out.o"), "obj");
     await writeFile(path.join(dir, "x.log"), "log");
-    const scan = await new LocalScanner(dir, new Map()).scan({ skip: [path.join(dir, ".cumulus")], removePartials: true });
+    const scan = await new LocalScanner(dir, new Map()).scan({
+      skip: [path.join(dir, ".cumulus")],
+      removePartials: true,
+    });
     const names = [...scan.tree.values()].map((n) => n.name).sort();
     expect(names).toEqual(["", ".cumulusignore", "build", "x.log"]);
     expect(scan.ignore.matches("/build", true)).toBe(true);

@@ -19,7 +19,15 @@ describe("AgentState", () => {
     const s1 = new AgentState(dir);
     const synced = s1.loadSynced();
     synced.set("r0", { id: "r0", localId: "l0", parentId: null, name: "", type: "folder" });
-    synced.set("r1", { id: "r1", localId: "l1", parentId: "r0", name: "a.txt", type: "file", contentHash: "h", version: 3 });
+    synced.set("r1", {
+      id: "r1",
+      localId: "l1",
+      parentId: "r0",
+      name: "a.txt",
+      type: "file",
+      contentHash: "h",
+      version: 3,
+    });
     synced.set("r2", { id: "r2", localId: "l2", parentId: "r0", name: "b", type: "folder" });
     synced.delete("r2");
     // No close(): the database must already hold every committed write.

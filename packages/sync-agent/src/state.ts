@@ -37,7 +37,9 @@ export class AgentState {
     `);
     this.st = {
       getMeta: this.db.prepare("SELECT value FROM meta WHERE key = ?"),
-      setMeta: this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+      setMeta: this.db.prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      ),
       putSynced: this.db.prepare(
         "INSERT OR REPLACE INTO synced (id, localId, parentId, name, type, contentHash, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
       ),

@@ -103,7 +103,10 @@ async function syncStatus(ctx: Ctx, localArg: string | undefined, opts: SyncOpts
   try {
     endpoint = ZAgentEndpoint.parse(JSON.parse(await readFile(file, "utf8")));
   } catch {
-    throw new AppError("NOT_FOUND", `no sync agent found for ${localDir} (no ${file}): start one with cumulus sync ${localArg ?? "."}`);
+    throw new AppError(
+      "NOT_FOUND",
+      `no sync agent found for ${localDir} (no ${file}): start one with cumulus sync ${localArg ?? "."}`,
+    );
   }
   let status: AgentStatus;
   try {
@@ -113,7 +116,10 @@ async function syncStatus(ctx: Ctx, localArg: string | undefined, opts: SyncOpts
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     status = ZAgentStatus.parse(await res.json());
   } catch {
-    throw new AppError("UNAVAILABLE", `the sync agent for ${localDir} is not running (pid ${endpoint.pid} does not answer)`);
+    throw new AppError(
+      "UNAVAILABLE",
+      `the sync agent for ${localDir} is not running (pid ${endpoint.pid} does not answer)`,
+    );
   }
   if (opts.json) return ctx.json(status);
   const p = status.progress;
@@ -122,7 +128,9 @@ async function syncStatus(ctx: Ctx, localArg: string | undefined, opts: SyncOpts
       `${status.state}: ${status.message}`,
       `folder:  ${status.localDir} ⇄ ${status.server ?? "?"}${status.remotePath ?? ""}`,
       `device:  ${status.device}${status.user ? ` (${status.user})` : ""}`,
-      p.filesPending > 0 ? `pending: ${p.filesPending} file(s)${p.current.length ? `, now ${p.current.join(", ")}` : ""}` : "",
+      p.filesPending > 0
+        ? `pending: ${p.filesPending} file(s)${p.current.length ? `, now ${p.current.join(", ")}` : ""}`
+        : "",
       `synced:  ${status.lastSyncedAt ? new Date(status.lastSyncedAt).toISOString() : "not yet"}; cursor ${status.cursor}`,
       status.errors > 0 ? `errors:  ${status.errors}` : "",
       status.conflicts > 0 ? `conflicts: ${status.conflicts}` : "",

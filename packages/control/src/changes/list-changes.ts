@@ -109,9 +109,12 @@ async function visibleChanges(ctx: ControlContext, user: AuthUser, rows: Row[]):
   );
   const versionIds = shown.map((r) => r.versionId).filter((v): v is string => v !== null);
   const versions = new Map(
-    (await db.fileVersion.findMany({ where: { id: { in: versionIds } }, select: { id: true, number: true, contentHash: true } })).map(
-      (v) => [v.id, v] as const,
-    ),
+    (
+      await db.fileVersion.findMany({
+        where: { id: { in: versionIds } },
+        select: { id: true, number: true, contentHash: true },
+      })
+    ).map((v) => [v.id, v] as const),
   );
   return shown.map((r) => ({
     seq: Number(r.seq),

@@ -45,10 +45,7 @@ export async function fsTree(ctx: ControlContext, user: AuthUser, input: unknown
         LEFT JOIN "FileVersion" v ON v.id = e."currentVersionId"
         LIMIT ${MAX_TREE_ENTRIES + 1}`;
       if (rows.length > MAX_TREE_ENTRIES)
-        throw new AppError(
-          "BAD_REQUEST",
-          `${r.path} holds more than ${MAX_TREE_ENTRIES} entries: ask for a subfolder`,
-        );
+        throw new AppError("BAD_REQUEST", `${r.path} holds more than ${MAX_TREE_ENTRIES} entries: ask for a subfolder`);
       // The root of the snapshot first, then parents before children (the recursive walk's order is not guaranteed).
       const byParent = new Map<string | null, Row[]>();
       for (const row of rows) {
