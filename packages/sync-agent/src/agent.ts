@@ -51,6 +51,26 @@ export interface AgentOptions {
 }
 
 const MAX_ACTIVITY = 200;
+/** Files transferred at once (each with its own chunk parallelism). */
+const TRANSFER_PARALLELISM = 6;
+
+function isTransfer(op: Operation): op is Extract<Operation, { kind: "upload" | "download" }> {
+  return op.kind === "upload" || op.kind === "download";
+}
+
+/** Runs `fn` over `items` with at most `n` at once; results in input order. */
+async function pool<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const k = next++;
+      out[k] = await fn(items[k]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
 
 /**
  * The sync agent: keeps `localDir` and the server folder `remotePath` equal. Three trees
@@ -334,12 +354,12 @@ export class SyncAgent extends EventEmitter {
 
   private async execute(operations: Operation[], local: IndexedTree<LocalNode>): Promise<void> {
     const remote = this.remote!;
-    const transfers = operations.filter((o) => o.kind === "upload" || o.kind === "download");
+    const transfers = operations.filter(isTransfer);
     this.progress = { filesPending: transfers.length, bytesTotal: 0, bytesDone: 0, current: [] };
     for (const op of transfers) if (op.kind === "upload") this.progress.bytesTotal += local.get(op.localId)?.size ?? 0;
     let doneBytes = 0;
     let lastEmit = 0;
-    const transfer: { detail: string | null } = { detail: null };
+    const inFlight = new Map<string, number>();
     const executor = new Executor(
       {
         client: this.client!,
@@ -350,55 +370,91 @@ export class SyncAgent extends EventEmitter {
         deviceName: this.opts.device,
         concurrency: this.opts.concurrency ?? 4,
         signal: this.ac.signal,
-        onTransfer: (t) => (transfer.detail = t),
-        onProgress: (p: Readonly<TransferProgress>) => {
-          if (p.phase === "hashing") return;
-          this.progress.bytesDone = doneBytes + p.bytesDone;
-          if (Date.now() - lastEmit > 250) {
-            lastEmit = Date.now();
-            this.emitStatus();
-          }
-        },
       },
       local,
     );
     this.setState("syncing", this.syncingMessage());
-    for (const op of operations) {
-      if (this.stopped) return;
-      if (this.paused) return;
+
+    type Result = "ok" | "replan" | "skipped";
+    let fatal: unknown = null;
+    const runOne = async (op: Operation): Promise<Result> => {
       const where = "path" in op ? op.path : "to" in op ? op.to : "";
-      if (op.kind === "upload" || op.kind === "download") this.progress.current = [where];
+      let detail: string | null = null;
+      if (isTransfer(op)) {
+        inFlight.set(where, 0);
+        this.progress.current = [...inFlight.keys()].slice(0, 5);
+      }
       let outcome;
-      transfer.detail = null;
       try {
-        outcome = await executor.run(op);
+        outcome = await executor.run(op, {
+          onTransfer: (d) => (detail = d),
+          onProgress: (p: Readonly<TransferProgress>) => {
+            if (p.phase === "hashing") return;
+            inFlight.set(where, p.bytesDone);
+            let sum = doneBytes;
+            for (const v of inFlight.values()) sum += v;
+            this.progress.bytesDone = sum;
+            if (Date.now() - lastEmit > 250) {
+              lastEmit = Date.now();
+              this.emitStatus();
+            }
+          },
+        });
       } catch (err) {
-        if (this.stopped) return;
+        if (this.stopped) return "replan";
         if (err instanceof PreconditionFailed) {
           this.log(`re-planning: ${err.message}`);
-          this.markDirty(0);
-          return;
+          return "replan";
         }
         const e = describeError(err);
-        if (e.code === "NETWORK" || e.code === "AUTH") throw err;
+        if (e.code === "NETWORK" || e.code === "AUTH") {
+          fatal ??= err;
+          return "replan";
+        }
         // One item failing (permission, disk full, a refused name) must not hold up the rest:
         // record it, go on, and come back to it with backoff.
         this.recordError(where || null, err, true);
         this.log(`error: ${where}: ${e.message}`);
         this.retryAt = Date.now() + Math.min(30_000, 1000 * 2 ** Math.min(++this.failures, 5));
         this.markDirty(this.retryAt - Date.now());
-        continue;
+        return "skipped";
+      } finally {
+        inFlight.delete(where);
       }
       applyOutcome(this.synced!, op, outcome, remote.tree, executor.local);
       remote.persist();
       this.state!.saveHashes(this.scanner!.takeHashChanges());
-      if (op.kind === "upload" || op.kind === "download") {
+      if (isTransfer(op)) {
         this.progress.filesPending = Math.max(0, this.progress.filesPending - 1);
         if (op.kind === "upload") doneBytes += local.get(op.localId)?.size ?? 0;
-        this.progress.current = [];
+        this.progress.current = [...inFlight.keys()].slice(0, 5);
       }
-      this.recordActivity(op, transfer.detail);
+      this.recordActivity(op, detail);
       this.setState("syncing", this.syncingMessage());
+      return "ok";
+    };
+
+    for (let i = 0; i < operations.length;) {
+      if (this.stopped || this.paused) return;
+      // Consecutive transfers of distinct paths do not depend on each other (the plan puts
+      // every mkdir, move and delete they need before them): run them side by side.
+      const batch: Operation[] = [operations[i]!];
+      if (isTransfer(operations[i]!)) {
+        const paths = new Set([(operations[i] as { path: string }).path]);
+        for (let j = i + 1; j < operations.length && batch.length < 256; j++) {
+          const next = operations[j]!;
+          if (!isTransfer(next) || paths.has(next.path)) break;
+          paths.add(next.path);
+          batch.push(next);
+        }
+      }
+      i += batch.length;
+      const results = await pool(batch, TRANSFER_PARALLELISM, runOne);
+      if (fatal) throw fatal;
+      if (results.includes("replan")) {
+        this.markDirty(0);
+        return;
+      }
     }
     this.markDirty(0); // confirm with a fresh plan (it should be empty)
   }

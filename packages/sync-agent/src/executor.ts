@@ -29,10 +29,13 @@ export interface ExecutorOptions {
   journalDir: string;
   deviceName: string;
   concurrency?: number;
+  signal?: AbortSignal;
+}
+
+export interface RunHooks {
   onProgress?: ProgressListener;
   /** One line about what a finished transfer moved ("3 of 40 chunks sent, 37 already there"). */
   onTransfer?: (detail: string) => void;
-  signal?: AbortSignal;
 }
 
 const isCode = (err: unknown, ...codes: string[]): boolean =>
@@ -65,9 +68,9 @@ export class Executor {
     return joinRemote(this.o.remote.remotePath, rel);
   }
 
-  async run(op: Operation): Promise<Outcome> {
+  async run(op: Operation, hooks: RunHooks = {}): Promise<Outcome> {
     try {
-      return await this.runInner(op);
+      return await this.runInner(op, hooks);
     } catch (err) {
       if (err instanceof PreconditionFailed) throw err;
       if (err instanceof AppError && ["CONFLICT", "ALREADY_EXISTS", "NOT_FOUND"].includes(err.code))
@@ -109,7 +112,7 @@ export class Executor {
     return p;
   }
 
-  private async runInner(op: Operation): Promise<Outcome> {
+  private async runInner(op: Operation, hooks: RunHooks): Promise<Outcome> {
     const { client, remote, signal } = this.o;
     switch (op.kind) {
       case "mkdirRemote": {
@@ -141,9 +144,9 @@ export class Executor {
           deviceName: this.o.deviceName,
           concurrency: this.o.concurrency ?? 4,
           signal,
-          ...(this.o.onProgress ? { onProgress: this.o.onProgress } : {}),
+          ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
         });
-        this.o.onTransfer?.(
+        hooks.onTransfer?.(
           `${res.chunksUploaded} of ${res.chunksTotal} chunks sent, ${res.chunksSkipped} already on the server`,
         );
         const after = await lstat(abs);
@@ -176,9 +179,9 @@ export class Executor {
           version: op.version,
           concurrency: this.o.concurrency ?? 4,
           signal,
-          ...(this.o.onProgress ? { onProgress: this.o.onProgress } : {}),
+          ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
         });
-        this.o.onTransfer?.(`${got.chunksDownloaded} of ${got.chunksTotal} chunks received`);
+        hooks.onTransfer?.(`${got.chunksDownloaded} of ${got.chunksTotal} chunks received`);
         try {
           const st = await lstat(tmp);
           const hash = op.contentHash ?? (await hashFile(tmp, st.size, signal));

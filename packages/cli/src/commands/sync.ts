@@ -55,11 +55,18 @@ export async function sync(ctx: Ctx, localArg: string | undefined, opts: SyncOpt
     watch: !once,
     log: say,
   });
+  // One line per change of state; while syncing, progress lines at most every 2 s.
   let lastLine = "";
+  let lastState = "";
+  let lastAt = 0;
   agent.on("status", (s: AgentStatus) => {
     const line = `[${s.state}] ${s.message}${s.errors > 0 ? ` — ${s.errors} error(s)` : ""}`;
-    if (line !== lastLine) say(line);
+    if (line === lastLine) return;
+    if (s.state === lastState && s.state === "syncing" && Date.now() - lastAt < 2000) return;
+    say(line);
     lastLine = line;
+    lastState = s.state;
+    lastAt = Date.now();
   });
   say(`syncing ${localDir} ⇄ ${client.server}${remotePath} as ${me.email} (device ${device})`);
   await agent.start();
