@@ -172,7 +172,8 @@ test("the same file edited on both sides while one agent is stopped keeps both v
 test("kill -9 mid-upload and restart: the file arrives once, whole", async () => {
   const big = randomBytes(96 * 1024 * 1024);
   await writeFile(path.join(dirA, "big-up.bin"), big);
-  await waitStatus(a!, (s) => s.progress.current.includes("/big-up.bin") && s.progress.bytesDone > 0);
+  // A third of the way in: the upload journal (flushed every 500 ms) holds receipts by then.
+  await waitStatus(a!, (s) => s.progress.current.includes("/big-up.bin") && s.progress.bytesDone > 32 * 1024 * 1024);
   await a!.kill9();
   a = agentA();
   const snap = await waitForSameTree([dirA, dirB], { until: (s) => "/big-up.bin" in s, timeoutMs: 240_000 });

@@ -27,7 +27,8 @@ import { type IndexedTree } from "./tree.ts";
 import { watchFolder, type FolderWatcher } from "./watcher.ts";
 
 export interface AgentOptions {
-  localDir: string;
+  /** null: not chosen yet (state "no-folder" until PUT /api/settings sets it; stateDir is then required). */
+  localDir: string | null;
   /** Server folder synced with localDir (absolute, e.g. "/home/alice@corp/Cumulus"). */
   remotePath: string;
   /** Default: `<localDir>/.cumulus`. */
@@ -115,9 +116,10 @@ export class SyncAgent extends EventEmitter {
   constructor(opts: AgentOptions) {
     super();
     this.opts = opts;
-    this.stateDir = path.resolve(opts.stateDir ?? path.join(opts.localDir, ".cumulus"));
+    if (!opts.stateDir && !opts.localDir) throw new Error("a sync agent without a local folder needs a stateDir");
+    this.stateDir = path.resolve(opts.stateDir ?? path.join(opts.localDir!, ".cumulus"));
     this.settings = {
-      localDir: path.resolve(opts.localDir),
+      localDir: opts.localDir ? path.resolve(opts.localDir) : null,
       remotePath: opts.remotePath,
       excluded: [],
       startAtLogin: false,
@@ -135,24 +137,30 @@ export class SyncAgent extends EventEmitter {
 
   async start(): Promise<void> {
     await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
-    this.state = new AgentState(this.stateDir);
+    this.state ??= new AgentState(this.stateDir);
     const saved = this.state.getMeta("settings");
     if (saved) this.settings = { ...this.settings, ...(JSON.parse(saved) as Partial<AgentSettings>) };
-    this.settings.localDir = path.resolve(this.opts.localDir);
+    if (this.opts.localDir) this.settings.localDir = path.resolve(this.opts.localDir);
     this.settings.remotePath = this.opts.remotePath;
     const creds = await this.loadCredentials();
     this.opts.server ??= creds?.server ?? null;
     this.opts.token ??= creds?.token ?? null;
+    this.opts.user ??= creds?.email ?? null;
     if (!this.opts.server || !this.opts.token) {
       this.setState("signed-out", "Not signed in");
       return;
     }
+    const localDir = this.settings.localDir;
+    if (!localDir) {
+      this.setState("no-folder", "Choose a folder to sync");
+      return;
+    }
     this.client = new CumulusClient({ server: this.opts.server, token: this.opts.token });
-    this.scanner = new LocalScanner(this.opts.localDir, this.state.loadHashes());
+    this.scanner = new LocalScanner(localDir, this.state.loadHashes());
     this.remote = new RemoteMirror(this.client, this.opts.remotePath, this.state);
     this.setState("starting", "Starting");
     if (this.opts.watch !== false) {
-      this.watcher = watchFolder(this.opts.localDir, { skip: [this.stateDir], onChange: () => this.markDirty() });
+      this.watcher = watchFolder(localDir, { skip: [this.stateDir], onChange: () => this.markDirty() });
     }
     this.rescanTimer = setInterval(() => this.markDirty(), this.opts.rescanMs ?? 60_000);
     this.rescanTimer.unref();
@@ -363,7 +371,7 @@ export class SyncAgent extends EventEmitter {
     const executor = new Executor(
       {
         client: this.client!,
-        localDir: this.opts.localDir,
+        localDir: this.settings.localDir!,
         remote,
         scanner: this.scanner!,
         journalDir: path.join(this.stateDir, "uploads"),
@@ -537,11 +545,18 @@ export class SyncAgent extends EventEmitter {
   }
 
   /** localDir and remotePath changes take effect when the agent is started again. */
-  updateSettings(input: AgentSettingsInput): AgentSettings {
+  async updateSettings(input: AgentSettingsInput): Promise<AgentSettings> {
     const next = { ...this.settings, ...input };
     next.excluded = [...new Set(next.excluded.map(normalizeRel))].sort();
+    if (next.localDir) next.localDir = path.resolve(next.localDir);
+    if (input.localDir && this.running && next.localDir !== this.settings.localDir)
+      throw Object.assign(new Error("stop the agent to change its folder (it is syncing another one)"), {
+        code: "CONFLICT",
+      });
     this.settings = next;
     this.state?.setMeta("settings", JSON.stringify(next));
+    // A folder chosen by a signed-in agent that had none: start syncing it.
+    if (!this.running && next.localDir && this.stateName === "no-folder") await this.start();
     this.markDirty(0);
     return this.getSettings();
   }
@@ -583,10 +598,7 @@ export class SyncAgent extends EventEmitter {
     this.opts.server = input.server;
     this.opts.token = t.token;
     this.opts.user = input.email;
-    if (!this.running) {
-      this.state?.close();
-      await this.start();
-    }
+    if (!this.running) await this.start();
     return this.status();
   }
 
@@ -599,11 +611,12 @@ export class SyncAgent extends EventEmitter {
     return this.status();
   }
 
-  private async loadCredentials(): Promise<{ server?: string; token?: string } | null> {
+  private async loadCredentials(): Promise<{ server?: string; token?: string; email?: string } | null> {
     try {
       return JSON.parse(await readFile(path.join(this.stateDir, "credentials.json"), "utf8")) as {
         server?: string;
         token?: string;
+        email?: string;
       };
     } catch {
       return null;

@@ -158,3 +158,40 @@ describe("local control API", () => {
     expect(escape.body).not.toContain(api.secret);
   });
 });
+
+describe("an agent without a folder yet", () => {
+  it("reports no-folder once signed in, and starts syncing the folder set through /api/settings", async () => {
+    const stateDir = path.join(dir, "state2");
+    await mkdir(stateDir);
+    // Signed in (as /api/sign-in would leave it) against a server that is not there.
+    await writeFile(
+      path.join(stateDir, "credentials.json"),
+      JSON.stringify({ server: "http://127.0.0.1:9", token: "t" }),
+    );
+    const lone = new SyncAgent({
+      localDir: null,
+      remotePath: "/home/x",
+      stateDir,
+      device: "d",
+      server: null,
+      token: null,
+    });
+    await lone.start();
+    const loneApi = await startControlApi(lone);
+    try {
+      expect(lone.status().state).toBe("no-folder");
+      const res = await fetch(`${loneApi.url}/api/settings`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${loneApi.secret}`, "content-type": "application/json" },
+        body: JSON.stringify({ localDir: path.join(dir, "folder") }),
+      });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { localDir: string }).localDir).toBe(path.join(dir, "folder"));
+      expect(lone.status().state).not.toBe("no-folder");
+      expect(lone.status().localDir).toBe(path.join(dir, "folder"));
+    } finally {
+      await loneApi.close();
+      await lone.stop();
+    }
+  });
+});

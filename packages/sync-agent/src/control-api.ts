@@ -31,6 +31,16 @@ export interface ControlApi {
 
 const MAX_BODY = 64 * 1024;
 
+/** HTTP status of the AppError codes the agent passes on (sign-in, settings). */
+const STATUS_OF: Record<string, number> = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  UNAVAILABLE: 503,
+  BAD_REQUEST: 400,
+};
+
 class HttpError extends Error {
   readonly status: number;
   readonly code: string;
@@ -80,7 +90,7 @@ export async function startControlApi(agent: SyncAgent, opts: ControlApiOptions 
           : err instanceof Error && err.name === "ZodError"
             ? new HttpError(400, "BAD_REQUEST", `invalid request: ${zodSummary(err)}`)
             : new HttpError(
-                (err as { code?: string }).code === "UNAUTHENTICATED" ? 401 : 500,
+                STATUS_OF[String((err as { code?: string }).code)] ?? 500,
                 String((err as { code?: string }).code ?? "INTERNAL"),
                 err instanceof Error ? err.message : String(err),
               );
@@ -119,12 +129,12 @@ export async function startControlApi(agent: SyncAgent, opts: ControlApiOptions 
         return send(res, 200, agent.folderChildren(url.searchParams.get("path") ?? "/"));
       case "PUT /api/selective": {
         const body = ZSelectiveInput.parse(await readJson(req));
-        return send(res, 200, agent.updateSettings({ excluded: body.excluded }));
+        return send(res, 200, await agent.updateSettings({ excluded: body.excluded }));
       }
       case "GET /api/settings":
         return send(res, 200, agent.getSettings());
       case "PUT /api/settings":
-        return send(res, 200, agent.updateSettings(ZAgentSettingsInput.parse(await readJson(req))));
+        return send(res, 200, await agent.updateSettings(ZAgentSettingsInput.parse(await readJson(req))));
       case "POST /api/sign-in":
         return send(res, 200, await agent.signIn(ZSignIn.parse(await readJson(req))));
       case "POST /api/sign-out":
