@@ -142,6 +142,34 @@ test("a file put with the CLI appears in both folders", async () => {
   expect(await readFile(path.join(dirB, "papers", "from-cli.txt"), "utf8")).toBe("uploaded by cumulus put\n");
 });
 
+test("a name the server refuses is reported with a fix, and everything else still syncs", async () => {
+  await writeFile(path.join(dirA, "bad|name.txt"), "pipe");
+  await writeFile(path.join(dirA, "good.txt"), "fine");
+  // A keeps the bad file and B never gets it, so the folders differ by exactly that one.
+  await expect.poll(async () => "/good.txt" in (await snapshot(dirB)), { timeout: 120_000 }).toBe(true);
+  const deadline = Date.now() + 120_000;
+  let errors: { path: string | null; code: string; fix: string }[] = [];
+  while (Date.now() < deadline) {
+    errors = (await a!.api<{ items: typeof errors }>("/api/errors"))?.items ?? [];
+    if (errors.some((e) => e.code === "INVALID_NAME")) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(errors.find((e) => e.code === "INVALID_NAME")).toMatchObject({
+    path: "/bad|name.txt",
+    fix: expect.stringMatching(/Rename/),
+  });
+  expect(await readFile(path.join(dirB, "good.txt"), "utf8")).toBe("fine");
+  // Renamed to something allowed, it syncs and the error goes away.
+  await rename(path.join(dirA, "bad|name.txt"), path.join(dirA, "bad-name.txt"));
+  await waitForSameTree([dirA, dirB], { until: (s) => "/bad-name.txt" in s });
+  await expect
+    .poll(async () => (await a!.api<{ items: unknown[] }>("/api/errors"))?.items.length, { timeout: 60_000 })
+    .toBe(0);
+  await rm(path.join(dirA, "bad-name.txt"));
+  await rm(path.join(dirA, "good.txt"));
+  await waitForSameTree([dirA, dirB], { until: (s) => !("/good.txt" in s) && !("/bad-name.txt" in s) });
+});
+
 test("the same file edited on both sides while one agent is stopped keeps both versions", async () => {
   await writeFile(path.join(dirA, "plan.txt"), "v0\n");
   await waitForSameTree([dirA, dirB], { until: (s) => "/plan.txt" in s });

@@ -339,6 +339,16 @@ export class SyncAgent extends EventEmitter {
       device: this.opts.device,
       isValidName: (n) => nameProblem(n) === null,
     });
+    // Names the server refuses wait in place; a person has to rename them.
+    for (const w of waiting)
+      if (w.reason.startsWith("name not allowed"))
+        this.recordError(
+          w.path,
+          Object.assign(new Error(`${w.path}: ${nameProblem(w.path.split("/").pop() ?? "") ?? w.reason}`), {
+            code: "INVALID_NAME",
+          }),
+          false,
+        );
     if (operations.length === 0) {
       this.lastRoundQuiet = scan.unstable === 0;
       if (scan.unstable > 0) this.markDirty(Math.min(this.opts.stableMs ?? 500, 160));
@@ -347,7 +357,7 @@ export class SyncAgent extends EventEmitter {
         if (scan.unstable > 0) this.setState("syncing", `Waiting for ${scan.unstable} file(s) being written`);
         else {
           this.lastSyncedAt = Date.now();
-          this.clearErrors();
+          this.clearErrors(undefined, new Set(waiting.map((w) => w.path)));
           this.setState(
             "up-to-date",
             waiting.length > 0 ? `Up to date (${waiting.length} item(s) waiting: ${waiting[0]!.reason})` : "Up to date",
@@ -506,9 +516,12 @@ export class SyncAgent extends EventEmitter {
     this.emitStatus();
   }
 
-  private clearErrors(code?: string): void {
+  /** Drops errors (of one code, or all but those about `keep` paths). */
+  private clearErrors(code?: string, keep?: ReadonlySet<string>): void {
     const before = this.errors.length;
-    this.errors = code ? this.errors.filter((e) => e.code !== code) : [];
+    this.errors = code
+      ? this.errors.filter((e) => e.code !== code)
+      : this.errors.filter((e) => keep !== undefined && e.path !== null && keep.has(e.path));
     if (this.errors.length !== before) this.emitStatus();
   }
 
