@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CumulusClient } from "@cumulus/client/client";
@@ -110,8 +110,6 @@ export class SyncAgent extends EventEmitter {
   private progress = { filesPending: 0, bytesTotal: 0, bytesDone: 0, current: [] as string[] };
   private settings: AgentSettings;
   private rounds = 0;
-  /** Leftover `*.cumulus-partial` files of a killed run are removed by the first scan. */
-  private partialsRemoved = false;
 
   constructor(opts: AgentOptions) {
     super();
@@ -309,10 +307,8 @@ export class SyncAgent extends EventEmitter {
     const scan = await scanner.scan({
       stableMs: this.opts.stableMs ?? 500,
       skip: [this.stateDir],
-      removePartials: !this.partialsRemoved,
       signal: this.ac.signal,
     });
-    this.partialsRemoved = true;
     state.saveHashes(scanner.takeHashChanges());
     const localRoot = scan.tree.root()!;
     if (!this.synced) {
@@ -350,6 +346,9 @@ export class SyncAgent extends EventEmitter {
           false,
         );
     if (operations.length === 0) {
+      // Partial downloads of an interrupted run are resumed by the plan that needs them;
+      // with nothing left to do, any still here are stale.
+      for (const p of scan.partials) await rm(p, { force: true }).catch(() => undefined);
       this.lastRoundQuiet = scan.unstable === 0;
       if (scan.unstable > 0) this.markDirty(Math.min(this.opts.stableMs ?? 500, 160));
       this.progress = { filesPending: 0, bytesTotal: 0, bytesDone: 0, current: [] };

@@ -178,10 +178,14 @@ export class Executor {
           localPath: tmp,
           version: op.version,
           concurrency: this.o.concurrency ?? 4,
+          // A download cut short (crash, network) keeps what it wrote for the next attempt.
+          resume: true,
           signal,
           ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
         });
-        hooks.onTransfer?.(`${got.chunksDownloaded} of ${got.chunksTotal} chunks received`);
+        hooks.onTransfer?.(
+          `${got.chunksDownloaded} of ${got.chunksTotal} chunks received, ${got.chunksSkipped} already here`,
+        );
         try {
           const st = await lstat(tmp);
           const hash = op.contentHash ?? (await hashFile(tmp, st.size, signal));

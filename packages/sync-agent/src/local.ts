@@ -23,7 +23,7 @@ export interface ScanOptions {
   settleMs?: number;
   /** Absolute paths never looked into (the state directory when it lives inside the folder). */
   skip?: readonly string[];
-  /** Delete leftover `*.cumulus-partial` files (only at start-up: none can be in flight then). */
+  /** Delete `*.cumulus-partial` files (only when no download of this agent is in flight). */
   removePartials?: boolean;
   now?: () => number;
   signal?: AbortSignal;
@@ -36,6 +36,8 @@ export interface ScanResult {
   unstable: number;
   /** Files (re)hashed in this scan. */
   hashed: number;
+  /** Absolute paths of `*.cumulus-partial` files seen (and not removed). */
+  partials: string[];
   /** Items that could not be read (permission), as path → message. */
   problems: { path: string; code: string; message: string }[];
 }
@@ -78,6 +80,7 @@ export class LocalScanner {
     const skip = new Set((opts.skip ?? []).map((p) => path.resolve(p)));
     const tree = new IndexedTree<LocalNode>();
     const problems: ScanResult["problems"] = [];
+    const partials: string[] = [];
     let ignoreText = "";
     try {
       ignoreText = await readFile(path.join(this.root, IGNORE_FILE), "utf8");
@@ -115,6 +118,7 @@ export class LocalScanner {
         }
         if (name.endsWith(PARTIAL_SUFFIX)) {
           if (opts.removePartials) await rm(abs, { force: true }).catch(() => undefined);
+          else partials.push(abs);
           continue;
         }
         const id = localIdOf(st);
@@ -176,6 +180,6 @@ export class LocalScanner {
         this.hashes.delete(id);
         this.changed.set(id, null);
       }
-    return { tree, ignore, unstable, hashed, problems };
+    return { tree, ignore, unstable, hashed, partials, problems };
   }
 }
