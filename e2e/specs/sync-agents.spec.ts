@@ -231,3 +231,34 @@ test("kill -9 mid-download and restart: no partial file is left and the file is 
   expect(await a!.stop()).toBe(0);
   expect(await b.stop()).toBe(0);
 });
+
+test("edits made while the server is down are reconciled when it is back", async () => {
+  a = agentA();
+  b = agentB();
+  await writeFile(path.join(dirA, "before.txt"), "synced before the outage");
+  await waitForSameTree([dirA, dirB], { until: (s) => "/before.txt" in s });
+
+  expect(await cluster.stop()).toBe(0);
+  await writeFile(path.join(dirA, "offline-a.txt"), "written by alpha while offline");
+  await writeFile(path.join(dirB, "offline-b.txt"), "written by beta while offline");
+  await rm(path.join(dirB, "before.txt"));
+  await expect
+    .poll(async () => (await a!.api<{ state: string }>("/api/status"))?.state, { timeout: 120_000 })
+    .toMatch(/offline|error/);
+  const errors = (await a!.api<{ items: { code: string; fix: string; retrying: boolean }[] }>("/api/errors"))!.items;
+  expect(errors.some((e) => e.code === "NETWORK" && e.retrying)).toBe(true);
+
+  await cluster.start();
+  const snap = await waitForSameTree([dirA, dirB], {
+    until: (s) => "/offline-a.txt" in s && "/offline-b.txt" in s && !("/before.txt" in s),
+    timeoutMs: 240_000,
+  });
+  noPartials(snap);
+  expect(await readFile(path.join(dirB, "offline-a.txt"), "utf8")).toBe("written by alpha while offline");
+  expect(await readFile(path.join(dirA, "offline-b.txt"), "utf8")).toBe("written by beta while offline");
+  await expect
+    .poll(async () => (await a!.api<{ state: string }>("/api/status"))?.state, { timeout: 60_000 })
+    .toBe("up-to-date");
+  expect(await a!.stop()).toBe(0);
+  expect(await b!.stop()).toBe(0);
+});

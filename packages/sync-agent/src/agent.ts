@@ -96,6 +96,7 @@ export class SyncAgent extends EventEmitter {
   private paused = false;
   private dirty = true;
   private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeAt = 0;
   private wake: (() => void) | null = null;
   private running: Promise<void> | null = null;
   private feedLoop: Promise<void> | null = null;
@@ -221,7 +222,10 @@ export class SyncAgent extends EventEmitter {
 
   markDirty(delay = this.opts.debounceMs ?? 150): void {
     this.dirty = true;
-    if (this.wakeTimer) return;
+    // A pending wake-up that comes sooner wins (events batch up behind it); a later one is replaced.
+    if (this.wakeTimer && this.wakeAt <= Date.now() + delay) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAt = Date.now() + delay;
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = null;
       this.wake?.();
@@ -278,7 +282,10 @@ export class SyncAgent extends EventEmitter {
         if (failures > 0) {
           failures = 0;
           this.clearErrors("NETWORK");
-          this.markDirty(0); // reconnected: reconcile what changed while offline
+          // Reconnected: reconcile what changed while offline now, not after the backoff.
+          this.retryAt = 0;
+          this.failures = 0;
+          this.markDirty(0);
         }
       } catch (err) {
         if (this.stopped) return;
