@@ -458,6 +458,18 @@ export class SyncAgent extends EventEmitter {
       return "ok";
     };
 
+    try {
+      await this.runPlan(operations, runOne, () => fatal);
+    } finally {
+      await executor.close();
+    }
+  }
+
+  private async runPlan(
+    operations: Operation[],
+    runOne: (op: Operation) => Promise<"ok" | "replan" | "skipped">,
+    fatal: () => unknown,
+  ): Promise<void> {
     for (let i = 0; i < operations.length;) {
       if (this.stopped || this.paused) return;
       // Consecutive transfers of distinct paths do not depend on each other (the plan puts
@@ -474,7 +486,7 @@ export class SyncAgent extends EventEmitter {
       }
       i += batch.length;
       const results = await pool(batch, TRANSFER_PARALLELISM, runOne);
-      if (fatal) throw fatal;
+      if (fatal()) throw fatal();
       if (results.includes("replan")) {
         this.markDirty(0);
         return;

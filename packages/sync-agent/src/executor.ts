@@ -2,7 +2,7 @@ import { link, lstat, mkdir, open, rename, rmdir, unlink } from "node:fs/promise
 import path from "node:path";
 import type { CumulusClient } from "@cumulus/client/client";
 import { downloadFile } from "@cumulus/client/node/download-file";
-import { uploadFile } from "@cumulus/client/node/upload-file";
+import { openTransport, uploadFile } from "@cumulus/client/node/upload-file";
 import type { ProgressListener } from "@cumulus/client/progress";
 import type { LocalNode, RemoteNode } from "@cumulus/sync-engine/model";
 import type { Operation, Outcome } from "@cumulus/sync-engine/operations";
@@ -54,10 +54,23 @@ const isCode = (err: unknown, ...codes: string[]): boolean =>
 export class Executor {
   readonly o: ExecutorOptions;
   local: IndexedTree<LocalNode>;
+  /** One keep-alive connection pool to the storage nodes for every transfer of the plan. */
+  private io: Promise<Awaited<ReturnType<typeof openTransport>>> | null = null;
 
   constructor(o: ExecutorOptions, local: IndexedTree<LocalNode>) {
     this.o = o;
     this.local = local;
+  }
+
+  private chunkIo(): Promise<Awaited<ReturnType<typeof openTransport>>> {
+    this.io ??= openTransport("http", this.o.client.site, 16);
+    return this.io;
+  }
+
+  async close(): Promise<void> {
+    const io = this.io;
+    this.io = null;
+    (await io?.catch(() => null))?.close();
   }
 
   private abs(rel: string): string {
@@ -141,6 +154,7 @@ export class Executor {
           remotePath: this.remotePath(op.path),
           baseVersion: op.baseVersion,
           journalDir: this.o.journalDir,
+          chunkIo: await this.chunkIo(),
           deviceName: this.o.deviceName,
           concurrency: this.o.concurrency ?? 4,
           signal,
@@ -180,6 +194,7 @@ export class Executor {
           concurrency: this.o.concurrency ?? 4,
           // A download cut short (crash, network) keeps what it wrote for the next attempt.
           resume: true,
+          chunkIo: await this.chunkIo(),
           signal,
           ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
         });
