@@ -20,7 +20,7 @@ import type { Operation } from "@cumulus/sync-engine/operations";
 import { planWithReport } from "@cumulus/sync-engine/planner";
 import { applyOutcome } from "@cumulus/sync-engine/synced";
 import { describeError, Executor, PreconditionFailed } from "./executor.ts";
-import { LocalScanner } from "./local.ts";
+import { isCaseInsensitive, LocalScanner } from "./local.ts";
 import { RemoteMirror } from "./remote.ts";
 import { AgentState, type PersistentSynced } from "./state.ts";
 import { type IndexedTree } from "./tree.ts";
@@ -97,6 +97,8 @@ export class SyncAgent extends EventEmitter {
   private dirty = true;
   private wakeTimer: NodeJS.Timeout | null = null;
   private wakeAt = 0;
+  /** Probed on the first round: names differing by case collide on this file system. */
+  private caseInsensitive: boolean | undefined;
   private wake: (() => void) | null = null;
   private running: Promise<void> | null = null;
   private feedLoop: Promise<void> | null = null;
@@ -311,7 +313,9 @@ export class SyncAgent extends EventEmitter {
     } else {
       await remote.pull(0, this.ac.signal);
     }
+    this.caseInsensitive ??= await isCaseInsensitive(this.settings.localDir!);
     const scan = await scanner.scan({
+      caseInsensitive: this.caseInsensitive,
       stableMs: this.opts.stableMs ?? 500,
       skip: [this.stateDir],
       signal: this.ac.signal,
@@ -339,6 +343,7 @@ export class SyncAgent extends EventEmitter {
     const { operations, waiting } = planWithReport(remote.tree, scan.tree, this.synced, {
       ignore: scan.ignore,
       excludedRemoteIds: excluded,
+      caseInsensitive: this.caseInsensitive,
       device: this.opts.device,
       isValidName: (n) => nameProblem(n) === null,
     });

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, rename, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rename, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chunkLocalFile } from "@cumulus/client/node/upload-file";
 import { contentHashOf, hashFile } from "./hash.ts";
-import { LocalScanner, localIdOf } from "./local.ts";
+import { isCaseInsensitive, LocalScanner, localIdOf } from "./local.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -87,6 +87,12 @@ describe("LocalScanner", () => {
     expect(chunks.length).toBeGreaterThan(1);
     expect(await hashFile(path.join(dir, "big.bin"), bytes.length)).toBe(contentHashOf(chunks));
     expect(await hashFile(path.join(dir, "big.bin"), bytes.length)).not.toBe(contentHashOf(chunks.slice(1)));
+  });
+
+  it("probes whether the file system folds case, leaving nothing behind", async () => {
+    const folds = await isCaseInsensitive(dir);
+    if (process.platform === "linux") expect(folds).toBe(false); // ext4/tmpfs here
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it("reports an unreadable folder instead of failing the scan", async () => {

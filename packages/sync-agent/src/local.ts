@@ -1,5 +1,6 @@
 import type { Stats } from "node:fs";
-import { lstat, readdir, readFile, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { lstat, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { compileIgnore, type IgnoreMatcher } from "@cumulus/sync-engine/ignore";
 import type { LocalNode } from "@cumulus/sync-engine/model";
@@ -25,6 +26,8 @@ export interface ScanOptions {
   skip?: readonly string[];
   /** Delete `*.cumulus-partial` files (only when no download of this agent is in flight). */
   removePartials?: boolean;
+  /** The file system folds case (see isCaseInsensitive): ignore rules match without case. */
+  caseInsensitive?: boolean;
   now?: () => number;
   signal?: AbortSignal;
 }
@@ -87,7 +90,7 @@ export class LocalScanner {
     } catch {
       // no ignore file
     }
-    const ignore = compileIgnore(ignoreText);
+    const ignore = compileIgnore(ignoreText, { caseInsensitive: opts.caseInsensitive ?? false });
     const rootStat = await lstat(this.root);
     if (!rootStat.isDirectory()) throw Object.assign(new Error(`${this.root} is not a folder`), { code: "ENOTDIR" });
     const rootId = localIdOf(rootStat);
@@ -181,5 +184,26 @@ export class LocalScanner {
         this.changed.set(id, null);
       }
     return { tree, ignore, unstable, hashed, partials, problems };
+  }
+}
+
+/**
+ * Whether names that differ only by case are the same file in `dir` (macOS, Windows), by
+ * creating a probe file (named like the agent's own, which ignore rules skip) and looking
+ * it up in lower case.
+ */
+export async function isCaseInsensitive(dir: string): Promise<boolean> {
+  const name = `.cumulus-Case-${randomBytes(6).toString("hex")}`;
+  const probe = path.join(dir, name);
+  try {
+    await writeFile(probe, "", { flag: "wx" });
+  } catch {
+    // A folder we cannot write to: go by the platform's usual file system.
+    return process.platform === "darwin" || process.platform === "win32";
+  }
+  try {
+    return (await lstat(path.join(dir, name.toLowerCase())).catch(() => null)) !== null;
+  } finally {
+    await rm(probe, { force: true });
   }
 }
