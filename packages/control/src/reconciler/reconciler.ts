@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { SessionLock } from "@cumulus/db/session-lock";
+import { MAX_REPLICATE_BATCH } from "@cumulus/protocol/node-api";
 import type { ControlContext } from "../context.ts";
 import { LEADER_LOCK, type ReconcilerConfig } from "./config.ts";
 import { collectGarbage, GarbageTracker, OrphanTracker } from "./gc.ts";
@@ -193,12 +194,14 @@ export class Reconciler {
     const now0 = Date.now();
     for (const [k, c] of this.cooldown) if (c.until < now0 - COOLDOWN_MAX_MS) this.cooldown.delete(k);
     const ready = tasks.filter((t) => (this.cooldown.get(taskKey(t))?.until ?? 0) <= now0);
-    // Admission queues up to QUEUE_DEPTH × the per-node limits; the queue's slots hold the
-    // extra tasks back while they run, so a node never idles until the next scan.
+    // The per-node limits count copy streams (batches of up to MAX_REPLICATE_BATCH chunks);
+    // admission counts chunks and queues up to QUEUE_DEPTH full batches per stream. The
+    // queue's slots hold the extra ones back while they run, so a node never idles until
+    // the next scan.
     const l = this.cfg.limits;
     const admitted = admit(ready, out.tasks, {
-      copiesInPerNode: l.copiesInPerNode * QUEUE_DEPTH,
-      copiesOutPerNode: l.copiesOutPerNode * QUEUE_DEPTH,
+      copiesInPerNode: l.copiesInPerNode * QUEUE_DEPTH * MAX_REPLICATE_BATCH,
+      copiesOutPerNode: l.copiesOutPerNode * QUEUE_DEPTH * MAX_REPLICATE_BATCH,
       deletesPerNode: l.deletesPerNode * QUEUE_DEPTH,
       maxOutstanding: l.maxOutstanding,
     });

@@ -3,7 +3,7 @@ import type { PipelineHop } from "@cumulus/protocol/node-api";
 import type { ControlContext } from "../context.ts";
 import { signCapability } from "../capabilities/tokens.ts";
 import { verifyReceipts } from "../uploads/receipts.ts";
-import { deleteOnNode, replicateOnNode } from "./node-client.ts";
+import { deleteOnNode, replicateBatchOnNode, replicateOnNode } from "./node-client.ts";
 import type { DeleteReason } from "./plan.ts";
 
 /**
@@ -153,6 +153,216 @@ export async function runCopy(
     "replica copied",
   );
   return { outcome: "copied", bytes: res.bytesCopied, source: res.sourceNodeId };
+}
+
+/** Replica rows of many chunks in one query (the batch's view of where copies are). */
+async function replicasOfMany(
+  ctx: ControlContext,
+  chunks: readonly string[],
+  now: Date,
+): Promise<Map<string, ReplicaRow[]>> {
+  const cutoff = new Date(now.getTime() - ctx.config.nodeTimeoutMs);
+  const rows = await ctx.prisma.$queryRaw<(ReplicaRow & { chunkId: string })[]>`
+    SELECT r."chunkId", r."nodeId"::text AS "nodeId", r.state::text AS state,
+           (r.state = 'stored' AND r.epoch = n.epoch AND n.status IN ('active', 'draining') AND n."lastHeartbeatAt" >= ${cutoff}) AS live,
+           n.name, s.name AS site, n."dataUrl" AS url, n."udtAddress" AS udt
+    FROM "ChunkReplica" r JOIN "StorageNode" n ON n.id = r."nodeId" JOIN "Site" s ON s.id = n."siteId"
+    WHERE r."chunkId" = ANY(${chunks as string[]}::text[])`;
+  const out = new Map<string, ReplicaRow[]>();
+  for (const r of rows) {
+    const list = out.get(r.chunkId);
+    if (list) list.push(r);
+    else out.set(r.chunkId, [r]);
+  }
+  return out;
+}
+
+/** Sources one batch may name (signed in its capability); the preferred ones come first. */
+const MAX_BATCH_SOURCES = 8;
+
+/**
+ * Copies many chunks to one target in one task (FDS-style bulk recovery): one look at the
+ * database for all of them, one pair of capabilities, one request to the target (which
+ * pulls them in parallel, verifies each and makes them durable with grouped fsyncs), one
+ * check of the receipts and one insert of the new replica rows. Each chunk gets its own
+ * outcome, exactly as runCopy would give it: a chunk that is already there, gone or
+ * unreachable does not hold the others back. Rejected entries are retried (alone) by
+ * the queue.
+ */
+export async function runCopyBatch(
+  ctx: ControlContext,
+  items: readonly CopyPayload[],
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<PromiseSettledResult<TaskOutcome>[]> {
+  const out: PromiseSettledResult<TaskOutcome>[] = items.map(() => ({
+    status: "fulfilled",
+    value: { outcome: "obsolete", why: "not run" },
+  }));
+  const done = (i: number, value: TaskOutcome) => (out[i] = { status: "fulfilled", value });
+  const fail = (i: number, reason: unknown) => (out[i] = { status: "rejected", reason });
+  const targets = [...new Set(items.map((p) => p.target))];
+  if (targets.length > 1) {
+    // Batches are cut per target; a mixed one (hand-made) is run per target.
+    for (const t of targets) {
+      const idx = items.flatMap((p, i) => (p.target === t ? [i] : []));
+      const sub = await runCopyBatch(
+        ctx,
+        idx.map((i) => items[i]!),
+        opts,
+      );
+      idx.forEach((i, k) => (out[i] = sub[k]!));
+    }
+    return out;
+  }
+  const now = new Date();
+  const ids = [...new Set(items.map((p) => p.chunk))];
+  const [target, chunkRows, replicas] = await Promise.all([
+    nodeById(ctx, targets[0]!, now),
+    ctx.prisma.chunk.findMany({ where: { id: { in: ids } }, select: { id: true, size: true } }),
+    replicasOfMany(ctx, ids, now),
+  ]);
+  const sizeOf = new Map(chunkRows.map((c) => [c.id, c.size] as const));
+
+  // Decide per chunk, as runCopy does.
+  type Go = { i: number; chunk: string; size: number; sources: ReplicaRow[] };
+  const go: Go[] = [];
+  const taken = new Set<string>();
+  for (const [i, p] of items.entries()) {
+    if (!target || !target.live || target.status !== "active") {
+      done(i, { outcome: "obsolete", why: "target not eligible" });
+      continue;
+    }
+    const size = sizeOf.get(p.chunk);
+    if (size === undefined) {
+      done(i, { outcome: "obsolete", why: "chunk gone" });
+      continue;
+    }
+    if (taken.has(p.chunk)) {
+      done(i, { outcome: "obsolete", why: "twice in one batch" });
+      continue;
+    }
+    const rows = replicas.get(p.chunk) ?? [];
+    const here = rows.find((r) => r.nodeId === p.target);
+    if (here?.live) {
+      done(i, { outcome: "obsolete", why: "already there" });
+      continue;
+    }
+    if (here?.state === "deleting") {
+      done(i, { outcome: "obsolete", why: "being deleted there" });
+      continue;
+    }
+    const rank = (id: string) => {
+      const k = p.sources.indexOf(id);
+      return k === -1 ? p.sources.length : k;
+    };
+    const sources = rows.filter((r) => r.live && r.nodeId !== p.target).sort((a, b) => rank(a.nodeId) - rank(b.nodeId));
+    if (sources.length === 0) {
+      done(i, { outcome: "unavailable", why: `chunk ${p.chunk} has no live copy to copy from right now` });
+      continue;
+    }
+    taken.add(p.chunk);
+    go.push({ i, chunk: p.chunk, size, sources });
+  }
+  if (go.length === 0 || !target) return out;
+
+  // The signed sources: each chunk's best first, then the alternatives, within the cap.
+  const hops: PipelineHop[] = [];
+  const hopIndex = new Map<string, number>();
+  const addHop = (r: ReplicaRow) => {
+    if (hopIndex.has(r.nodeId) || hops.length >= MAX_BATCH_SOURCES) return;
+    hopIndex.set(r.nodeId, hops.length);
+    hops.push(hop(r));
+  };
+  for (const g of go) addHop(g.sources[0]!);
+  for (const g of go) for (const r of g.sources) addHop(r);
+  const request = go.map((g) => ({
+    chunk: g.chunk,
+    size: g.size,
+    sources: g.sources.flatMap((r) => (hopIndex.has(r.nodeId) ? [hopIndex.get(r.nodeId)!] : [])),
+  }));
+  const chunks = go.map((g) => g.chunk);
+  const [replicate, read] = await Promise.all([
+    signCapability(ctx, { op: "replicate", aud: [target.id], chunks, sources: hops, sub: "system" }),
+    signCapability(ctx, { op: "read", aud: hops.map((h) => h.nodeId), chunks, sub: "system" }),
+  ]);
+  let res;
+  try {
+    res = await replicateBatchOnNode(
+      target.url,
+      replicate.token,
+      { items: request, readToken: read.token },
+      opts.timeoutMs,
+      opts.signal,
+    );
+  } catch (err) {
+    for (const g of go) {
+      if (err instanceof AppError && err.code === "UNAVAILABLE")
+        done(g.i, { outcome: "unavailable", why: err.message });
+      else fail(g.i, err);
+    }
+    return out;
+  }
+
+  const good: { g: Go; receipt: string; bytes: number; source: string | null }[] = [];
+  for (const [k, r] of res.results.entries()) {
+    const g = go[k]!;
+    if (r.ok) good.push({ g, receipt: r.receipt, bytes: r.bytesCopied, source: r.sourceNodeId });
+    else if (r.code === "UNAVAILABLE") done(g.i, { outcome: "unavailable", why: r.message });
+    else fail(g.i, new AppError(r.code, r.message));
+  }
+  if (good.length === 0) return out;
+  let verified;
+  try {
+    verified = await verifyReceipts(
+      ctx.prisma,
+      Object.fromEntries(good.map((x) => [x.g.chunk, [x.receipt]])),
+      new Map(good.map((x) => [x.g.chunk, x.g.size])),
+    );
+  } catch (err) {
+    for (const x of good) fail(x.g.i, err);
+    return out;
+  }
+  const wrong = verified.find((v) => v.nodeId !== target.id);
+  if (wrong) {
+    const err = new AppError(
+      "BAD_REQUEST",
+      `a receipt for chunk ${wrong.chunkId} is not from the copy's target ${target.name}`,
+    );
+    for (const x of good) fail(x.g.i, err);
+    return out;
+  }
+  const epochs = new Map(verified.map((v) => [v.chunkId, v.epoch] as const));
+  const okIds = good.map((x) => x.g.chunk);
+  const okEpochs = okIds.map((id) => epochs.get(id)!);
+  // Only rows of chunks that still exist: one collected meanwhile leaves an orphan file
+  // (the node's inventory sweeps it), never a failed batch.
+  const inserted = await ctx.prisma.$queryRaw<{ chunkId: string }[]>`
+    INSERT INTO "ChunkReplica" ("chunkId", "nodeId", state, epoch, "createdAt", "verifiedAt")
+    SELECT c.id, ${target.id}::uuid, 'stored', x.epoch, now(), now()
+    FROM unnest(${okIds}::text[], ${okEpochs}::int[]) AS x(id, epoch) JOIN "Chunk" c ON c.id = x.id
+    ON CONFLICT ("chunkId", "nodeId") DO UPDATE SET state = 'stored', epoch = EXCLUDED.epoch, "verifiedAt" = now()
+    WHERE "ChunkReplica".state <> 'deleting'
+    RETURNING "chunkId"`;
+  const wrote = new Set(inserted.map((r) => r.chunkId));
+  const missing = okIds.filter((id) => !wrote.has(id));
+  const stillThere =
+    missing.length === 0
+      ? new Set<string>()
+      : new Set(
+          (await ctx.prisma.chunk.findMany({ where: { id: { in: missing } }, select: { id: true } })).map((c) => c.id),
+        );
+  for (const x of good) {
+    if (wrote.has(x.g.chunk) || stillThere.has(x.g.chunk)) {
+      done(x.g.i, { outcome: "copied", bytes: x.bytes, source: x.source });
+    } else {
+      done(x.g.i, { outcome: "obsolete", why: "chunk collected meanwhile" });
+    }
+  }
+  ctx.log.debug(
+    { target: target.name, chunks: items.length, copied: good.length, bytes: good.reduce((s, x) => s + x.bytes, 0) },
+    "replica batch copied",
+  );
+  return out;
 }
 
 /**
