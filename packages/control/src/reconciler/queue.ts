@@ -199,9 +199,11 @@ export class RepairQueue {
         failedIds.push(r.id);
         continue;
       }
-      if (r.locked) counts.running++;
-      else if (r.attempts > 0) counts.retrying++;
-      else counts.queued++;
+      // Counted in chunk tasks, not jobs: a batch job carries many copies.
+      const n = r.task === COPY_BATCH_TASK && Array.isArray(r.payload) ? r.payload.length : 1;
+      if (r.locked) counts.running += n;
+      else if (r.attempts > 0) counts.retrying += n;
+      else counts.queued += n;
       if (r.task === COPY_TASK) {
         const p = r.payload as CopyPayload;
         tasks.push({ kind: "copy", chunk: p.chunk, target: p.target, source: p.sources[0] ?? null });
