@@ -329,8 +329,10 @@ export type Limits = {
 };
 
 export const DEFAULT_LIMITS: Limits = {
-  copiesInPerNode: 3,
-  copiesOutPerNode: 3,
+  // Two batch streams of 4 chunks each: 8 chunk copies per node at most, so user reads
+  // and writes keep most of a node's disk and CPU during a repair.
+  copiesInPerNode: 2,
+  copiesOutPerNode: 2,
   deletesPerNode: 8,
   maxOutstanding: 2048,
 };
