@@ -1,6 +1,7 @@
 import { AppError } from "@cumulus/protocol/errors";
 import type { PipelineHop } from "@cumulus/protocol/node-api";
 import type { ControlContext } from "../context.ts";
+import { TX_OPTIONS } from "./config.ts";
 import { signCapability } from "../capabilities/tokens.ts";
 import { verifyReceipts } from "../uploads/receipts.ts";
 import { deleteOnNode, replicateBatchOnNode, replicateOnNode } from "./node-client.ts";
@@ -423,7 +424,7 @@ export async function runDelete(
     // gc / cleanup: only what was marked deleting.
     if (row.state !== "deleting") return { ok: false as const, why: `replica is ${row.state}` };
     return { ok: true as const, markedAt: row.verifiedAt };
-  });
+  }, TX_OPTIONS);
   if (!decided.ok) return { outcome: "obsolete", why: decided.why };
   // The row stays `deleting`: the scan queues the delete again once the node is back.
   if (!node.live) return { outcome: "obsolete", why: "node not live; the delete waits for it" };
