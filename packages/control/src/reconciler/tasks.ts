@@ -276,11 +276,21 @@ export async function runCopyBatch(
   };
   for (const g of go) addHop(g.sources[0]!);
   for (const g of go) for (const r of g.sources) addHop(r);
-  const request = go.map((g) => ({
-    chunk: g.chunk,
-    size: g.size,
-    sources: g.sources.flatMap((r) => (hopIndex.has(r.nodeId) ? [hopIndex.get(r.nodeId)!] : [])),
+  const all = go.map((g) => ({
+    g,
+    item: {
+      chunk: g.chunk,
+      size: g.size,
+      sources: g.sources.flatMap((r) => (hopIndex.has(r.nodeId) ? [hopIndex.get(r.nodeId)!] : [])),
+    },
   }));
+  // A chunk whose every source fell outside the cap waits for a batch of its own.
+  for (const x of all)
+    if (x.item.sources.length === 0) done(x.g.i, { outcome: "unavailable", why: "too many sources in one batch" });
+  const sendable = all.filter((x) => x.item.sources.length > 0);
+  go.splice(0, go.length, ...sendable.map((x) => x.g));
+  const request = sendable.map((x) => x.item);
+  if (request.length === 0) return out;
   const chunks = go.map((g) => g.chunk);
   const [replicate, read] = await Promise.all([
     signCapability(ctx, { op: "replicate", aud: [target.id], chunks, sources: hops, sub: "system" }),
