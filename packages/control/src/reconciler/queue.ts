@@ -92,7 +92,7 @@ export class RepairQueue {
     this.utils = await makeWorkerUtils({ connectionString: databaseUrl, logger });
     const locked = await this.d.ctx.prisma.$queryRaw<{ lockedBy: string }[]>`
       SELECT DISTINCT locked_by AS "lockedBy" FROM graphile_worker.jobs
-      WHERE locked_by IS NOT NULL AND task_identifier IN (${COPY_TASK}, ${DELETE_TASK})`;
+      WHERE locked_by IS NOT NULL AND task_identifier IN (${COPY_TASK}, ${COPY_BATCH_TASK}, ${DELETE_TASK})`;
     if (locked.length > 0) {
       await this.utils.forceUnlockWorkers(locked.map((l) => l.lockedBy));
       this.log.warn({ workers: locked.length }, "took over the repair queue: unlocked the previous leader's jobs");
