@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ZErrorBody } from "@cumulus/protocol/errors";
 import { ZReceiptClaims, ZReplicateBatchResponse, ZReplicateResponse } from "@cumulus/protocol/node-api";
 import { FakeControlPlane } from "../testing/fake-control-plane.ts";
-import { makeChunk, startTestNode, type TestNode } from "../testing/util.ts";
+import { DiskChunkStore } from "../store/disk-chunk-store.ts";
+import { chunksOf, makeChunk, startTestNode, tempDir, type TestNode } from "../testing/util.ts";
 
 // Node-to-node copies (POST /replicate), conditional deletes, the scrubber and bad-chunk
 // reports, on real nodes with a fake control plane.
@@ -234,6 +235,42 @@ describe("replication between nodes", () => {
       (x) => x !== undefined,
     );
     expect(r?.body).toMatchObject({ missing: [id], source: "read" });
+  });
+});
+
+describe("staged puts (batched copies)", () => {
+  it("keeps staged chunks invisible until committed, survives a restart before the commit, and refuses bad bytes", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      let store = await DiskChunkStore.open({ dataDir: dir, nodeName: "stage-t" });
+      const x = makeChunk(300_000);
+      const y = makeChunk(40_000);
+      const sx = await store.stage!(x.id, chunksOf(x.data), x.data.length);
+      const sy = await store.stage!(y.id, chunksOf(y.data), y.data.length);
+      expect(await store.stat(x.id)).toBeNull();
+      expect(await store.list(null, 10)).toEqual([]);
+      // Wrong bytes never reach the staging area's commit.
+      await expect(store.stage!(y.id, chunksOf(x.data), x.data.length)).rejects.toMatchObject({
+        code: "HASH_MISMATCH",
+      });
+      const results = await store.commitStaged!([sx, sy]);
+      expect(results).toEqual([
+        { id: x.id, size: x.data.length, created: true },
+        { id: y.id, size: y.data.length, created: true },
+      ]);
+      expect(store.usage()).toMatchObject({ usedBytes: x.data.length + y.data.length, chunkCount: 2 });
+
+      // Staged but never committed (a crash): gone after a restart, nothing half-visible.
+      const z = makeChunk(10_000);
+      await store.stage!(z.id, chunksOf(z.data), z.data.length);
+      await store.close();
+      store = await DiskChunkStore.open({ dataDir: dir, nodeName: "stage-t" });
+      expect(await store.stat(z.id)).toBeNull();
+      expect((await store.list(null, 10)).map((c) => c.id).sort()).toEqual([x.id, y.id].sort());
+      await store.close();
+    } finally {
+      await cleanup();
+    }
   });
 });
 
