@@ -183,6 +183,17 @@ describe("reconciler", () => {
     const removed = await removeNode(ctx, admin, { node: victim.name });
     expect(removed.status).toBe("decommissioned");
     dead.add(victim.id);
+    // A copy that was in flight when the node was removed may still record a row there:
+    // it is forgotten, or it would keep its chunk from ever being collected.
+    const late = await ctx.prisma.chunk.findFirstOrThrow({ select: { id: true } });
+    await ctx.prisma.$executeRaw`
+      INSERT INTO "ChunkReplica" ("chunkId", "nodeId", state, epoch, "createdAt", "verifiedAt")
+      VALUES (${late.id}, ${victim.id}::uuid, 'stored', ${victim.epoch}, now(), now())`;
+    await until(
+      "the late row forgotten",
+      () => ctx.prisma.chunkReplica.count({ where: { nodeId: victim.id } }),
+      (n) => n === 0,
+    );
     await settled();
   });
 

@@ -3,7 +3,7 @@ import { SessionLock } from "@cumulus/db/session-lock";
 import { MAX_REPLICATE_BATCH } from "@cumulus/protocol/node-api";
 import type { ControlContext } from "../context.ts";
 import { LEADER_LOCK, type ReconcilerConfig } from "./config.ts";
-import { collectGarbage, GarbageTracker, OrphanTracker } from "./gc.ts";
+import { collectGarbage, forgetDecommissioned, GarbageTracker, OrphanTracker } from "./gc.ts";
 import { reconcileInventory } from "./inventory.ts";
 import { addStats, admit, emptyStats, PlacerCache, planChunks, taskKey, type PlanStats, type Task } from "./plan.ts";
 import { RepairQueue, type FinishedTask } from "./queue.ts";
@@ -183,6 +183,7 @@ export class Reconciler {
     }
 
     await this.inventories(nodes, started);
+    if (nodes.some((n) => n.status === "decommissioned")) await forgetDecommissioned(ctx);
 
     const placer = new PlacerCache(nodes);
     const policyCache = new Map();

@@ -4,7 +4,7 @@ import type { ControlContext } from "../context.ts";
 import { TX_OPTIONS } from "./config.ts";
 import { signCapability } from "../capabilities/tokens.ts";
 import { verifyReceipts } from "../uploads/receipts.ts";
-import { deleteOnNode, replicateBatchOnNode, replicateOnNode } from "./node-client.ts";
+import { deleteOnNode, replicateBatchOnNode } from "./node-client.ts";
 import type { DeleteReason } from "./plan.ts";
 
 /**
@@ -77,83 +77,22 @@ type ReplicaRow = {
   udt: string | null;
 };
 
-async function replicasOf(ctx: ControlContext, chunk: string, now: Date): Promise<ReplicaRow[]> {
-  const cutoff = new Date(now.getTime() - ctx.config.nodeTimeoutMs);
-  return ctx.prisma.$queryRaw<ReplicaRow[]>`
-    SELECT r."nodeId"::text AS "nodeId", r.state::text AS state,
-           (r.state = 'stored' AND r.epoch = n.epoch AND n.status IN ('active', 'draining') AND n."lastHeartbeatAt" >= ${cutoff}) AS live,
-           n.name, s.name AS site, n."dataUrl" AS url, n."udtAddress" AS udt
-    FROM "ChunkReplica" r JOIN "StorageNode" n ON n.id = r."nodeId" JOIN "Site" s ON s.id = n."siteId"
-    WHERE r."chunkId" = ${chunk}`;
-}
-
 function hop(n: { nodeId?: string; id?: string; url: string; site: string; udt: string | null }): PipelineHop {
   return { nodeId: (n.nodeId ?? n.id)!, url: n.url, site: n.site, ...(n.udt ? { udt: n.udt } : {}) };
 }
 
 /**
- * Copies a chunk node to node: the target pulls it from a live copy (the payload's
- * preferred source first, then any other live copy), and the replica is recorded from the
- * target's receipt, checked like an upload's (its key, its current epoch).
+ * Copies one chunk node to node (jobs queued one chunk at a time by earlier versions): a
+ * batch of one.
  */
 export async function runCopy(
   ctx: ControlContext,
   p: CopyPayload,
   opts: { timeoutMs: number; signal?: AbortSignal },
 ): Promise<TaskOutcome> {
-  const now = new Date();
-  const [target, chunk, rows] = await Promise.all([
-    nodeById(ctx, p.target, now),
-    ctx.prisma.chunk.findUnique({ where: { id: p.chunk }, select: { size: true } }),
-    replicasOf(ctx, p.chunk, now),
-  ]);
-  if (!target || !target.live || target.status !== "active") return { outcome: "obsolete", why: "target not eligible" };
-  if (!chunk) return { outcome: "obsolete", why: "chunk gone" };
-  const here = rows.find((r) => r.nodeId === p.target);
-  if (here?.live) return { outcome: "obsolete", why: "already there" };
-  if (here?.state === "deleting") return { outcome: "obsolete", why: "being deleted there" };
-  const rank = (id: string) => {
-    const i = p.sources.indexOf(id);
-    return i === -1 ? p.sources.length : i;
-  };
-  const sources = rows.filter((r) => r.live && r.nodeId !== p.target).sort((a, b) => rank(a.nodeId) - rank(b.nodeId));
-  if (sources.length === 0) {
-    throw new AppError("UNAVAILABLE", `chunk ${p.chunk} has no live copy to copy from right now`);
-  }
-  const hops = sources.slice(0, 8).map(hop);
-  const [replicate, read] = await Promise.all([
-    signCapability(ctx, { op: "replicate", aud: [target.id], chunks: [p.chunk], sources: hops, sub: "system" }),
-    signCapability(ctx, { op: "read", aud: hops.map((h) => h.nodeId), chunks: [p.chunk], sub: "system" }),
-  ]);
-  const res = await replicateOnNode(
-    target.url,
-    replicate.token,
-    { chunk: p.chunk, size: chunk.size, readToken: read.token },
-    opts.timeoutMs,
-    opts.signal,
-  );
-  const [receipt] = await verifyReceipts(ctx.prisma, { [p.chunk]: [res.receipt] }, new Map([[p.chunk, chunk.size]]));
-  if (!receipt || receipt.nodeId !== target.id) {
-    throw new AppError("BAD_REQUEST", `the receipt for chunk ${p.chunk} is not from the copy's target ${target.name}`);
-  }
-  try {
-    await ctx.prisma.$executeRaw`
-      INSERT INTO "ChunkReplica" ("chunkId", "nodeId", state, epoch, "createdAt", "verifiedAt")
-      VALUES (${p.chunk}, ${target.id}::uuid, 'stored', ${receipt.epoch}, now(), now())
-      ON CONFLICT ("chunkId", "nodeId") DO UPDATE SET state = 'stored', epoch = EXCLUDED.epoch, "verifiedAt" = now()
-      WHERE "ChunkReplica".state <> 'deleting'`;
-  } catch (err) {
-    // The chunk row went (garbage collected) while we copied: the copy is an orphan now.
-    if ((err as { code?: string }).code === "P2003" || /foreign key/i.test(String(err))) {
-      return { outcome: "obsolete", why: "chunk collected meanwhile" };
-    }
-    throw err;
-  }
-  ctx.log.debug(
-    { chunk: p.chunk, target: target.name, source: res.sourceNodeId, bytes: res.bytesCopied, reason: p.reason },
-    "replica copied",
-  );
-  return { outcome: "copied", bytes: res.bytesCopied, source: res.sourceNodeId };
+  const [r] = await runCopyBatch(ctx, [p], opts);
+  if (r!.status === "rejected") throw r!.reason;
+  return r!.value;
 }
 
 /** Replica rows of many chunks in one query (the batch's view of where copies are). */
@@ -351,23 +290,32 @@ export async function runCopyBatch(
     INSERT INTO "ChunkReplica" ("chunkId", "nodeId", state, epoch, "createdAt", "verifiedAt")
     SELECT c.id, ${target.id}::uuid, 'stored', x.epoch, now(), now()
     FROM unnest(${okIds}::text[], ${okEpochs}::int[]) AS x(id, epoch) JOIN "Chunk" c ON c.id = x.id
+    -- Not onto a node removed meanwhile (removal deletes its rows under this row's lock).
+    WHERE EXISTS (
+      SELECT 1 FROM "StorageNode" n WHERE n.id = ${target.id}::uuid AND n.status <> 'decommissioned' FOR SHARE)
     ON CONFLICT ("chunkId", "nodeId") DO UPDATE SET state = 'stored', epoch = EXCLUDED.epoch, "verifiedAt" = now()
     WHERE "ChunkReplica".state <> 'deleting'
     RETURNING "chunkId"`;
   const wrote = new Set(inserted.map((r) => r.chunkId));
   const missing = okIds.filter((id) => !wrote.has(id));
-  const stillThere =
+  // Rows not written: the chunk was collected, the target removed, or the row is being
+  // deleted there (then the copy still happened, as runCopy reports it).
+  const [stillThere, removed] =
     missing.length === 0
-      ? new Set<string>()
-      : new Set(
-          (await ctx.prisma.chunk.findMany({ where: { id: { in: missing } }, select: { id: true } })).map((c) => c.id),
-        );
+      ? [new Set<string>(), false]
+      : await Promise.all([
+          ctx.prisma.chunk
+            .findMany({ where: { id: { in: missing } }, select: { id: true } })
+            .then((rows) => new Set(rows.map((c) => c.id))),
+          ctx.prisma.storageNode
+            .findUnique({ where: { id: target.id }, select: { status: true } })
+            .then((n) => !n || n.status === "decommissioned"),
+        ]);
   for (const x of good) {
-    if (wrote.has(x.g.chunk) || stillThere.has(x.g.chunk)) {
-      done(x.g.i, { outcome: "copied", bytes: x.bytes, source: x.source });
-    } else {
-      done(x.g.i, { outcome: "obsolete", why: "chunk collected meanwhile" });
-    }
+    if (wrote.has(x.g.chunk)) done(x.g.i, { outcome: "copied", bytes: x.bytes, source: x.source });
+    else if (removed) done(x.g.i, { outcome: "obsolete", why: "target removed meanwhile" });
+    else if (stillThere.has(x.g.chunk)) done(x.g.i, { outcome: "copied", bytes: x.bytes, source: x.source });
+    else done(x.g.i, { outcome: "obsolete", why: "chunk collected meanwhile" });
   }
   ctx.log.debug(
     { target: target.name, chunks: items.length, copied: good.length, bytes: good.reduce((s, x) => s + x.bytes, 0) },
