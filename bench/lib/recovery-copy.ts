@@ -1,4 +1,4 @@
-// `node bench/recovery-copy.ts [--chunks N] [--batch N] [--profile FILE]`: the storage
+// `node bench/lib/recovery-copy.ts [--chunks N] [--batch N] [--profile FILE]`: the storage
 // node's share of a repair, alone. Two real storage nodes in this process (a fake control
 // plane mints their tokens) with data dirs in the temp dir; the target pulls N chunks of
 // 1.25 MB from the source through POST /replicate/batch (one call per batch, all batches
@@ -9,8 +9,8 @@
 import { writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
 import { parseArgs } from "node:util";
-import { FakeControlPlane } from "../apps/storage-node/src/testing/fake-control-plane.ts";
-import { makeChunk, startTestNode, type TestNode } from "../apps/storage-node/src/testing/util.ts";
+import { FakeControlPlane } from "../../apps/storage-node/src/testing/fake-control-plane.ts";
+import { makeChunk, startTestNode, type TestNode } from "../../apps/storage-node/src/testing/util.ts";
 
 const { values } = parseArgs({
   options: {
@@ -22,7 +22,7 @@ const { values } = parseArgs({
 const count = Number(values.chunks);
 const batchSize = Number(values.batch);
 if (!Number.isInteger(count) || count < 1 || !Number.isInteger(batchSize) || batchSize < 1 || batchSize > 32) {
-  process.stderr.write("usage: node bench/recovery-copy.ts [--chunks N] [--batch 1..32] [--profile FILE]\n");
+  process.stderr.write("usage: node bench/lib/recovery-copy.ts [--chunks N] [--batch 1..32] [--profile FILE]\n");
   process.exit(2);
 }
 
