@@ -38,8 +38,13 @@ node that will be killed holds about SIZE of chunks (about 2 × SIZE uploaded in
   every 250 ms until no chunk is under-replicated or without a live copy. Reported twice:
   from the kill (includes failure detection, \`CUMULUS_NODE_TIMEOUT_MS\` = 5 s here) and from
   the moment the node is declared down (the repair proper). Every surviving node copies at
-  once (up to \`CUMULUS_REPAIR_PER_NODE\` = 8 copies in and out per node, node to node, each
-  chunk verified and fsynced on arrival); MB/s is the victim's bytes over that time.
+  once, node to node, FDS style: the reconciler plans every lost chunk in one scan (the scan
+  runs the moment the node's heartbeat times out) and queues copies in batches of up to 32
+  chunks from one source to one target (one job, one request, one receipt check and one
+  insert per batch); up to \`CUMULUS_REPAIR_PER_NODE\` = 8 batches run into and out of each
+  node at once, the target pulls 4 chunks of a batch at a time, verifies each on arrival and
+  makes the batch durable with grouped fsyncs before it answers. MB/s is the victim's bytes
+  over that time.
 - CPU seconds of every process of the cluster during the repair come from \`/proc/PID/stat\`.
 
 Target: repair MB/s ≥ 0.5 × raw copy MB/s. A MISS is reported, not a failure.`;
@@ -203,7 +208,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       canDrop
         ? "Page cache dropped before the raw copy and before the kill."
         : "The page cache could not be dropped: reads may have been warm.",
-      `Storage nodes used ${cpuOf("storage-node").toFixed(1)} CPU s, the workers ${cpuOf("worker").toFixed(1)}, the control plane ${cpuOf("control").toFixed(1)} during the repair.`,
+      `Storage nodes used ${cpuOf("storage-node").toFixed(1)} CPU s, the workers ${cpuOf("worker").toFixed(1)}, the control plane ${cpuOf("control").toFixed(1)} during the repair: ${(cpu.reduce((t, p) => t + p.cpuS, 0) / (victimBytes / 2 ** 30)).toFixed(1)} CPU s per GiB repaired (on a shared machine, CPU seconds say more than wall time).`,
       `After the repair: ${last.chunks} chunks, ${last.replicas} replicas counted, ${last.underReplicated} under-replicated.`,
     ],
     history: {

@@ -128,6 +128,13 @@ test("kill -9 of a node during 20 concurrent uploads: each fails cleanly or is c
   const acked = results.filter((x) => x.ok);
   expect(acked.length).toBeGreaterThan(0);
   chaos.startNode("branch-1");
+  // Settle only once it is back: a repair can finish before it registers again, and its
+  // inventory then briefly brings its old copies back (surplus, removed right after).
+  await chaos.waitNodes(
+    (ns) => ns.find((n) => n.name === "branch-1")?.status === "active",
+    90_000,
+    "branch-1 active again",
+  );
   await chaos.settle(120_000, "replication after the uploads and the kill");
   step("settled after the uploads");
   for (const a of acked) {

@@ -8,10 +8,12 @@ import { Chaos, KiB, rng, sha256, step } from "../fixtures/chaos.ts";
 // nodes added, drained and removed, interleaved for a bounded time; then the invariants:
 // no acknowledged file lost or corrupted, every chunk at its policy's replica count and
 // sites, no orphaned chunk after garbage collection. Replay a run with CHAOS_SEED=<seed>
-// (printed at the start and in every failure); CHAOS_DURATION_MS sets the time (default 2 min).
+// (printed at the start and in every failure); CHAOS_DURATION_MS sets the time of the fault
+// phase (default 90 s: with start-up, settling and the checks the spec stays near 3 minutes
+// on a loaded CI machine; run it longer by hand).
 
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 1e9));
-const DURATION_MS = Number(process.env.CHAOS_DURATION_MS ?? 120_000);
+const DURATION_MS = Number(process.env.CHAOS_DURATION_MS ?? 90_000);
 
 test.describe.configure({ mode: "serial", timeout: DURATION_MS + 420_000 });
 
@@ -49,11 +51,7 @@ function chunkIds(data: Buffer): string[] {
 }
 type Policy = { replicas: number; requiredSites: string[] };
 
-// fixme: failed on a fresh-clone run at the end of session 1 while the reconciler was still
-// being finished (see the issue 5 note); re-enable once it passes repeatedly. Run it alone with
-// `npx playwright test -c e2e/playwright.config.ts e2e/specs/chaos-random.spec.ts` after
-// removing `.fixme`.
-test.fixme("randomized faults: uploads, deletes, policy changes, kills, restarts, add, drain and remove", async () => {
+test("randomized faults: uploads, deletes, policy changes, kills, restarts, add, drain and remove", async () => {
   const r = rng(SEED);
   const tag = `[seed ${SEED}; replay with CHAOS_SEED=${SEED}]`;
   console.log(`chaos-random: ${tag}, ${DURATION_MS} ms`);

@@ -249,10 +249,10 @@ export const ZRepairStatus = z.object({
   /** Worker process that leads reconciliation (holds the leader lock). */
   leader: z.string().nullable(),
   updatedAt: ZIsoDate.nullable(),
-  /** Copy and delete tasks waiting in the queue, and running now. */
+  /** Copy and delete tasks (one per chunk and node) waiting in the queue, and running now. */
   queued: z.number().int().min(0),
   running: z.number().int().min(0),
-  /** Repair throughput: bytes copied node to node over the last minute, per second. */
+  /** Repair throughput: bytes copied node to node per second over the last 10 seconds. */
   bytesPerSec: z.number().min(0),
   bytesLastMinute: z.number().min(0),
   copiesLastMinute: z.number().int().min(0),

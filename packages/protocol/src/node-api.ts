@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ZErrorCode } from "./errors.ts";
 import { ZChunkId, ZNodeName, ZSiteName } from "./ids.ts";
 
 /**
@@ -272,6 +273,50 @@ export const ZReplicateResponse = z.object({
   bytesCopied: z.number().int().min(0),
 });
 export type ReplicateResponse = z.infer<typeof ZReplicateResponse>;
+
+/** Chunks one batched copy may carry: what one replicate and one read capability can name. */
+export const MAX_REPLICATE_BATCH = 32;
+
+/**
+ * POST /replicate/batch on the target node: many chunks in one task (FDS-style recovery
+ * moves data in bulk, not a round trip per chunk). The replicate capability names every
+ * chunk and the signed `sources`; each item lists, by index into those sources, where
+ * that chunk lives, best first, so the target only dials what the control plane signed.
+ * The target pulls several chunks at once, verifies each hash, makes the whole batch
+ * durable with grouped fsyncs, and answers per chunk: a receipt only for a chunk that is
+ * durable, an error for the others (the rest of the batch still counts).
+ */
+export const ZReplicateBatchRequest = z.object({
+  items: z
+    .array(
+      z.object({
+        chunk: ZChunkId,
+        size: z.number().int().positive(),
+        sources: z.array(z.number().int().min(0).max(15)).min(1).max(16),
+      }),
+    )
+    .min(1)
+    .max(MAX_REPLICATE_BATCH),
+  readToken: z.string().min(20).max(16_384),
+});
+export type ReplicateBatchRequest = z.infer<typeof ZReplicateBatchRequest>;
+
+export const ZReplicateBatchResult = z.discriminatedUnion("ok", [
+  ZReplicateResponse.extend({ ok: z.literal(true) }),
+  z.object({
+    ok: z.literal(false),
+    chunk: ZChunkId,
+    code: ZErrorCode,
+    message: z.string().max(4_096),
+  }),
+]);
+export type ReplicateBatchResult = z.infer<typeof ZReplicateBatchResult>;
+
+export const ZReplicateBatchResponse = z.object({
+  /** One result per requested item, in request order. */
+  results: z.array(ZReplicateBatchResult).max(MAX_REPLICATE_BATCH),
+});
+export type ReplicateBatchResponse = z.infer<typeof ZReplicateBatchResponse>;
 
 /**
  * POST /api/nodes/chunks/report (node JWT, like heartbeats): chunks the node found

@@ -26,7 +26,7 @@ import type { NodeState } from "../service/node-state.ts";
 import type { Forward, PipelineForwarder } from "../service/pipeline.ts";
 import { signReceipt } from "../service/signing.ts";
 import type { CapabilityVerifier } from "../service/tokens.ts";
-import { readReplicateRequest, type Replicator } from "../replication/replicator.ts";
+import { readReplicateBatchRequest, readReplicateRequest, type Replicator } from "../replication/replicator.ts";
 
 export interface ApiDeps {
   store: ChunkStore;
@@ -136,6 +136,10 @@ export class DataApi {
         ctx.route = "replicate";
         if (method !== "POST") return methodNotAllowed(ctx, "POST");
         return this.replicate(ctx);
+      case "/replicate/batch":
+        ctx.route = "replicate_batch";
+        if (method !== "POST") return methodNotAllowed(ctx, "POST");
+        return this.replicateBatch(ctx);
       default:
         throw new AppError("NOT_FOUND", `no route ${method} ${path}`);
     }
@@ -295,6 +299,14 @@ export class DataApi {
     const body = await readReplicateRequest(ctx.req);
     const { claims, nodeId, epoch } = await this.authorize(ctx, "replicate", body.chunk, false);
     sendJson(ctx.res, 200, await this.d.replicator.replicate(claims, body, nodeId, epoch));
+  }
+
+  private async replicateBatch(ctx: Ctx): Promise<void> {
+    if (!this.d.replicator) throw new AppError("NOT_FOUND", "this storage node does not replicate");
+    const body = await readReplicateBatchRequest(ctx.req);
+    // Every chunk of the batch is checked against the capability by the replicator.
+    const { claims, nodeId, epoch } = await this.authorize(ctx, "replicate", undefined, false);
+    sendJson(ctx.res, 200, await this.d.replicator.replicateBatch(claims, body, nodeId, epoch));
   }
 
   private async inventory(ctx: Ctx): Promise<void> {

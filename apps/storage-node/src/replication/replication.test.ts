@@ -3,9 +3,10 @@ import path from "node:path";
 import { jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ZErrorBody } from "@cumulus/protocol/errors";
-import { ZReceiptClaims, ZReplicateResponse } from "@cumulus/protocol/node-api";
+import { ZReceiptClaims, ZReplicateBatchResponse, ZReplicateResponse } from "@cumulus/protocol/node-api";
 import { FakeControlPlane } from "../testing/fake-control-plane.ts";
-import { makeChunk, startTestNode, type TestNode } from "../testing/util.ts";
+import { DiskChunkStore } from "../store/disk-chunk-store.ts";
+import { chunksOf, makeChunk, startTestNode, tempDir, type TestNode } from "../testing/util.ts";
 
 // Node-to-node copies (POST /replicate), conditional deletes, the scrubber and bad-chunk
 // reports, on real nodes with a fake control plane.
@@ -134,6 +135,82 @@ describe("replication between nodes", () => {
     expect(await c.store.stat(id)).toBeNull();
   });
 
+  async function replicateBatch(
+    target: TestNode,
+    items: { chunk: string; size: number; sources: number[] }[],
+    sources: TestNode[],
+    opts: { chunks?: string[] } = {},
+  ) {
+    const chunks = opts.chunks ?? items.map((x) => x.chunk);
+    const token = await cp.mint({
+      aud: [target.nodeId()],
+      op: "replicate",
+      chunks,
+      extra: { sources: sources.map(hop) },
+    });
+    const readToken = await cp.mint({ aud: sources.map((s) => s.nodeId()), op: "read", chunks });
+    return fetch(`${target.url}/replicate/batch`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ items, readToken }),
+    });
+  }
+
+  it("copies a batch from several sources, with a receipt per durable chunk and an error per failed one", async () => {
+    const onA = [makeChunk(150_000), makeChunk(70_000), makeChunk(1_000)];
+    const onB = [makeChunk(90_000), makeChunk(20_000)];
+    const held = makeChunk(30_000);
+    const nowhere = makeChunk(4_000);
+    for (const x of onA) await putChunk(cp, a, x.id, x.data);
+    for (const x of onB) await putChunk(cp, b, x.id, x.data);
+    await putChunk(cp, c, held.id, held.data);
+    // A wrong source first for one chunk: the target falls back to the next one listed.
+    const items = [
+      ...onA.map((x) => ({ chunk: x.id, size: x.data.length, sources: [0] })),
+      ...onB.map((x, i) => ({ chunk: x.id, size: x.data.length, sources: i === 0 ? [0, 1] : [1] })),
+      { chunk: held.id, size: held.data.length, sources: [0] },
+      { chunk: nowhere.id, size: nowhere.data.length, sources: [0, 1] },
+    ];
+    const res = await replicateBatch(c, items, [a, b]);
+    expect(res.status).toBe(200);
+    const { results } = ZReplicateBatchResponse.parse(await res.json());
+    expect(results.map((r) => r.chunk)).toEqual(items.map((x) => x.chunk));
+    for (const [i, x] of [...onA, ...onB].entries()) {
+      const r = results[i]!;
+      expect(r).toMatchObject({ ok: true, bytesCopied: x.data.length });
+      if (!r.ok) continue;
+      expect(r.sourceNodeId).toBe(i < onA.length ? a.nodeId() : b.nodeId());
+      const { payload } = await jwtVerify(r.receipt, cp.node("rep-c").publicKey);
+      expect(ZReceiptClaims.parse(payload)).toMatchObject({ iss: c.nodeId(), chunk: x.id, size: x.data.length });
+      expect(await c.store.stat(x.id)).toMatchObject({ size: x.data.length });
+    }
+    expect(results[onA.length + onB.length]).toMatchObject({ ok: true, sourceNodeId: null, bytesCopied: 0 });
+    expect(results[onA.length + onB.length + 1]).toMatchObject({ ok: false, code: "UNAVAILABLE" });
+    expect(await c.store.stat(nowhere.id)).toBeNull();
+  });
+
+  it("refuses a whole batch naming a chunk the token does not cover, or an unsigned source, and stores nothing", async () => {
+    const x = makeChunk(10_000);
+    const y = makeChunk(10_000);
+    await putChunk(cp, a, x.id, x.data);
+    await putChunk(cp, a, y.id, y.data);
+    const items = [
+      { chunk: x.id, size: x.data.length, sources: [0] },
+      { chunk: y.id, size: y.data.length, sources: [0] },
+    ];
+    const uncovered = await replicateBatch(b, items, [a], { chunks: [x.id] });
+    expect(uncovered.status).toBe(403);
+    const unsigned = await replicateBatch(b, [{ ...items[0]!, sources: [3] }, items[1]!], [a]);
+    expect(unsigned.status).toBe(400);
+    expect(ZErrorBody.parse(await unsigned.json()).error.message).toMatch(/source #3/);
+    const twice = await replicateBatch(b, [items[0]!, items[0]!], [a]);
+    expect(twice.status).toBe(400);
+    const malformed = await fetch(`${b.url}/replicate/batch`, { method: "POST", body: "{" });
+    expect(malformed.status).toBe(400);
+    expect(await b.store.stat(x.id)).toBeNull();
+    expect(await b.store.stat(y.id)).toBeNull();
+  });
+
   it("keeps a chunk written after the delete was decided (ifUnmodifiedSince)", async () => {
     const { id, data } = makeChunk(5000);
     const decided = Date.now() - 60_000;
@@ -158,6 +235,42 @@ describe("replication between nodes", () => {
       (x) => x !== undefined,
     );
     expect(r?.body).toMatchObject({ missing: [id], source: "read" });
+  });
+});
+
+describe("staged puts (batched copies)", () => {
+  it("keeps staged chunks invisible until committed, survives a restart before the commit, and refuses bad bytes", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      let store = await DiskChunkStore.open({ dataDir: dir, nodeName: "stage-t" });
+      const x = makeChunk(300_000);
+      const y = makeChunk(40_000);
+      const sx = await store.stage!(x.id, chunksOf(x.data), x.data.length);
+      const sy = await store.stage!(y.id, chunksOf(y.data), y.data.length);
+      expect(await store.stat(x.id)).toBeNull();
+      expect(await store.list(null, 10)).toEqual([]);
+      // Wrong bytes never reach the staging area's commit.
+      await expect(store.stage!(y.id, chunksOf(x.data), x.data.length)).rejects.toMatchObject({
+        code: "HASH_MISMATCH",
+      });
+      const results = await store.commitStaged!([sx, sy]);
+      expect(results).toEqual([
+        { id: x.id, size: x.data.length, created: true },
+        { id: y.id, size: y.data.length, created: true },
+      ]);
+      expect(store.usage()).toMatchObject({ usedBytes: x.data.length + y.data.length, chunkCount: 2 });
+
+      // Staged but never committed (a crash): gone after a restart, nothing half-visible.
+      const z = makeChunk(10_000);
+      await store.stage!(z.id, chunksOf(z.data), z.data.length);
+      await store.close();
+      store = await DiskChunkStore.open({ dataDir: dir, nodeName: "stage-t" });
+      expect(await store.stat(z.id)).toBeNull();
+      expect((await store.list(null, 10)).map((c) => c.id).sort()).toEqual([x.id, y.id].sort());
+      await store.close();
+    } finally {
+      await cleanup();
+    }
   });
 });
 

@@ -2,12 +2,17 @@ import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import { AppError } from "@cumulus/protocol/errors";
 import {
+  ZReplicateBatchRequest,
   ZReplicateRequest,
   type CapabilityClaims,
+  type PipelineHop,
+  type ReplicateBatchRequest,
+  type ReplicateBatchResponse,
+  type ReplicateBatchResult,
   type ReplicateRequest,
   type ReplicateResponse,
 } from "@cumulus/protocol/node-api";
-import type { ChunkStore } from "../store/chunk-store.ts";
+import type { ChunkStore, StagedChunk } from "../store/chunk-store.ts";
 import type { NodeIdentity } from "../store/identity.ts";
 import type { Metrics } from "../service/metrics.ts";
 import type { NodeState } from "../service/node-state.ts";
@@ -15,6 +20,12 @@ import { signReceipt } from "../service/signing.ts";
 import type { ChunkTransport } from "./transport.ts";
 
 const MAX_BODY_BYTES = 32 * 1024;
+const MAX_BATCH_BODY_BYTES = 64 * 1024;
+/**
+ * Chunks of one batch pulled at once: enough to keep the source's disk and the network
+ * busy while one chunk is hashed; the reconciler bounds how many batches a node runs.
+ */
+const BATCH_PARALLEL = 4;
 
 export interface ReplicatorDeps {
   store: ChunkStore;
@@ -72,10 +83,37 @@ export class Replicator {
     }
 
     const deadline = AbortSignal.timeout(this.d.copyTimeoutMs ?? 120_000);
+    const { source } = await this.pull(req.chunk, req.size, sources, req.readToken, deadline, (id, body, size) =>
+      store.put(id, body, size),
+    );
+    this.copies += 1;
+    this.bytesCopied += req.size;
+    log.debug({ chunk: req.chunk, size: req.size, source: source.nodeId }, "chunk replicated");
+    return {
+      chunk: req.chunk,
+      size: req.size,
+      receipt: await receipt(),
+      sourceNodeId: source.nodeId,
+      bytesCopied: req.size,
+    };
+  }
+
+  /**
+   * Pulls one chunk from the first of `sources` that delivers it whole and verified, into
+   * `sink` (a put or a stage). Throws UNAVAILABLE when none could, DISK_FULL at once.
+   */
+  private async pull<T>(
+    chunk: string,
+    size: number,
+    sources: readonly PipelineHop[],
+    readToken: string,
+    deadline: AbortSignal,
+    sink: (id: string, body: AsyncIterable<Uint8Array>, size: number) => Promise<T>,
+  ): Promise<{ source: PipelineHop; stored: T }> {
     const failures: string[] = [];
     for (const source of sources) {
       try {
-        const body = await this.d.transport.fetchChunk(source, req.chunk, req.size, req.readToken, deadline);
+        const body = await this.d.transport.fetchChunk(source, chunk, size, readToken, deadline);
         const metrics = this.d.metrics;
         async function* counted(): AsyncGenerator<Uint8Array> {
           for await (const buf of body) {
@@ -83,34 +121,160 @@ export class Replicator {
             yield buf;
           }
         }
-        await store.put(req.chunk, counted(), req.size);
-        this.copies += 1;
-        this.bytesCopied += req.size;
-        log.debug({ chunk: req.chunk, size: req.size, source: source.nodeId }, "chunk replicated");
-        return {
-          chunk: req.chunk,
-          size: req.size,
-          receipt: await receipt(),
-          sourceNodeId: source.nodeId,
-          bytesCopied: req.size,
-        };
+        return { source, stored: await sink(chunk, counted(), size) };
       } catch (err) {
         const e = err instanceof AppError ? err : new AppError("UNAVAILABLE", String(err));
         // Our own disk is the problem: no other source can help.
         if (e.code === "DISK_FULL") throw e;
         failures.push(`${source.nodeId}: ${e.code}: ${e.message}`);
-        log.warn(
-          { chunk: req.chunk, source: source.nodeId, code: e.code, error: e.message },
-          "replication source failed",
-        );
+        this.d.log.warn({ chunk, source: source.nodeId, code: e.code, error: e.message }, "replication source failed");
         if (deadline.aborted) break;
       }
     }
     throw new AppError(
       "UNAVAILABLE",
-      `could not copy chunk ${req.chunk} from any source (${failures.join("; ") || "deadline reached"})`,
+      `could not copy chunk ${chunk} from any source (${failures.join("; ") || "deadline reached"})`,
       { failures: failures.slice(0, 16) },
     );
+  }
+
+  /**
+   * The target side of a batched copy (POST /replicate/batch): several chunks pulled at
+   * once, each verified on arrival, then made durable together (grouped fsyncs) when the
+   * store can; a receipt only for what is durable. One chunk failing does not fail the
+   * others. The whole request is refused, with nothing done, when it asks for a chunk
+   * the capability does not name or a source it does not sign.
+   */
+  async replicateBatch(
+    claims: CapabilityClaims,
+    req: ReplicateBatchRequest,
+    nodeId: string,
+    epoch: number,
+  ): Promise<ReplicateBatchResponse> {
+    const { store, log } = this.d;
+    const signed = claims.sources ?? [];
+    const covered = new Set(claims.chunks);
+    const seen = new Set<string>();
+    for (const it of req.items) {
+      if (!covered.has(it.chunk)) throw new AppError("FORBIDDEN", `capability token does not cover chunk ${it.chunk}`);
+      if (seen.has(it.chunk)) throw new AppError("BAD_REQUEST", `chunk ${it.chunk} is listed twice in the batch`);
+      seen.add(it.chunk);
+      const bad = it.sources.find((i) => i >= signed.length);
+      if (bad !== undefined) {
+        throw new AppError(
+          "BAD_REQUEST",
+          `chunk ${it.chunk} names source #${bad}, but the capability signs only ${signed.length} source(s)`,
+        );
+      }
+    }
+    const receiptOf = (chunk: string, size: number) =>
+      signReceipt(this.d.identity.privateKey, { nodeId, epoch, chunk, size });
+    const results: ReplicateBatchResult[] = new Array<ReplicateBatchResult>(req.items.length);
+    const failed = (i: number, err: unknown) => {
+      const e = err instanceof AppError ? err : new AppError("UNAVAILABLE", String(err));
+      results[i] = { ok: false, chunk: req.items[i]!.chunk, code: e.code, message: e.message.slice(0, 4_000) };
+    };
+    const staged: { i: number; s: StagedChunk; source: PipelineHop }[] = [];
+    const deadline = AbortSignal.timeout(this.d.copyTimeoutMs ?? 120_000);
+    const canStage = typeof store.stage === "function" && typeof store.commitStaged === "function";
+
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < req.items.length; i = next++) {
+        const it = req.items[i]!;
+        try {
+          if (await this.holdsGood(it.chunk, it.size)) {
+            results[i] = {
+              ok: true,
+              chunk: it.chunk,
+              size: it.size,
+              receipt: await receiptOf(it.chunk, it.size),
+              sourceNodeId: null,
+              bytesCopied: 0,
+            };
+            continue;
+          }
+          const sources = it.sources.map((k) => signed[k]!).filter((s) => s.nodeId !== nodeId);
+          if (sources.length === 0) throw new AppError("BAD_REQUEST", `no source other than this node for ${it.chunk}`);
+          if (canStage) {
+            const { source, stored } = await this.pull(
+              it.chunk,
+              it.size,
+              sources,
+              req.readToken,
+              deadline,
+              (id, b, n) => store.stage!(id, b, n),
+            );
+            staged.push({ i, s: stored, source });
+          } else {
+            const { source } = await this.pull(it.chunk, it.size, sources, req.readToken, deadline, (id, b, n) =>
+              store.put(id, b, n),
+            );
+            results[i] = {
+              ok: true,
+              chunk: it.chunk,
+              size: it.size,
+              receipt: await receiptOf(it.chunk, it.size),
+              sourceNodeId: source.nodeId,
+              bytesCopied: it.size,
+            };
+            this.copies += 1;
+            this.bytesCopied += it.size;
+          }
+        } catch (err) {
+          failed(i, err);
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(BATCH_PARALLEL, req.items.length) }, worker));
+    } catch (err) {
+      await store.discardStaged?.(staged.map((x) => x.s));
+      throw err;
+    }
+    if (staged.length > 0) {
+      const committed = await store.commitStaged!(staged.map((x) => x.s));
+      for (const [k, x] of staged.entries()) {
+        const r = committed[k]!;
+        const it = req.items[x.i]!;
+        if (r instanceof Error) {
+          failed(x.i, r);
+          continue;
+        }
+        this.copies += 1;
+        this.bytesCopied += it.size;
+        results[x.i] = {
+          ok: true,
+          chunk: it.chunk,
+          size: it.size,
+          receipt: await receiptOf(it.chunk, it.size),
+          sourceNodeId: x.source.nodeId,
+          bytesCopied: it.size,
+        };
+      }
+    }
+    const copied = results.filter((r) => r.ok && r.bytesCopied > 0).length;
+    log.debug({ chunks: req.items.length, copied, failed: results.filter((r) => !r.ok).length }, "batch replicated");
+    return { results };
+  }
+
+  /** A good copy already here (an earlier copy whose receipt was lost, or an upload)? */
+  private async holdsGood(chunk: string, size: number): Promise<boolean> {
+    const held = await this.d.store.open(chunk);
+    if (held === null) return false;
+    if (held.size !== size) {
+      await held.close();
+      return false;
+    }
+    try {
+      for await (const _ of held.readAll()) {
+        // drained only to verify the hash
+      }
+      return true;
+    } catch {
+      // Corrupt: the store quarantined it; fetch a good copy.
+      return false;
+    }
   }
 }
 
@@ -134,6 +298,30 @@ export async function readReplicateRequest(req: IncomingMessage): Promise<Replic
   if (!parsed.success) {
     const i = parsed.error.issues[0];
     throw new AppError("BAD_REQUEST", `invalid replicate request: ${i?.path.join(".")}: ${i?.message}`);
+  }
+  return parsed.data;
+}
+
+/** Reads and parses the JSON body of POST /replicate/batch. */
+export async function readReplicateBatchRequest(req: IncomingMessage): Promise<ReplicateBatchRequest> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const buf of req as AsyncIterable<Buffer>) {
+    total += buf.length;
+    if (total > MAX_BATCH_BODY_BYTES)
+      throw new AppError("PAYLOAD_TOO_LARGE", `replicate batch request over ${MAX_BATCH_BODY_BYTES} bytes`);
+    parts.push(buf);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.concat(parts).toString("utf8"));
+  } catch {
+    throw new AppError("BAD_REQUEST", "replicate batch request body is not valid JSON");
+  }
+  const parsed = ZReplicateBatchRequest.safeParse(json);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new AppError("BAD_REQUEST", `invalid replicate batch request: ${i?.path.join(".")}: ${i?.message}`);
   }
   return parsed.data;
 }

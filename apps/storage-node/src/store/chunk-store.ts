@@ -62,6 +62,25 @@ export interface ChunkStore {
   list(after: string | null, limit: number): Promise<ChunkInfo[]>;
   usage(): StoreUsage;
   close(): Promise<void>;
+  /**
+   * Optional two-step put for bulk copies (the reconciler's batched replication): `stage`
+   * writes and verifies a chunk without making it durable or visible; `commitStaged`
+   * makes many staged chunks durable together (their fsyncs issued at once, so the
+   * filesystem groups them into few journal commits) and then visible. A chunk is never
+   * visible, and never reported stored, before its own data and directory entry are
+   * flushed. Stores without it get plain `put`s.
+   */
+  stage?(id: string, body: AsyncIterable<Uint8Array>, declaredSize: number): Promise<StagedChunk>;
+  /** One result per staged chunk, in order: stored, or the error that lost it. */
+  commitStaged?(staged: readonly StagedChunk[]): Promise<(PutResult | Error)[]>;
+  /** Drops staged chunks that will not be committed. */
+  discardStaged?(staged: readonly StagedChunk[]): Promise<void>;
+}
+
+/** A chunk written and verified but not yet durable or visible (see ChunkStore.stage). */
+export interface StagedChunk {
+  readonly id: string;
+  readonly size: number;
 }
 
 export interface StoreHooks {

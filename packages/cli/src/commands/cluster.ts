@@ -34,7 +34,7 @@ export async function sysinfo(ctx: Ctx, opts: GlobalOpts): Promise<void> {
       ),
       "",
       `Chunks: ${s.chunks}   Replicas: ${s.replicas}   Under-replicated: ${s.underReplicated}   Over-replicated: ${s.overReplicated}   Misplaced: ${s.misplaced}`,
-      `Repair: ${s.repair.state}; ${s.repair.queued} queued, ${s.repair.running} running; ${humanSize(s.repair.bytesPerSec)}/s over the last minute (${s.repair.copiesLastMinute} copies, ${s.repair.deletesLastMinute} deletes)${s.repair.unavailable > 0 ? `; ${s.repair.unavailable} chunks have no live copy` : ""}`,
+      `Repair: ${s.repair.state}; ${s.repair.queued} queued, ${s.repair.running} running; ${humanSize(s.repair.bytesPerSec)}/s now; ${humanSize(s.repair.bytesLastMinute)} in the last minute (${s.repair.copiesLastMinute} copies, ${s.repair.deletesLastMinute} deletes)${s.repair.unavailable > 0 ? `; ${s.repair.unavailable} chunks have no live copy` : ""}`,
     ].join("\n"),
   );
 }

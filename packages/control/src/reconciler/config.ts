@@ -39,3 +39,10 @@ export const LEADER_LOCK = { namespace: 0x43756d75, id: 1 } as const; // "Cumu"
 
 /** ClusterSetting row the leader writes its status to (sysinfo reads it). */
 export const STATUS_KEY = "reconciler.status";
+
+/**
+ * The reconciler's short transactions wait longer than Prisma's 2 s default for a
+ * connection: on a loaded machine the pool is busy for seconds, and a task that gave up
+ * would only be retried later with backoff.
+ */
+export const TX_OPTIONS = { maxWait: 10_000, timeout: 20_000 } as const;

@@ -87,3 +87,17 @@ export async function collectGarbage(
   if (marked + chunksDeleted > 0) ctx.log.info({ marked, chunksDeleted }, "garbage collection");
   return { marked, chunksDeleted, uploadsExpired };
 }
+
+/**
+ * Forgets replica rows on decommissioned nodes. Removing a node deletes its rows, but a
+ * copy or an inventory adoption that was in flight when it was removed can still write
+ * one afterwards; such a row counts for nothing, yet it would keep its chunk from ever
+ * being collected (only live nodes are asked to delete).
+ */
+export async function forgetDecommissioned(ctx: ControlContext): Promise<number> {
+  const n = await ctx.prisma.$executeRaw`
+    DELETE FROM "ChunkReplica" r USING "StorageNode" n
+    WHERE n.id = r."nodeId" AND n.status = 'decommissioned'`;
+  if (n > 0) ctx.log.info({ rows: n }, "forgot replica rows written on removed nodes");
+  return n;
+}

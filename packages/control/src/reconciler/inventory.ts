@@ -1,4 +1,5 @@
 import type { ControlContext } from "../context.ts";
+import { TX_OPTIONS } from "./config.ts";
 import { signCapability } from "../capabilities/tokens.ts";
 import { inventoryOf } from "./node-client.ts";
 import type { ScanNode } from "./state.ts";
@@ -110,7 +111,7 @@ export async function reconcileInventory(
         SELECT c.id, ${node.id}::uuid, 'stored', ${E}, now(), now() FROM "Chunk" c WHERE c.id = ANY(${adopt}::text[])
         ON CONFLICT ("chunkId", "nodeId") DO NOTHING`;
     }
-  });
+  }, TX_OPTIONS);
   if (result.stale) return { ...result, orphans: [] };
   if (result.confirmed + result.dropped + result.adopted + result.orphans.length > 0) {
     ctx.log.info(

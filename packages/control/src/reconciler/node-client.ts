@@ -1,8 +1,11 @@
 import { AppError, ZErrorBody } from "@cumulus/protocol/errors";
 import {
   ZInventoryPage,
+  ZReplicateBatchResponse,
   ZReplicateResponse,
   type InventoryPage,
+  type ReplicateBatchRequest,
+  type ReplicateBatchResponse,
   type ReplicateRequest,
   type ReplicateResponse,
 } from "@cumulus/protocol/node-api";
@@ -73,6 +76,26 @@ export async function replicateOnNode(
   if (!parsed.success || parsed.data.chunk !== body.chunk || parsed.data.size !== body.size) {
     throw new AppError("INTERNAL", `replicate on ${nodeUrl}: invalid answer`);
   }
+  return parsed.data;
+}
+
+/** Many chunks in one call (POST /replicate/batch); one result per item, in order. */
+export async function replicateBatchOnNode(
+  nodeUrl: string,
+  token: string,
+  body: ReplicateBatchRequest,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<ReplicateBatchResponse> {
+  const url = new URL("replicate/batch", base(nodeUrl));
+  const r = await call("POST", url, token, { body, timeoutMs, ...(signal ? { signal } : {}) });
+  if (r.status !== 200) throw failure(r.status, r.json, `replicate batch on ${nodeUrl}`);
+  const parsed = ZReplicateBatchResponse.safeParse(r.json);
+  const ok =
+    parsed.success &&
+    parsed.data.results.length === body.items.length &&
+    parsed.data.results.every((x, i) => x.chunk === body.items[i]!.chunk && (!x.ok || x.size === body.items[i]!.size));
+  if (!ok) throw new AppError("INTERNAL", `replicate batch on ${nodeUrl}: invalid answer`);
   return parsed.data;
 }
 

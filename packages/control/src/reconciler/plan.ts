@@ -314,21 +314,27 @@ export function planChunks(
 // Admission: which tasks go to the queue now, within per-node concurrency limits.
 
 export type Limits = {
-  /** Copies a node may receive at once. */
+  /**
+   * Copies a node may receive at once. Where the queue runs them this counts copy streams
+   * (a batch of chunks from one source, a few pulled at a time); admission scales it to
+   * chunks (Reconciler).
+   */
   copiesInPerNode: number;
-  /** Copies a node may serve (as the source) at once. */
+  /** Copies a node may serve (as the source) at once; streams, like copiesInPerNode. */
   copiesOutPerNode: number;
   /** Deletes on one node at once. */
   deletesPerNode: number;
-  /** Tasks queued or running in total. */
+  /** Tasks (chunk copies and deletes) queued or running in total. */
   maxOutstanding: number;
 };
 
 export const DEFAULT_LIMITS: Limits = {
-  copiesInPerNode: 3,
-  copiesOutPerNode: 3,
+  // Two batch streams of 4 chunks each: 8 chunk copies per node at most, so user reads
+  // and writes keep most of a node's disk and CPU during a repair.
+  copiesInPerNode: 2,
+  copiesOutPerNode: 2,
   deletesPerNode: 8,
-  maxOutstanding: 512,
+  maxOutstanding: 2048,
 };
 
 /** A task already in the queue (waiting, retrying or running). */

@@ -12,7 +12,8 @@ import { AppError } from "@cumulus/protocol/errors";
 import type { ControlContext } from "../context.ts";
 import type { ReconcilerConfig } from "./config.ts";
 import { taskKey, type OutstandingTask, type Task } from "./plan.ts";
-import { runCopy, runDelete, type CopyPayload, type DeletePayload, type TaskOutcome } from "./tasks.ts";
+import { MAX_REPLICATE_BATCH } from "@cumulus/protocol/node-api";
+import { runCopy, runCopyBatch, runDelete, type CopyPayload, type DeletePayload, type TaskOutcome } from "./tasks.ts";
 import { NodeSlots } from "./slots.ts";
 
 /**
@@ -29,7 +30,17 @@ import { NodeSlots } from "./slots.ts";
  */
 
 export const COPY_TASK = "cumulus_copy";
+/**
+ * Many copies from one source to one target in one job (a graphile-worker batch job: the
+ * payload is an array, and only the entries that fail are retried). Per-chunk jobs cost
+ * a queue round trip, a few queries and a request each; recovery moves hundreds of
+ * chunks per node, so they travel together (FDS-style bulk recovery).
+ */
+export const COPY_BATCH_TASK = "cumulus_copy_batch";
 export const DELETE_TASK = "cumulus_delete";
+
+/** Bytes one copy batch carries at most (with at most MAX_REPLICATE_BATCH chunks). */
+const BATCH_MAX_BYTES = 64 * 1024 * 1024;
 
 export type QueueCounts = { queued: number; running: number; retrying: number };
 
@@ -81,7 +92,7 @@ export class RepairQueue {
     this.utils = await makeWorkerUtils({ connectionString: databaseUrl, logger });
     const locked = await this.d.ctx.prisma.$queryRaw<{ lockedBy: string }[]>`
       SELECT DISTINCT locked_by AS "lockedBy" FROM graphile_worker.jobs
-      WHERE locked_by IS NOT NULL AND task_identifier IN (${COPY_TASK}, ${DELETE_TASK})`;
+      WHERE locked_by IS NOT NULL AND task_identifier IN (${COPY_TASK}, ${COPY_BATCH_TASK}, ${DELETE_TASK})`;
     if (locked.length > 0) {
       await this.utils.forceUnlockWorkers(locked.map((l) => l.lockedBy));
       this.log.warn({ workers: locked.length }, "took over the repair queue: unlocked the previous leader's jobs");
@@ -120,6 +131,33 @@ export class RepairQueue {
           releaseIn();
         }
       },
+      [COPY_BATCH_TASK]: async (payload, helpers) => {
+        const items = payload as CopyPayload[];
+        if (!Array.isArray(items) || items.length === 0) return;
+        // One batch is one stream out of its source into its target: one slot on each.
+        const first = items[0]!;
+        const releaseIn = await this.slots.acquire("in", first.target);
+        const releaseOut = first.sources[0] ? await this.slots.acquire("out", first.sources[0]) : () => undefined;
+        let results: PromiseSettledResult<TaskOutcome>[];
+        try {
+          results = await runCopyBatch(this.d.ctx, items, {
+            timeoutMs: config.copyTimeoutMs,
+            signal: helpers.abortSignal,
+          });
+        } catch (err) {
+          results = items.map(() => ({ status: "rejected", reason: err }));
+        } finally {
+          releaseOut();
+          releaseIn();
+        }
+        // One promise per entry: graphile-worker retries only the rejected ones.
+        return items.map((p, i) => {
+          const r = results[i]!;
+          return settle(taskKey({ kind: "copy", chunk: p.chunk, target: p.target }), "copy", () =>
+            r.status === "fulfilled" ? Promise.resolve(r.value) : Promise.reject(r.reason as Error),
+          );
+        });
+      },
       [DELETE_TASK]: async (payload) => {
         const p = payload as DeletePayload;
         const release = await this.slots.acquire("del", p.node);
@@ -152,7 +190,7 @@ export class RepairQueue {
       SELECT j.id::text AS id, t.identifier AS task, j.payload, (j.locked_at IS NOT NULL) AS locked,
              j.attempts, j.max_attempts AS "maxAttempts"
       FROM graphile_worker._private_jobs j JOIN graphile_worker._private_tasks t ON t.id = j.task_id
-      WHERE t.identifier IN (${COPY_TASK}, ${DELETE_TASK})`;
+      WHERE t.identifier IN (${COPY_TASK}, ${COPY_BATCH_TASK}, ${DELETE_TASK})`;
     const tasks: OutstandingTask[] = [];
     const counts: QueueCounts = { queued: 0, running: 0, retrying: 0 };
     const failedIds: string[] = [];
@@ -161,12 +199,18 @@ export class RepairQueue {
         failedIds.push(r.id);
         continue;
       }
-      if (r.locked) counts.running++;
-      else if (r.attempts > 0) counts.retrying++;
-      else counts.queued++;
+      // Counted in chunk tasks, not jobs: a batch job carries many copies.
+      const n = r.task === COPY_BATCH_TASK && Array.isArray(r.payload) ? r.payload.length : 1;
+      if (r.locked) counts.running += n;
+      else if (r.attempts > 0) counts.retrying += n;
+      else counts.queued += n;
       if (r.task === COPY_TASK) {
         const p = r.payload as CopyPayload;
         tasks.push({ kind: "copy", chunk: p.chunk, target: p.target, source: p.sources[0] ?? null });
+      } else if (r.task === COPY_BATCH_TASK) {
+        for (const p of Array.isArray(r.payload) ? (r.payload as CopyPayload[]) : []) {
+          tasks.push({ kind: "copy", chunk: p.chunk, target: p.target, source: p.sources[0] ?? null });
+        }
       } else {
         const p = r.payload as DeletePayload;
         tasks.push({ kind: "delete", chunk: p.chunk, node: p.node });
@@ -184,22 +228,34 @@ export class RepairQueue {
   async enqueue(tasks: readonly Task[]): Promise<void> {
     if (tasks.length === 0 || !this.utils) return;
     const max = this.d.config.maxAttempts;
-    await this.utils.addJobs(
-      tasks.map((t) =>
+    // Copies travel in batches: same target, same chosen source, same priority (so an
+    // urgent repair never waits behind a rebalance that shares its batch). Admission has
+    // already skipped what is queued, so batches need no job key.
+    const batches = new Map<string, { priority: number; items: CopyPayload[]; bytes: number }[]>();
+    for (const t of tasks) {
+      if (t.kind !== "copy") continue;
+      const key = `${t.target}:${t.sources[0] ?? ""}:${t.priority}`;
+      const list = batches.get(key) ?? [];
+      let b = list[list.length - 1];
+      if (!b || b.items.length >= MAX_REPLICATE_BATCH || b.bytes + t.size > BATCH_MAX_BYTES) {
+        b = { priority: t.priority, items: [], bytes: 0 };
+        list.push(b);
+      }
+      b.items.push({ chunk: t.chunk, size: t.size, target: t.target, sources: t.sources, reason: t.reason });
+      b.bytes += t.size;
+      batches.set(key, list);
+    }
+    const copyJobs = [...batches.values()].flat().map((b) => ({
+      identifier: COPY_BATCH_TASK,
+      payload: b.items,
+      priority: b.priority,
+      maxAttempts: max,
+    }));
+    await this.utils.addJobs([
+      ...copyJobs,
+      ...tasks.flatMap((t) =>
         t.kind === "copy"
-          ? {
-              identifier: COPY_TASK,
-              payload: {
-                chunk: t.chunk,
-                size: t.size,
-                target: t.target,
-                sources: t.sources,
-                reason: t.reason,
-              } satisfies CopyPayload,
-              priority: t.priority,
-              jobKey: taskKey(t),
-              maxAttempts: max,
-            }
+          ? []
           : {
               identifier: DELETE_TASK,
               payload: {
@@ -213,7 +269,7 @@ export class RepairQueue {
               maxAttempts: max,
             },
       ),
-    );
+    ]);
   }
 
   /** Orphan files found by an inventory: not in the planner's view (no chunk row). */

@@ -119,6 +119,7 @@ describe("reconciler", () => {
     await settled();
     const victim = nodes.find((n) => n.chunks.size > 0)!;
     const onVictim = new Set(victim.chunks.keys());
+    const callsBefore = nodes.reduce((t, n) => t + n.replicateCalls, 0);
 
     dead.add(victim.id);
     await ctx.prisma.storageNode.update({
@@ -131,6 +132,12 @@ describe("reconciler", () => {
       (x) => x.underReplicated === 0 && x.repair.unavailable === 0 && x.repair.queued + x.repair.running === 0,
     );
     expect(s.repair.copiesLastMinute).toBeGreaterThanOrEqual(onVictim.size);
+    // The repair's throughput is visible (sysinfo, dashboard) while it is recent.
+    expect(s.repair.bytesLastMinute).toBeGreaterThanOrEqual(onVictim.size * 2000);
+    expect(s.repair.bytesPerSec).toBeGreaterThan(0);
+    // Copies travelled in batches, not one request per chunk.
+    const calls = nodes.reduce((t, n) => t + n.replicateCalls, 0) - callsBefore;
+    expect(calls).toBeLessThan(onVictim.size);
     for (const id of onVictim) {
       const holders = nodes.filter((n) => n !== victim && n.chunks.has(id));
       expect(holders.length, `chunk ${id} copies on the remaining nodes`).toBeGreaterThanOrEqual(2);
@@ -176,6 +183,17 @@ describe("reconciler", () => {
     const removed = await removeNode(ctx, admin, { node: victim.name });
     expect(removed.status).toBe("decommissioned");
     dead.add(victim.id);
+    // A copy that was in flight when the node was removed may still record a row there:
+    // it is forgotten, or it would keep its chunk from ever being collected.
+    const late = await ctx.prisma.chunk.findFirstOrThrow({ select: { id: true } });
+    await ctx.prisma.$executeRaw`
+      INSERT INTO "ChunkReplica" ("chunkId", "nodeId", state, epoch, "createdAt", "verifiedAt")
+      VALUES (${late.id}, ${victim.id}::uuid, 'stored', ${victim.epoch}, now(), now())`;
+    await until(
+      "the late row forgotten",
+      () => ctx.prisma.chunkReplica.count({ where: { nodeId: victim.id } }),
+      (n) => n === 0,
+    );
     await settled();
   });
 

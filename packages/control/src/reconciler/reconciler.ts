@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { SessionLock } from "@cumulus/db/session-lock";
+import { MAX_REPLICATE_BATCH } from "@cumulus/protocol/node-api";
 import type { ControlContext } from "../context.ts";
 import { LEADER_LOCK, type ReconcilerConfig } from "./config.ts";
-import { collectGarbage, GarbageTracker, OrphanTracker } from "./gc.ts";
+import { collectGarbage, forgetDecommissioned, GarbageTracker, OrphanTracker } from "./gc.ts";
 import { reconcileInventory } from "./inventory.ts";
 import { addStats, admit, emptyStats, PlacerCache, planChunks, taskKey, type PlanStats, type Task } from "./plan.ts";
 import { RepairQueue, type FinishedTask } from "./queue.ts";
@@ -10,10 +11,16 @@ import { chunkPages, loadNodes, protectedChunks, type ScanNode } from "./state.t
 import { writeStatus } from "./status.ts";
 
 const WINDOW_MS = 60_000;
+/** Throughput is reported over this window (sysinfo's "repair throughput"). */
+const RATE_WINDOW_MS = 10_000;
 const INVENTORY_RETRY_MS = 3_000;
 const COOLDOWN_BASE_MS = 1_000;
 const QUEUE_DEPTH = 3;
 const COOLDOWN_MAX_MS = 60_000;
+/** Scans never run closer together than this (finished work and node expiries wake them). */
+const MIN_SCAN_GAP_MS = 100;
+/** A node expiring is scanned for this long after its deadline (clock and query jitter). */
+const EXPIRY_SLACK_MS = 20;
 
 /**
  * The reconciler while this process leads: scan → plan → admit → enqueue, forever. Each
@@ -40,6 +47,8 @@ export class Reconciler {
   private protectedIds: ReadonlySet<string> = new Set();
   private wake: (() => void) | null = null;
   private lastError: string | null = null;
+  /** The earliest heartbeat deadline of a live node seen by the last scan (ms since the epoch). */
+  private nextExpiry = Infinity;
   scans = 0;
 
   constructor(ctx: ControlContext, cfg: ReconcilerConfig, opts: { databaseUrl: string; name: string }) {
@@ -86,7 +95,13 @@ export class Reconciler {
           this.lastError = err instanceof Error ? err.message : String(err);
           this.ctx.log.error({ err }, "reconciler scan failed; retrying");
         }
-        const left = Math.max(250, this.cfg.scanIntervalMs - (Date.now() - t0));
+        // Scan again after the interval, or right when a silent node's heartbeat times
+        // out, whichever comes first: its repair starts the moment it counts as down.
+        const expiry = this.nextExpiry - Date.now() + EXPIRY_SLACK_MS;
+        const left = Math.max(
+          MIN_SCAN_GAP_MS,
+          Math.min(this.cfg.scanIntervalMs - (Date.now() - t0), Math.max(0, expiry)),
+        );
         const sleptAt = Date.now();
         await new Promise<void>((resolve) => {
           let settled = false;
@@ -99,8 +114,8 @@ export class Reconciler {
           };
           const timer = setTimeout(done, left);
           signal.addEventListener("abort", done, { once: true });
-          // Finished work wakes the next scan early, but scans stay at least 250 ms apart.
-          this.wake = () => setTimeout(done, Math.max(0, 250 - (Date.now() - sleptAt)));
+          // Finished work wakes the next scan early, but scans stay MIN_SCAN_GAP_MS apart.
+          this.wake = () => setTimeout(done, Math.max(0, MIN_SCAN_GAP_MS - (Date.now() - sleptAt)));
         });
         this.wake = null;
       }
@@ -158,6 +173,7 @@ export class Reconciler {
     const ctx = this.ctx;
     this.scans++;
     const nodes = await loadNodes(ctx.prisma, ctx.config);
+    this.nextExpiry = Math.min(Infinity, ...nodes.filter((n) => n.live).map((n) => n.expiresAt));
     this.protectedIds = await protectedChunks(ctx.prisma);
     let out = await this.queue.outstanding();
     this.outstandingKeys = new Set(out.tasks.map(taskKey));
@@ -167,6 +183,7 @@ export class Reconciler {
     }
 
     await this.inventories(nodes, started);
+    if (nodes.some((n) => n.status === "decommissioned")) await forgetDecommissioned(ctx);
 
     const placer = new PlacerCache(nodes);
     const policyCache = new Map();
@@ -193,12 +210,14 @@ export class Reconciler {
     const now0 = Date.now();
     for (const [k, c] of this.cooldown) if (c.until < now0 - COOLDOWN_MAX_MS) this.cooldown.delete(k);
     const ready = tasks.filter((t) => (this.cooldown.get(taskKey(t))?.until ?? 0) <= now0);
-    // Admission queues up to QUEUE_DEPTH × the per-node limits; the queue's slots hold the
-    // extra tasks back while they run, so a node never idles until the next scan.
+    // The per-node limits count copy streams (batches of up to MAX_REPLICATE_BATCH chunks);
+    // admission counts chunks and queues up to QUEUE_DEPTH full batches per stream. The
+    // queue's slots hold the extra ones back while they run, so a node never idles until
+    // the next scan.
     const l = this.cfg.limits;
     const admitted = admit(ready, out.tasks, {
-      copiesInPerNode: l.copiesInPerNode * QUEUE_DEPTH,
-      copiesOutPerNode: l.copiesOutPerNode * QUEUE_DEPTH,
+      copiesInPerNode: l.copiesInPerNode * QUEUE_DEPTH * MAX_REPLICATE_BATCH,
+      copiesOutPerNode: l.copiesOutPerNode * QUEUE_DEPTH * MAX_REPLICATE_BATCH,
       deletesPerNode: l.deletesPerNode * QUEUE_DEPTH,
       maxOutstanding: l.maxOutstanding,
     });
@@ -224,6 +243,9 @@ export class Reconciler {
       running: out.counts.running,
       retrying: out.counts.retrying,
       bytesLastMinute: copies.reduce((s, f) => s + f.bytes, 0),
+      bytesPerSec: Math.round(
+        copies.filter((f) => now - f.at < RATE_WINDOW_MS).reduce((s, f) => s + f.bytes, 0) / (RATE_WINDOW_MS / 1000),
+      ),
       copiesLastMinute: copies.length,
       deletesLastMinute: this.finished.filter((f) => f.outcome.outcome === "deleted").length,
       failedLastMinute: 0,

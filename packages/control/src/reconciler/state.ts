@@ -7,7 +7,12 @@ import type { PlanChunk, PlanNode, PlanReplica, ReplicaState } from "./plan.ts";
 
 /** What the reconciler reads from the database: the inputs of plan.ts. */
 
-export type ScanNode = PlanNode & { url: string; udt: string | null };
+export type ScanNode = PlanNode & {
+  url: string;
+  udt: string | null;
+  /** When a live node turns `down` unless it heartbeats again (ms since the epoch). */
+  expiresAt: number;
+};
 
 /** Every registered node; `live` = active or draining with a fresh heartbeat. */
 export async function loadNodes(db: Db, config: ControlConfig, now = new Date()): Promise<ScanNode[]> {
@@ -26,6 +31,7 @@ export async function loadNodes(db: Db, config: ControlConfig, now = new Date())
     epoch: n.epoch,
     url: n.dataUrl,
     udt: n.udtAddress,
+    expiresAt: n.lastHeartbeatAt.getTime() + config.nodeTimeoutMs,
   }));
 }
 

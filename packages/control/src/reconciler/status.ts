@@ -12,6 +12,8 @@ export type ReconcilerStatus = {
   running: number;
   retrying: number;
   bytesLastMinute: number;
+  /** Copy throughput now: bytes of copies finished over the last RATE_WINDOW_MS, per second. */
+  bytesPerSec?: number;
   copiesLastMinute: number;
   deletesLastMinute: number;
   failedLastMinute: number;
@@ -61,7 +63,8 @@ export function repairStatus(s: ReconcilerStatus | null, now = new Date()): Repa
     updatedAt: s.updatedAt,
     queued: s.queued + s.retrying,
     running: s.running,
-    bytesPerSec: Math.round(s.bytesLastMinute / 60),
+    // A repair often takes seconds: a per-minute average would hide its speed.
+    bytesPerSec: stale ? 0 : Math.round(s.bytesPerSec ?? s.bytesLastMinute / 60),
     bytesLastMinute: s.bytesLastMinute,
     copiesLastMinute: s.copiesLastMinute,
     deletesLastMinute: s.deletesLastMinute,

@@ -1,9 +1,10 @@
 import { AppError } from "@cumulus/protocol/errors";
 import type { PipelineHop } from "@cumulus/protocol/node-api";
 import type { ControlContext } from "../context.ts";
+import { TX_OPTIONS } from "./config.ts";
 import { signCapability } from "../capabilities/tokens.ts";
 import { verifyReceipts } from "../uploads/receipts.ts";
-import { deleteOnNode, replicateOnNode } from "./node-client.ts";
+import { deleteOnNode, replicateBatchOnNode } from "./node-client.ts";
 import type { DeleteReason } from "./plan.ts";
 
 /**
@@ -76,83 +77,251 @@ type ReplicaRow = {
   udt: string | null;
 };
 
-async function replicasOf(ctx: ControlContext, chunk: string, now: Date): Promise<ReplicaRow[]> {
-  const cutoff = new Date(now.getTime() - ctx.config.nodeTimeoutMs);
-  return ctx.prisma.$queryRaw<ReplicaRow[]>`
-    SELECT r."nodeId"::text AS "nodeId", r.state::text AS state,
-           (r.state = 'stored' AND r.epoch = n.epoch AND n.status IN ('active', 'draining') AND n."lastHeartbeatAt" >= ${cutoff}) AS live,
-           n.name, s.name AS site, n."dataUrl" AS url, n."udtAddress" AS udt
-    FROM "ChunkReplica" r JOIN "StorageNode" n ON n.id = r."nodeId" JOIN "Site" s ON s.id = n."siteId"
-    WHERE r."chunkId" = ${chunk}`;
-}
-
 function hop(n: { nodeId?: string; id?: string; url: string; site: string; udt: string | null }): PipelineHop {
   return { nodeId: (n.nodeId ?? n.id)!, url: n.url, site: n.site, ...(n.udt ? { udt: n.udt } : {}) };
 }
 
 /**
- * Copies a chunk node to node: the target pulls it from a live copy (the payload's
- * preferred source first, then any other live copy), and the replica is recorded from the
- * target's receipt, checked like an upload's (its key, its current epoch).
+ * Copies one chunk node to node (jobs queued one chunk at a time by earlier versions): a
+ * batch of one.
  */
 export async function runCopy(
   ctx: ControlContext,
   p: CopyPayload,
   opts: { timeoutMs: number; signal?: AbortSignal },
 ): Promise<TaskOutcome> {
-  const now = new Date();
-  const [target, chunk, rows] = await Promise.all([
-    nodeById(ctx, p.target, now),
-    ctx.prisma.chunk.findUnique({ where: { id: p.chunk }, select: { size: true } }),
-    replicasOf(ctx, p.chunk, now),
-  ]);
-  if (!target || !target.live || target.status !== "active") return { outcome: "obsolete", why: "target not eligible" };
-  if (!chunk) return { outcome: "obsolete", why: "chunk gone" };
-  const here = rows.find((r) => r.nodeId === p.target);
-  if (here?.live) return { outcome: "obsolete", why: "already there" };
-  if (here?.state === "deleting") return { outcome: "obsolete", why: "being deleted there" };
-  const rank = (id: string) => {
-    const i = p.sources.indexOf(id);
-    return i === -1 ? p.sources.length : i;
-  };
-  const sources = rows.filter((r) => r.live && r.nodeId !== p.target).sort((a, b) => rank(a.nodeId) - rank(b.nodeId));
-  if (sources.length === 0) {
-    throw new AppError("UNAVAILABLE", `chunk ${p.chunk} has no live copy to copy from right now`);
+  const [r] = await runCopyBatch(ctx, [p], opts);
+  if (r!.status === "rejected") throw r!.reason;
+  return r!.value;
+}
+
+/** Replica rows of many chunks in one query (the batch's view of where copies are). */
+async function replicasOfMany(
+  ctx: ControlContext,
+  chunks: readonly string[],
+  now: Date,
+): Promise<Map<string, ReplicaRow[]>> {
+  const cutoff = new Date(now.getTime() - ctx.config.nodeTimeoutMs);
+  const rows = await ctx.prisma.$queryRaw<(ReplicaRow & { chunkId: string })[]>`
+    SELECT r."chunkId", r."nodeId"::text AS "nodeId", r.state::text AS state,
+           (r.state = 'stored' AND r.epoch = n.epoch AND n.status IN ('active', 'draining') AND n."lastHeartbeatAt" >= ${cutoff}) AS live,
+           n.name, s.name AS site, n."dataUrl" AS url, n."udtAddress" AS udt
+    FROM "ChunkReplica" r JOIN "StorageNode" n ON n.id = r."nodeId" JOIN "Site" s ON s.id = n."siteId"
+    WHERE r."chunkId" = ANY(${chunks as string[]}::text[])`;
+  const out = new Map<string, ReplicaRow[]>();
+  for (const r of rows) {
+    const list = out.get(r.chunkId);
+    if (list) list.push(r);
+    else out.set(r.chunkId, [r]);
   }
-  const hops = sources.slice(0, 8).map(hop);
-  const [replicate, read] = await Promise.all([
-    signCapability(ctx, { op: "replicate", aud: [target.id], chunks: [p.chunk], sources: hops, sub: "system" }),
-    signCapability(ctx, { op: "read", aud: hops.map((h) => h.nodeId), chunks: [p.chunk], sub: "system" }),
-  ]);
-  const res = await replicateOnNode(
-    target.url,
-    replicate.token,
-    { chunk: p.chunk, size: chunk.size, readToken: read.token },
-    opts.timeoutMs,
-    opts.signal,
-  );
-  const [receipt] = await verifyReceipts(ctx.prisma, { [p.chunk]: [res.receipt] }, new Map([[p.chunk, chunk.size]]));
-  if (!receipt || receipt.nodeId !== target.id) {
-    throw new AppError("BAD_REQUEST", `the receipt for chunk ${p.chunk} is not from the copy's target ${target.name}`);
-  }
-  try {
-    await ctx.prisma.$executeRaw`
-      INSERT INTO "ChunkReplica" ("chunkId", "nodeId", state, epoch, "createdAt", "verifiedAt")
-      VALUES (${p.chunk}, ${target.id}::uuid, 'stored', ${receipt.epoch}, now(), now())
-      ON CONFLICT ("chunkId", "nodeId") DO UPDATE SET state = 'stored', epoch = EXCLUDED.epoch, "verifiedAt" = now()
-      WHERE "ChunkReplica".state <> 'deleting'`;
-  } catch (err) {
-    // The chunk row went (garbage collected) while we copied: the copy is an orphan now.
-    if ((err as { code?: string }).code === "P2003" || /foreign key/i.test(String(err))) {
-      return { outcome: "obsolete", why: "chunk collected meanwhile" };
+  return out;
+}
+
+/** Sources one batch may name (signed in its capability); the preferred ones come first. */
+const MAX_BATCH_SOURCES = 8;
+
+/**
+ * Copies many chunks to one target in one task (FDS-style bulk recovery): one look at the
+ * database for all of them, one pair of capabilities, one request to the target (which
+ * pulls them in parallel, verifies each and makes them durable with grouped fsyncs), one
+ * check of the receipts and one insert of the new replica rows. Each chunk gets its own
+ * outcome, exactly as runCopy would give it: a chunk that is already there, gone or
+ * unreachable does not hold the others back. Rejected entries are retried (alone) by
+ * the queue.
+ */
+export async function runCopyBatch(
+  ctx: ControlContext,
+  items: readonly CopyPayload[],
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<PromiseSettledResult<TaskOutcome>[]> {
+  const out: PromiseSettledResult<TaskOutcome>[] = items.map(() => ({
+    status: "fulfilled",
+    value: { outcome: "obsolete", why: "not run" },
+  }));
+  const done = (i: number, value: TaskOutcome) => (out[i] = { status: "fulfilled", value });
+  const fail = (i: number, reason: unknown) => (out[i] = { status: "rejected", reason });
+  const targets = [...new Set(items.map((p) => p.target))];
+  if (targets.length > 1) {
+    // Batches are cut per target; a mixed one (hand-made) is run per target.
+    for (const t of targets) {
+      const idx = items.flatMap((p, i) => (p.target === t ? [i] : []));
+      const sub = await runCopyBatch(
+        ctx,
+        idx.map((i) => items[i]!),
+        opts,
+      );
+      idx.forEach((i, k) => (out[i] = sub[k]!));
     }
-    throw err;
+    return out;
+  }
+  const now = new Date();
+  const ids = [...new Set(items.map((p) => p.chunk))];
+  const [target, chunkRows, replicas] = await Promise.all([
+    nodeById(ctx, targets[0]!, now),
+    ctx.prisma.chunk.findMany({ where: { id: { in: ids } }, select: { id: true, size: true } }),
+    replicasOfMany(ctx, ids, now),
+  ]);
+  const sizeOf = new Map(chunkRows.map((c) => [c.id, c.size] as const));
+
+  // Decide per chunk, as runCopy does.
+  type Go = { i: number; chunk: string; size: number; sources: ReplicaRow[] };
+  const go: Go[] = [];
+  const taken = new Set<string>();
+  for (const [i, p] of items.entries()) {
+    if (!target || !target.live || target.status !== "active") {
+      done(i, { outcome: "obsolete", why: "target not eligible" });
+      continue;
+    }
+    const size = sizeOf.get(p.chunk);
+    if (size === undefined) {
+      done(i, { outcome: "obsolete", why: "chunk gone" });
+      continue;
+    }
+    if (taken.has(p.chunk)) {
+      done(i, { outcome: "obsolete", why: "twice in one batch" });
+      continue;
+    }
+    const rows = replicas.get(p.chunk) ?? [];
+    const here = rows.find((r) => r.nodeId === p.target);
+    if (here?.live) {
+      done(i, { outcome: "obsolete", why: "already there" });
+      continue;
+    }
+    if (here?.state === "deleting") {
+      done(i, { outcome: "obsolete", why: "being deleted there" });
+      continue;
+    }
+    const rank = (id: string) => {
+      const k = p.sources.indexOf(id);
+      return k === -1 ? p.sources.length : k;
+    };
+    const sources = rows.filter((r) => r.live && r.nodeId !== p.target).sort((a, b) => rank(a.nodeId) - rank(b.nodeId));
+    if (sources.length === 0) {
+      done(i, { outcome: "unavailable", why: `chunk ${p.chunk} has no live copy to copy from right now` });
+      continue;
+    }
+    taken.add(p.chunk);
+    go.push({ i, chunk: p.chunk, size, sources });
+  }
+  if (go.length === 0 || !target) return out;
+
+  // The signed sources: each chunk's best first, then the alternatives, within the cap.
+  const hops: PipelineHop[] = [];
+  const hopIndex = new Map<string, number>();
+  const addHop = (r: ReplicaRow) => {
+    if (hopIndex.has(r.nodeId) || hops.length >= MAX_BATCH_SOURCES) return;
+    hopIndex.set(r.nodeId, hops.length);
+    hops.push(hop(r));
+  };
+  for (const g of go) addHop(g.sources[0]!);
+  for (const g of go) for (const r of g.sources) addHop(r);
+  const all = go.map((g) => ({
+    g,
+    item: {
+      chunk: g.chunk,
+      size: g.size,
+      sources: g.sources.flatMap((r) => (hopIndex.has(r.nodeId) ? [hopIndex.get(r.nodeId)!] : [])),
+    },
+  }));
+  // A chunk whose every source fell outside the cap waits for a batch of its own.
+  for (const x of all)
+    if (x.item.sources.length === 0) done(x.g.i, { outcome: "unavailable", why: "too many sources in one batch" });
+  const sendable = all.filter((x) => x.item.sources.length > 0);
+  go.splice(0, go.length, ...sendable.map((x) => x.g));
+  const request = sendable.map((x) => x.item);
+  if (request.length === 0) return out;
+  const chunks = go.map((g) => g.chunk);
+  const [replicate, read] = await Promise.all([
+    signCapability(ctx, { op: "replicate", aud: [target.id], chunks, sources: hops, sub: "system" }),
+    signCapability(ctx, { op: "read", aud: hops.map((h) => h.nodeId), chunks, sub: "system" }),
+  ]);
+  let res;
+  try {
+    res = await replicateBatchOnNode(
+      target.url,
+      replicate.token,
+      { items: request, readToken: read.token },
+      opts.timeoutMs,
+      opts.signal,
+    );
+  } catch (err) {
+    for (const g of go) {
+      if (err instanceof AppError && err.code === "UNAVAILABLE")
+        done(g.i, { outcome: "unavailable", why: err.message });
+      else fail(g.i, err);
+    }
+    return out;
+  }
+
+  const good: { g: Go; receipt: string; bytes: number; source: string | null }[] = [];
+  for (const [k, r] of res.results.entries()) {
+    const g = go[k]!;
+    if (r.ok) good.push({ g, receipt: r.receipt, bytes: r.bytesCopied, source: r.sourceNodeId });
+    else if (r.code === "UNAVAILABLE") done(g.i, { outcome: "unavailable", why: r.message });
+    else fail(g.i, new AppError(r.code, r.message));
+  }
+  if (good.length === 0) return out;
+  let verified;
+  try {
+    verified = await verifyReceipts(
+      ctx.prisma,
+      Object.fromEntries(good.map((x) => [x.g.chunk, [x.receipt]])),
+      new Map(good.map((x) => [x.g.chunk, x.g.size])),
+    );
+  } catch (err) {
+    for (const x of good) fail(x.g.i, err);
+    return out;
+  }
+  const wrong = verified.find((v) => v.nodeId !== target.id);
+  if (wrong) {
+    const err = new AppError(
+      "BAD_REQUEST",
+      `a receipt for chunk ${wrong.chunkId} is not from the copy's target ${target.name}`,
+    );
+    for (const x of good) fail(x.g.i, err);
+    return out;
+  }
+  const epochs = new Map(verified.map((v) => [v.chunkId, v.epoch] as const));
+  const okIds = good.map((x) => x.g.chunk);
+  const okEpochs = okIds.map((id) => epochs.get(id)!);
+  // Only rows of chunks that still exist: one collected meanwhile leaves an orphan file
+  // (the node's inventory sweeps it), never a failed batch.
+  const inserted = await ctx.prisma.$queryRaw<{ chunkId: string }[]>`
+    INSERT INTO "ChunkReplica" ("chunkId", "nodeId", state, epoch, "createdAt", "verifiedAt")
+    SELECT c.id, ${target.id}::uuid, 'stored', x.epoch, now(), now()
+    FROM unnest(${okIds}::text[], ${okEpochs}::int[]) AS x(id, epoch) JOIN "Chunk" c ON c.id = x.id
+    -- Not onto a node removed meanwhile (removal deletes its rows under this row's lock).
+    WHERE EXISTS (
+      SELECT 1 FROM "StorageNode" n WHERE n.id = ${target.id}::uuid AND n.status <> 'decommissioned' FOR SHARE)
+    ON CONFLICT ("chunkId", "nodeId") DO UPDATE SET state = 'stored', epoch = EXCLUDED.epoch, "verifiedAt" = now()
+    WHERE "ChunkReplica".state <> 'deleting'
+    RETURNING "chunkId"`;
+  const wrote = new Set(inserted.map((r) => r.chunkId));
+  const missing = okIds.filter((id) => !wrote.has(id));
+  // Rows not written: the chunk was collected, the target removed, or the row is being
+  // deleted there (then the copy still happened, as runCopy reports it).
+  const [stillThere, removed] =
+    missing.length === 0
+      ? [new Set<string>(), false]
+      : await Promise.all([
+          ctx.prisma.chunk
+            .findMany({ where: { id: { in: missing } }, select: { id: true } })
+            .then((rows) => new Set(rows.map((c) => c.id))),
+          ctx.prisma.storageNode
+            .findUnique({ where: { id: target.id }, select: { status: true } })
+            .then((n) => !n || n.status === "decommissioned"),
+        ]);
+  for (const x of good) {
+    if (wrote.has(x.g.chunk)) done(x.g.i, { outcome: "copied", bytes: x.bytes, source: x.source });
+    else if (removed) done(x.g.i, { outcome: "obsolete", why: "target removed meanwhile" });
+    else if (stillThere.has(x.g.chunk)) done(x.g.i, { outcome: "copied", bytes: x.bytes, source: x.source });
+    else done(x.g.i, { outcome: "obsolete", why: "chunk collected meanwhile" });
   }
   ctx.log.debug(
-    { chunk: p.chunk, target: target.name, source: res.sourceNodeId, bytes: res.bytesCopied, reason: p.reason },
-    "replica copied",
+    { target: target.name, chunks: items.length, copied: good.length, bytes: good.reduce((s, x) => s + x.bytes, 0) },
+    "replica batch copied",
   );
-  return { outcome: "copied", bytes: res.bytesCopied, source: res.sourceNodeId };
+  return out;
 }
 
 /**
@@ -213,7 +382,7 @@ export async function runDelete(
     // gc / cleanup: only what was marked deleting.
     if (row.state !== "deleting") return { ok: false as const, why: `replica is ${row.state}` };
     return { ok: true as const, markedAt: row.verifiedAt };
-  });
+  }, TX_OPTIONS);
   if (!decided.ok) return { outcome: "obsolete", why: decided.why };
   // The row stays `deleting`: the scan queues the delete again once the node is back.
   if (!node.live) return { outcome: "obsolete", why: "node not live; the delete waits for it" };

@@ -150,6 +150,48 @@ export class FakeNode {
         bytesCopied: r.size,
       });
     }
+    if (url.pathname === "/replicate/batch" && req.method === "POST") {
+      this.replicateCalls++;
+      let body = "";
+      for await (const b of req) body += String(b);
+      const r = JSON.parse(body) as {
+        items: { chunk: string; size: number; sources: number[] }[];
+        readToken: string;
+      };
+      const sources = (claims["sources"] ?? []) as { nodeId: string; url: string }[];
+      const results = [];
+      for (const it of r.items) {
+        let from: string | null = null;
+        if (!this.chunks.has(it.chunk)) {
+          for (const k of it.sources) {
+            const s = sources[k];
+            if (!s) continue;
+            const g = await fetch(`${s.url}/chunks/${it.chunk}`, {
+              headers: { authorization: `Bearer ${r.readToken}` },
+            });
+            if (g.status !== 200) continue;
+            const data = Buffer.from(await g.arrayBuffer());
+            if (createHash("sha256").update(data).digest("hex") !== it.chunk) continue;
+            this.chunks.set(it.chunk, { data, mtimeMs: Date.now() + 0.25 });
+            from = s.nodeId;
+            break;
+          }
+          if (from === null) {
+            results.push({ ok: false, chunk: it.chunk, code: "UNAVAILABLE", message: "no source" });
+            continue;
+          }
+        }
+        results.push({
+          ok: true,
+          chunk: it.chunk,
+          size: it.size,
+          receipt: await this.receipt(it.chunk, it.size),
+          sourceNodeId: from,
+          bytesCopied: from === null ? 0 : it.size,
+        });
+      }
+      return this.json(res, 200, { results });
+    }
     return this.json(res, 404, { error: { code: "NOT_FOUND", message: `no route ${req.method} ${url.pathname}` } });
   }
 }
