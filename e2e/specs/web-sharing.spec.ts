@@ -142,6 +142,20 @@ test("bob sees the folder under Shared with me, can open and download from it, a
   );
   expect(names).not.toContain("salaries.xlsx");
   expect(names).not.toContain("Private");
+
+  // The share dialog's suggestions do not list the directory: nothing for empty or partial
+  // queries (bob shares no group with anyone), only the account whose e-mail he typed in full.
+  const suggest = async (q: string) => {
+    const r = await page.request.get(
+      `${cluster.url}/api/trpc/shares.suggest?input=${encodeURIComponent(JSON.stringify({ q }))}`,
+    );
+    expect(r.status(), await r.text()).toBe(200);
+    return ((await r.json()) as { result: { data: { users: { email: string }[] } } }).result.data.users.map(
+      (u) => u.email,
+    );
+  };
+  for (const q of ["", "a", "admin", "cumulus.test"]) expect(await suggest(q), q).toEqual([]);
+  expect(await suggest(cluster.admin!.email.toUpperCase())).toEqual([cluster.admin!.email]);
   await page.context().close();
 });
 
