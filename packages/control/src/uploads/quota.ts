@@ -54,7 +54,11 @@ export async function assertWithinQuota(
   );
 }
 
-/** Locks the owner's row so that quota checks of concurrent commits run one at a time. */
+/**
+ * Locks the owner's row so that quota checks of concurrent commits run one at a time.
+ * FOR NO KEY UPDATE, not FOR UPDATE: it still excludes another commit's lock, but not the
+ * key-share locks that inserts referencing the user (sessions, audit, entries) take.
+ */
 export async function lockOwner(tx: Prisma.TransactionClient, ownerId: string): Promise<void> {
-  await tx.$queryRaw`SELECT id FROM "User" WHERE id = ${ownerId}::uuid FOR UPDATE`;
+  await tx.$queryRaw`SELECT id::text AS id FROM "User" WHERE id = ${ownerId}::uuid FOR NO KEY UPDATE`;
 }
