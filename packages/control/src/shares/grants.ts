@@ -280,7 +280,10 @@ export async function suggestPrincipals(
       take: MAX_SUGGESTIONS,
     }),
     q.includes("@")
-      ? ctx.prisma.user.findFirst({ where: { disabled: false, id: { not: user.id }, email: exact }, select: userSelect })
+      ? ctx.prisma.user.findFirst({
+          where: { disabled: false, id: { not: user.id }, email: exact },
+          select: userSelect,
+        })
       : null,
     ctx.prisma.group.findMany({
       where: { ...matchGroup, ...(admin ? {} : { members: { some: { userId: user.id } } }) },

@@ -117,7 +117,12 @@ describe("quotas on upload", () => {
   it("counts only growth for a new version, so shrinking a file always works", async () => {
     // a.bin is 6,000 of the 9,000 used: 6,900 fits (growth 900), 8,000 does not.
     const err = await refusal(
-      beginUpload(ctx, alice, { path: `${home}/a.bin`, ...manifest([fakeChunk(8_000)]), baseVersion: 1, parents: false }),
+      beginUpload(ctx, alice, {
+        path: `${home}/a.bin`,
+        ...manifest([fakeChunk(8_000)]),
+        baseVersion: 1,
+        parents: false,
+      }),
     );
     expect(err.code).toBe("QUOTA_EXCEEDED");
     expect(err.details).toMatchObject({ requestedBytes: 2_000 });
@@ -136,7 +141,12 @@ describe("quotas on upload", () => {
     });
     // Alice uses 100 + 3,000 = 3,100; Bob replacing her 3,000-byte file with 3,200 bytes adds 200.
     const err = await refusal(
-      beginUpload(ctx, bob, { path: `${home}/one.bin`, ...manifest([fakeChunk(3_200)]), baseVersion: 1, parents: false }),
+      beginUpload(ctx, bob, {
+        path: `${home}/one.bin`,
+        ...manifest([fakeChunk(3_200)]),
+        baseVersion: 1,
+        parents: false,
+      }),
     );
     expect(err.code).toBe("QUOTA_EXCEEDED");
     expect(err.details).toMatchObject({ owner: "alice@corp.test", usedBytes: 3_100, quotaBytes: 3_200 });

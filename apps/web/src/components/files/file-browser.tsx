@@ -63,7 +63,11 @@ export function Breadcrumbs({ path }: { path: string }) {
     <nav aria-label="Breadcrumbs" className="min-w-0">
       <ol className="flex flex-wrap items-center gap-1 text-sm">
         <li>
-          <Link href="/files/" prefetch={false} className="rounded px-1 text-slate-600 hover:text-slate-900 hover:underline">
+          <Link
+            href="/files/"
+            prefetch={false}
+            className="rounded px-1 text-slate-600 hover:text-slate-900 hover:underline"
+          >
             All files
           </Link>
         </li>

@@ -261,7 +261,11 @@ export function PageHeader({
     <div className="mb-6 flex flex-col gap-3 sm:flex-row sm:items-end sm:justify-between">
       <div className="min-w-0">
         {back ? (
-          <Link href={back.href} prefetch={false} className="mb-1 inline-block text-sm text-slate-500 hover:text-slate-800">
+          <Link
+            href={back.href}
+            prefetch={false}
+            className="mb-1 inline-block text-sm text-slate-500 hover:text-slate-800"
+          >
             ← {back.label}
           </Link>
         ) : null}
