@@ -262,6 +262,13 @@ test("the policies page sets 3 replicas on a folder and shows the effective poli
   expect(errors).toEqual([]);
 });
 
+/** What a client would send to pass for an allowed address if the server believed it. */
+const FORGED = {
+  "x-forwarded-for": "203.0.113.9",
+  "x-real-ip": "203.0.113.9",
+  "x-cumulus-client-ip": "203.0.113.9",
+} as const;
+
 test("a user denied from 127.0.0.1 by an IP rule can neither sign in nor fetch data; removing the rule restores access", async ({
   page,
   browser,
@@ -286,6 +293,14 @@ test("a user denied from 127.0.0.1 by an IP rule can neither sign in nor fetch d
   expect(plan.status).toBe(200);
   const payload = JSON.parse(Buffer.from(plan.body.chunks[0]!.token.split(".")[1]!, "base64url").toString("utf8"));
   expect(payload.ip).toBe("127.0.0.1");
+  // Headers a client writes itself do not move the address a token is bound to.
+  const forgedPlan = await fetch(
+    `${cluster.url}/api/v1/downloads?path=${encodeURIComponent(`${veraHome}/notes.txt`)}`,
+    { headers: { authorization: `Bearer ${device.body.token}`, ...FORGED } },
+  );
+  expect(forgedPlan.status).toBe(200);
+  const forgedToken = ((await forgedPlan.json()) as { chunks: { token: string }[] }).chunks[0]!.token;
+  expect(JSON.parse(Buffer.from(forgedToken.split(".")[1]!, "base64url").toString("utf8")).ip).toBe("127.0.0.1");
 
   // Through the admin page.
   await page.goto(`${cluster.url}/admin/ip-rules`);
@@ -329,6 +344,16 @@ test("a user denied from 127.0.0.1 by an IP rule can neither sign in nor fetch d
   const denied = await signInRaw(cluster, "vera@corp.test", PW);
   expect(denied.status).toBe(403);
   expect(denied.cookie).toBeNull();
+  // No proxy is trusted (CUMULUS_TRUSTED_PROXIES unset): a forged X-Forwarded-For,
+  // X-Real-IP or our own internal header does not get her past the rule.
+  const forgedSignIn = await fetch(`${cluster.url}/api/auth/sign-in/email`, {
+    method: "POST",
+    headers: { "content-type": "application/json", origin: cluster.url, ...FORGED },
+    body: JSON.stringify({ email: "vera@corp.test", password: PW }),
+  });
+  expect(forgedSignIn.status).toBe(403);
+  expect(forgedSignIn.headers.get("set-cookie") ?? "").not.toContain("session_token=");
+  expect(((await forgedSignIn.json()) as { message: string }).message).toContain("127.0.0.1");
   expect(
     (await api(cluster, {}, "POST", "/auth/device-tokens", { email: "vera@corp.test", password: PW, deviceName: "x" }))
       .status,
@@ -343,6 +368,19 @@ test("a user denied from 127.0.0.1 by an IP rule can neither sign in nor fetch d
   );
   expect(list.status).toBe(403);
   expect(list.body.error.message).toContain("127.0.0.1");
+  const forgedList = await fetch(`${cluster.url}/api/v1/fs/list?path=${encodeURIComponent(veraHome)}`, {
+    headers: { cookie: vera, ...FORGED },
+  });
+  expect(forgedList.status).toBe(403);
+  const forgedTrpc = await fetch(
+    `${cluster.url}/api/trpc/files.list?input=${encodeURIComponent(JSON.stringify({ path: veraHome }))}`,
+    { headers: { cookie: vera, origin: cluster.url, ...FORGED } },
+  );
+  expect(forgedTrpc.status).toBe(403);
+  const forgedGw = await fetch(`${cluster.url}/api/gateway/files${veraHome}/notes.txt`, {
+    headers: { cookie: vera, ...FORGED },
+  });
+  expect(forgedGw.status).toBe(403);
   expect(
     (
       await api(

@@ -218,6 +218,37 @@ test("an upload can be cancelled and retried; search finds it by name", async ({
   await expect(results.getByRole("row")).toHaveCount(2); // header + one result
 });
 
+test("an upload over the user's quota fails in the panel with what is used and allowed; with room, Retry uploads it", async ({
+  page,
+}) => {
+  const me = await api<{ id: string }>(page, "/auth/whoami");
+  const setQuota = async (quotaBytes: number | null) => {
+    const r = await page.request.post(`${cluster.url}/api/trpc/users.setQuota`, {
+      data: { id: me.id, quotaBytes },
+      headers: { origin: cluster.url },
+    });
+    expect(r.status(), await r.text()).toBe(200);
+  };
+  // Everything the earlier tests stored counts; a 1 MiB quota is already exceeded.
+  await setQuota(MiB);
+  await writeFile(path.join(work, "over-quota.bin"), randomBytes(2 * MiB));
+  await openFolder(page, home);
+  await page.getByTestId("upload-files-input").setInputFiles(path.join(work, "over-quota.bin"));
+  const item = page.getByRole("listitem", { name: `Upload ${home}/over-quota.bin` });
+  await expect(item).toContainText("Failed");
+  await expect(item).toContainText(/needs 2\.0 MiB more but .*'s quota is 1\.0 MiB with .* used/);
+  await expect(row(page, "over-quota.bin")).toHaveCount(0);
+  const refused = await page.request.get(
+    `${cluster.url}/api/v1/fs/stat?path=${encodeURIComponent(`${home}/over-quota.bin`)}`,
+  );
+  expect(refused.status()).toBe(404);
+
+  await setQuota(null);
+  await item.getByRole("button", { name: "Retry upload of over-quota.bin" }).click();
+  await uploadsDone(page, 1);
+  await expect(row(page, "over-quota.bin")).toContainText("2.00 MB");
+});
+
 test("downloads a file and a folder through the gateway, byte for byte, with Range and a corrupt replica", async ({
   page,
 }) => {
@@ -404,4 +435,32 @@ test("the details panel shows 3 replicas of every chunk once the folder's policy
     for (const node of ["hq-1", "hq-2", "branch-1"]) await expect(chunks.nth(i)).toContainText(node);
   }
   await page.screenshot({ path: path.join(shots, "web-details-panel.png") });
+});
+
+test("the audit log lists the file actions of this suite: uploads, rename/move, delete, restore, versions, policy", async ({
+  page,
+}) => {
+  const errors: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${cluster.url}/admin/audit`);
+  const table = page.getByRole("table", { name: "Audit events" });
+  for (const action of [
+    "signin",
+    "file.create",
+    "file.update",
+    "entry.move",
+    "entry.trash",
+    "entry.restore",
+    "file.restore-version",
+    "policy.set",
+  ]) {
+    // Filtered to the one action: a busy log pages older events out of the first screen.
+    await page.getByLabel("Action", { exact: true }).selectOption(action);
+    await page.getByRole("button", { name: "Apply" }).click();
+    await expect(table.getByRole("cell", { name: action, exact: true }).first(), action).toBeVisible();
+  }
+  expect(errors).toEqual([]);
 });

@@ -142,6 +142,20 @@ test("bob sees the folder under Shared with me, can open and download from it, a
   );
   expect(names).not.toContain("salaries.xlsx");
   expect(names).not.toContain("Private");
+
+  // The share dialog's suggestions do not list the directory: nothing for empty or partial
+  // queries (bob shares no group with anyone), only the account whose e-mail he typed in full.
+  const suggest = async (q: string) => {
+    const r = await page.request.get(
+      `${cluster.url}/api/trpc/shares.suggest?input=${encodeURIComponent(JSON.stringify({ q }))}`,
+    );
+    expect(r.status(), await r.text()).toBe(200);
+    return ((await r.json()) as { result: { data: { users: { email: string }[] } } }).result.data.users.map(
+      (u) => u.email,
+    );
+  };
+  for (const q of ["", "a", "admin", "cumulus.test"]) expect(await suggest(q), q).toEqual([]);
+  expect(await suggest(cluster.admin!.email.toUpperCase())).toEqual([cluster.admin!.email]);
   await page.context().close();
 });
 
@@ -221,4 +235,20 @@ test("a revoked link and an unknown link say so", async ({ browser }) => {
   await expect(anon.getByRole("heading", { name: "Link not found" })).toBeVisible();
   await page.context().close();
   await anon.context().close();
+});
+
+test("the audit log lists the sharing actions: the grant, the link, its unlock and downloads, its revocation", async ({
+  browser,
+}) => {
+  const page = await asUser(browser, cluster.admin!);
+  await page.goto(`${cluster.url}/admin/audit`);
+  const table = page.getByRole("table", { name: "Audit events" });
+  for (const action of ["share.grant", "link.create", "link.unlock", "link.download", "link.revoke"]) {
+    // Filtered to the one action: a busy log pages older events out of the first screen.
+    await page.getByLabel("Action", { exact: true }).selectOption(action);
+    await page.getByRole("button", { name: "Apply" }).click();
+    await expect(table.getByRole("cell", { name: action, exact: true }).first(), action).toBeVisible();
+  }
+  await page.screenshot({ path: path.join(shots, "web-audit-sharing.png"), fullPage: true });
+  await page.context().close();
 });

@@ -166,6 +166,7 @@ export class Box {
       "CUMULUS_REPAIR_CONCURRENCY",
       "CUMULUS_GC_GRACE_MS",
       "CUMULUS_ORPHAN_SWEEP_MS",
+      "CUMULUS_TRUSTED_PROXIES",
     ] as const) {
       if (this.env[k] !== undefined) e[k] = String(this.env[k]);
     }
@@ -179,9 +180,10 @@ export class Box {
       name: "control",
       ports: { http: this.env.PORT },
       command: process.execPath,
+      // apps/web's own server around Next.js: it alone sees the TCP peer address
+      // that the IP rules need (see apps/web/server/main.ts).
       args: [
-        path.join(this.env.repoRoot, "node_modules", "next", "dist", "bin", "next"),
-        "start",
+        path.join(this.env.repoRoot, "apps", "web", "server", "main.ts"),
         "-p",
         String(this.env.PORT),
         "-H",

@@ -22,6 +22,8 @@ const ZBoxEnv = z.object({
   CUMULUS_REPAIR_CONCURRENCY: z.coerce.number().int().positive().optional(),
   CUMULUS_GC_GRACE_MS: z.coerce.number().int().min(0).optional(),
   CUMULUS_ORPHAN_SWEEP_MS: z.coerce.number().int().positive().optional(),
+  /** Reverse proxies whose X-Forwarded-For the control plane believes (CIDR list). */
+  CUMULUS_TRUSTED_PROXIES: z.string().optional(),
   // Passed through to the storage nodes when set.
   CUMULUS_NODE_SCRUB_BYTES_PER_SEC: z.coerce.number().int().min(0).optional(),
   CUMULUS_NODE_SCRUB_INTERVAL_MS: z.coerce.number().int().positive().optional(),

@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   "TRUNCATED",
   "PAYLOAD_TOO_LARGE",
   "DISK_FULL",
+  "QUOTA_EXCEEDED",
   "UNAVAILABLE",
   "RATE_LIMITED",
   "INTERNAL",
@@ -52,6 +53,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   TRUNCATED: 400,
   PAYLOAD_TOO_LARGE: 413,
   DISK_FULL: 507,
+  // As WebDAV (RFC 4918) answers a write over the user's quota.
+  QUOTA_EXCEEDED: 507,
   UNAVAILABLE: 503,
   RATE_LIMITED: 429,
   INTERNAL: 500,

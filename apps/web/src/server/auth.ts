@@ -1,3 +1,4 @@
+import { cache } from "react";
 import { headers as nextHeaders } from "next/headers";
 import { authenticate } from "@cumulus/control/auth/authenticate";
 import type { AuthUser } from "@cumulus/control/access/access";
@@ -51,7 +52,11 @@ export type PageAuth =
  * For server components and layouts: who is signed in (from the request's cookie), with
  * the IP rules applied. Never throws for a missing or ended session.
  */
-export async function pageAuth(): Promise<PageAuth> {
+export const pageAuth = cache(pageAuthUncached);
+
+// Wrapped in React's per-request cache: the layout and the page of one request both ask,
+// and a big folder's first paint should not wait for the session and IP rules twice.
+async function pageAuthUncached(): Promise<PageAuth> {
   const h = new Headers(await nextHeaders());
   if (!h.get("cookie")) return { state: "signed-out" };
   try {

@@ -4,6 +4,7 @@ import type { ControlContext } from "../context.ts";
 import { createUser, testContext } from "../fs/test-fixtures.ts";
 import { authenticate } from "./authenticate.ts";
 import { getAuth } from "./better-auth.ts";
+import { CLIENT_IP_HEADER } from "../ip-rules/client-ip.ts";
 
 let db: TestDatabase;
 let ctx: ControlContext;
@@ -32,7 +33,8 @@ async function signIn(email: string, password: string, ip = "10.0.0.1", proto = 
         "content-type": "application/json",
         origin: proto === "https" ? "https://cumulus.test:3000" : ORIGIN,
         host: "cumulus.test:3000",
-        "x-forwarded-for": ip,
+        // As apps/web's server stamps it on every request.
+        [CLIENT_IP_HEADER]: ip,
         "x-forwarded-proto": proto,
       },
       body: JSON.stringify({ email, password }),

@@ -6,7 +6,7 @@ import { prismaAdapter } from "better-auth/adapters/prisma";
 import { APIError, createAuthMiddleware, isAPIError } from "better-auth/api";
 import type { ControlContext } from "../context.ts";
 import { audit } from "../audit/audit.ts";
-import { clientIpFromHeaders } from "../ip-rules/client-ip.ts";
+import { CLIENT_IP_HEADER, clientIpFromHeaders } from "../ip-rules/client-ip.ts";
 import { decideIp } from "../ip-rules/ip-rules.ts";
 import { normalizeIp } from "../ip-rules/cidr.ts";
 import { lockoutFor, lockoutMessage, noteFailureForLockout } from "../users/lockout.ts";
@@ -162,6 +162,8 @@ function createAuth(ctx: ControlContext, secret: string, secure: boolean) {
       useSecureCookies: secure,
       defaultCookieAttributes: { httpOnly: true, sameSite: "lax", secure, path: "/" },
       database: { generateId: () => randomUUID() },
+      // The address apps/web's server resolved; X-Forwarded-For is the client's to forge.
+      ipAddress: { ipAddressHeaders: [CLIENT_IP_HEADER] },
     },
     hooks: {
       before: createAuthMiddleware(async (c) => {

@@ -210,33 +210,92 @@ export async function revokeShare(
 
 export const ZPrincipalQuery = z.object({ q: z.string().max(200).default("") });
 
-/** Users and groups whose e-mail, name or group name contains `q`: the share dialog's suggestions. */
+/**
+ * A fixed-window counter per user. In memory, so per control-plane process: behind a
+ * load balancer a user gets this many per instance, which still stops a script walking
+ * the directory a few letters at a time.
+ */
+export class SuggestLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>();
+  readonly limit: number;
+  readonly windowMs: number;
+  constructor(limit = 60, windowMs = 60_000) {
+    this.limit = limit;
+    this.windowMs = windowMs;
+  }
+  /** Counts one call; returns the ms to wait when over the limit, else 0. */
+  take(key: string, now: number): number {
+    const w = this.windows.get(key);
+    if (!w || now - w.start >= this.windowMs) {
+      if (this.windows.size > 10_000) this.windows.clear();
+      this.windows.set(key, { start: now, count: 1 });
+      return 0;
+    }
+    if (w.count >= this.limit) return w.start + this.windowMs - now;
+    w.count++;
+    return 0;
+  }
+}
+
+const suggestLimiter = new SuggestLimiter();
+const MAX_SUGGESTIONS = 10;
+
+/**
+ * The share dialog's suggestions. A directory of every account is not something a
+ * normal user gets to read (it is a phishing list), so, as in mainstream file-sharing
+ * products: people who share a group with the caller and match `q`, plus the one account
+ * whose e-mail is exactly `q`; the caller's own groups matching `q`, plus the group named
+ * exactly `q`. Admins, who manage every account anyway, get plain substring matches.
+ * Rate-limited per user (RATE_LIMITED).
+ */
 export async function suggestPrincipals(
   ctx: ControlContext,
   user: AuthUser,
   input: unknown,
+  opts: { limiter?: SuggestLimiter; now?: number } = {},
 ): Promise<{ users: { id: string; email: string; name: string }[]; groups: { id: string; name: string }[] }> {
   const q = ZPrincipalQuery.parse(input).q.trim();
-  const where = q === "" ? {} : { contains: q, mode: "insensitive" as const };
-  const [users, groups] = await Promise.all([
+  const limiter = opts.limiter ?? suggestLimiter;
+  const wait = limiter.take(user.id, opts.now ?? Date.now());
+  if (wait > 0) {
+    throw new AppError(
+      "RATE_LIMITED",
+      `too many share suggestions asked for (${limiter.limit} a minute): wait ${Math.ceil(wait / 1000)} s, or type the full e-mail address`,
+      { retryAfterMs: wait },
+    );
+  }
+  const contains = { contains: q, mode: "insensitive" as const };
+  const exact = { equals: q, mode: "insensitive" as const };
+  const userSelect = { id: true, email: true, name: true } as const;
+  const matchUser = q === "" ? {} : { OR: [{ email: contains }, { name: contains }] };
+  const matchGroup = q === "" ? {} : { name: contains };
+  const admin = user.role === "admin";
+  const sameGroup = { memberships: { some: { group: { members: { some: { userId: user.id } } } } } };
+
+  const [users, exactUser, groups, exactGroup] = await Promise.all([
     ctx.prisma.user.findMany({
-      where: {
-        disabled: false,
-        id: { not: user.id },
-        ...(q === "" ? {} : { OR: [{ email: where }, { name: where }] }),
-      },
-      select: { id: true, email: true, name: true },
+      where: { disabled: false, id: { not: user.id }, ...matchUser, ...(admin ? {} : sameGroup) },
+      select: userSelect,
       orderBy: { email: "asc" },
-      take: 10,
+      take: MAX_SUGGESTIONS,
     }),
+    q.includes("@")
+      ? ctx.prisma.user.findFirst({
+          where: { disabled: false, id: { not: user.id }, email: exact },
+          select: userSelect,
+        })
+      : null,
     ctx.prisma.group.findMany({
-      where: q === "" ? {} : { name: where },
+      where: { ...matchGroup, ...(admin ? {} : { members: { some: { userId: user.id } } }) },
       select: { id: true, name: true },
       orderBy: { name: "asc" },
-      take: 10,
+      take: MAX_SUGGESTIONS,
     }),
+    q === "" ? null : ctx.prisma.group.findFirst({ where: { name: exact }, select: { id: true, name: true } }),
   ]);
-  return { users, groups };
+  if (exactUser && !users.some((u) => u.id === exactUser.id)) users.unshift(exactUser);
+  if (exactGroup && !groups.some((g) => g.id === exactGroup.id)) groups.unshift(exactGroup);
+  return { users: users.slice(0, MAX_SUGGESTIONS), groups: groups.slice(0, MAX_SUGGESTIONS) };
 }
 
 export type SharedItem = {

@@ -15,7 +15,7 @@ import { beginUpload } from "../uploads/begin-upload.ts";
 import { listChanges } from "../changes/list-changes.ts";
 import { searchByName } from "../search/search.ts";
 import { addNode, createUser, fakeChunk, manifest, testContext, upload, type TestNode } from "../fs/test-fixtures.ts";
-import { grantShare, listGrants, revokeShare, sharedWithMe, suggestPrincipals } from "./grants.ts";
+import { grantShare, listGrants, revokeShare, sharedWithMe, suggestPrincipals, SuggestLimiter } from "./grants.ts";
 import {
   authorizeShareLink,
   countLinkDownload,
@@ -183,9 +183,17 @@ describe("sharing with users and groups", () => {
     await restoreFromTrash(ctx, alice, { id: trashed.id });
     expect((await sharedWithMe(ctx, carol)).items).toHaveLength(1);
 
-    const suggestions = await suggestPrincipals(ctx, alice, { q: "des" });
-    expect(suggestions.groups.map((g) => g.name)).toEqual(["design"]);
-    expect((await suggestPrincipals(ctx, alice, { q: "CAR" })).users.map((u) => u.email)).toEqual(["carol@corp.test"]);
+    // Carol shares "design" with bob, so she is suggested bob and her group; alice,
+    // outside it, only gets exact answers.
+    const carolSees = await suggestPrincipals(ctx, carol, { q: "" });
+    expect(carolSees.users.map((u) => u.email)).toEqual(["bob@corp.test"]);
+    expect(carolSees.groups.map((g) => g.name)).toEqual(["design"]);
+    expect((await suggestPrincipals(ctx, alice, { q: "des" })).groups).toEqual([]);
+    expect((await suggestPrincipals(ctx, alice, { q: "design" })).groups.map((g) => g.name)).toEqual(["design"]);
+    expect((await suggestPrincipals(ctx, alice, { q: "CAR" })).users).toEqual([]);
+    expect((await suggestPrincipals(ctx, alice, { q: "Carol@Corp.test" })).users.map((u) => u.email)).toEqual([
+      "carol@corp.test",
+    ]);
   });
 
   it("revoking removes access at once, with an audit event; unknown principals and owners are refused", async () => {
@@ -435,5 +443,36 @@ describe("purge", () => {
     // A live entry cannot be purged.
     const live = await mkdir(ctx, alice, { path: `${aliceHome}/keep`, parents: false });
     await expect(purgeEntry(ctx, alice, { id: live.id })).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+});
+
+describe("share suggestions do not hand out the user directory", () => {
+  it("a normal user sees no one for an empty or partial query, only exact e-mails, and is rate-limited", async () => {
+    const dave = await createUser(ctx, "dave@corp.test");
+    await createUser(ctx, "erin.secret@corp.test");
+    const empty = await suggestPrincipals(ctx, dave, { q: "" });
+    expect(empty).toEqual({ users: [], groups: [] });
+    for (const q of ["e", "corp", "@corp.test", "erin", "secret"]) {
+      expect((await suggestPrincipals(ctx, dave, { q })).users, q).toEqual([]);
+    }
+    const exact = await suggestPrincipals(ctx, dave, { q: " ERIN.secret@corp.test " });
+    expect(exact.users.map((u) => u.email)).toEqual(["erin.secret@corp.test"]);
+    // Admins manage every account: they get substring matches.
+    expect((await suggestPrincipals(ctx, admin, { q: "secret" })).users.map((u) => u.email)).toEqual([
+      "erin.secret@corp.test",
+    ]);
+
+    const limiter = new SuggestLimiter(3, 60_000);
+    const t0 = 1_000_000;
+    for (let i = 0; i < 3; i++) await suggestPrincipals(ctx, dave, { q: "x" }, { limiter, now: t0 + i });
+    await expect(suggestPrincipals(ctx, dave, { q: "x" }, { limiter, now: t0 + 10 })).rejects.toMatchObject({
+      code: "RATE_LIMITED",
+      message: expect.stringMatching(/wait 60 s/),
+    });
+    // Per user, and the window passes.
+    await expect(suggestPrincipals(ctx, alice, { q: "x" }, { limiter, now: t0 + 10 })).resolves.toBeTruthy();
+    await expect(suggestPrincipals(ctx, dave, { q: "x" }, { limiter, now: t0 + 60_001 })).resolves.toBeTruthy();
+    // A bad query is refused before it counts.
+    await expect(suggestPrincipals(ctx, dave, { q: "y".repeat(201) }, { limiter })).rejects.toThrow();
   });
 });

@@ -9,6 +9,7 @@ import { forbidden, lookup, missingError } from "../fs/tree.ts";
 import { knownChunks, liveReplicas, writableNodes, type WritableNode } from "../fs/replicas.ts";
 import { describeSource, effectivePolicyOf } from "../policies/effective.ts";
 import { batchForToken, signCapability } from "../capabilities/tokens.ts";
+import { assertWithinQuota } from "./quota.ts";
 
 /**
  * How long an upload may take between begin and commit. Its chunks are protected from
@@ -96,6 +97,23 @@ export async function checkTarget(
   throw await missingError(db, l);
 }
 
+/**
+ * Whose quota a write counts against: a new file belongs to its uploader, a new version
+ * to the file's owner (a write-share grantee fills the owner's quota, as in Nextcloud).
+ */
+export async function quotaOwner(
+  db: Parameters<typeof lookup>[0],
+  user: AuthUser,
+  entryId: string | null,
+): Promise<{ user: { id: string; email: string }; currentSize: number }> {
+  if (!entryId) return { user, currentSize: 0 };
+  const e = await db.entry.findUniqueOrThrow({
+    where: { id: entryId },
+    select: { size: true, owner: { select: { id: true, email: true } } },
+  });
+  return { user: e.owner ?? user, currentSize: Number(e.size) };
+}
+
 export function validateManifest(size: number, chunks: readonly { id: string; size: number }[]): Map<string, number> {
   let sum = 0;
   const sizes = new Map<string, number>();
@@ -133,6 +151,9 @@ export async function beginUpload(
     await makeFolders(ctx, user, formatPath(parts.slice(0, -1)), { parents: true, mustCreate: false });
   }
   const target = await checkTarget(ctx.prisma, user, path, req.baseVersion);
+  // Refused here so the client sends no bytes; commit checks again, under a lock.
+  const owner = await quotaOwner(ctx.prisma, user, target.entryId);
+  await assertWithinQuota(ctx.prisma, owner.user, path, req.size - owner.currentSize);
   const eff = await effectivePolicyOf(ctx.prisma, ctx.config, target.entryId ?? target.parentId);
   const policy = eff.policy;
 

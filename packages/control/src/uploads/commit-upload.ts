@@ -8,7 +8,8 @@ import { auditInTx, recordChange } from "../changes/record.ts";
 import { lockLiveFolder } from "../fs/mkdir.ts";
 import { ENTRY_INCLUDE, isUniqueViolation, toApiEntry } from "../fs/tree.ts";
 import { liveReplicas } from "../fs/replicas.ts";
-import { checkTarget, type StoredManifest } from "./begin-upload.ts";
+import { checkTarget, quotaOwner, type StoredManifest } from "./begin-upload.ts";
+import { assertWithinQuota, lockOwner } from "./quota.ts";
 import { verifyReceipts } from "./receipts.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -84,6 +85,9 @@ export async function commitUpload(
         if (gone.count === 0) throw uploadNotFound(uploadId);
 
         const target = await checkTarget(tx, user, upload.path, manifest.baseVersion);
+        const owner = await quotaOwner(tx, user, target.entryId);
+        await lockOwner(tx, owner.user.id);
+        await assertWithinQuota(tx, owner.user, upload.path, Number(upload.size) - owner.currentSize);
         let entryId = target.entryId;
         let created = false;
         if (entryId) {

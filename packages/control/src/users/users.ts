@@ -11,8 +11,7 @@ import { lockoutFor } from "./lockout.ts";
 /**
  * Account administration (admins only; the tRPC layer checks the role, these functions
  * trust their caller to be an admin). Every change is audited with the account's e-mail
- * as target. Quotas are stored on User.quotaBytes; enforcing them on upload is not done
- * here (see the report of the web issue).
+ * as target. Quotas are stored on User.quotaBytes and enforced on upload (uploads/quota.ts).
  */
 
 export type Meta = { ip?: string | null };

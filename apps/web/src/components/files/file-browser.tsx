@@ -44,7 +44,6 @@ import {
 } from "@/components/ui/dropdown-menu.tsx";
 import { cn } from "@/components/ui/cn.ts";
 import { FileList, sortEntries, type Sort } from "./file-list.tsx";
-import { DeleteDialog, NewFolderDialog, RenameDialog } from "./dialogs.tsx";
 import { collectDrop, collectInput, useUploads } from "./uploads.tsx";
 import { appCode, errorMessage, filesHref, gatewayHref, splitPath } from "./format.ts";
 import { can, type FileEntry, type Listing } from "./types.ts";
@@ -54,6 +53,9 @@ const ShareDialog = dynamic(() => import("./share-dialog.tsx").then((m) => m.Sha
 const DetailsPanel = dynamic(() => import("./details-panel.tsx").then((m) => m.DetailsPanel), { ssr: false });
 const MoveDialog = dynamic(() => import("./dialogs.tsx").then((m) => m.MoveDialog), { ssr: false });
 const VersionsDialog = dynamic(() => import("./dialogs.tsx").then((m) => m.VersionsDialog), { ssr: false });
+const NewFolderDialog = dynamic(() => import("./dialogs.tsx").then((m) => m.NewFolderDialog), { ssr: false });
+const RenameDialog = dynamic(() => import("./dialogs.tsx").then((m) => m.RenameDialog), { ssr: false });
+const DeleteDialog = dynamic(() => import("./dialogs.tsx").then((m) => m.DeleteDialog), { ssr: false });
 
 export function Breadcrumbs({ path }: { path: string }) {
   const parts = splitPath(path);
@@ -61,7 +63,11 @@ export function Breadcrumbs({ path }: { path: string }) {
     <nav aria-label="Breadcrumbs" className="min-w-0">
       <ol className="flex flex-wrap items-center gap-1 text-sm">
         <li>
-          <Link href="/files/" className="rounded px-1 text-slate-600 hover:text-slate-900 hover:underline">
+          <Link
+            href="/files/"
+            prefetch={false}
+            className="rounded px-1 text-slate-600 hover:text-slate-900 hover:underline"
+          >
             All files
           </Link>
         </li>
@@ -77,6 +83,7 @@ export function Breadcrumbs({ path }: { path: string }) {
               ) : (
                 <Link
                   href={filesHref("/" + parts.slice(0, i + 1).join("/"))}
+                  prefetch={false}
                   className="truncate rounded px-1 text-slate-600 hover:text-slate-900 hover:underline"
                 >
                   {p}
@@ -457,14 +464,16 @@ export function FileBrowser({ path, initial }: { path: string; initial: Listing 
         ) : null}
       </div>
 
-      <NewFolderDialog folder={path} open={newFolder} onOpenChange={setNewFolder} />
-      <RenameDialog entry={renaming} onOpenChange={(o) => !o && setRenaming(null)} />
+      {newFolder ? <NewFolderDialog folder={path} open onOpenChange={setNewFolder} /> : null}
+      {renaming ? <RenameDialog entry={renaming} onOpenChange={(o) => !o && setRenaming(null)} /> : null}
       {moving ? <MoveDialog entry={moving} onOpenChange={(o) => !o && setMoving(null)} /> : null}
-      <DeleteDialog
-        entry={deleting}
-        onOpenChange={(o) => !o && setDeleting(null)}
-        onDeleted={() => setSelectedId(null)}
-      />
+      {deleting ? (
+        <DeleteDialog
+          entry={deleting}
+          onOpenChange={(o) => !o && setDeleting(null)}
+          onDeleted={() => setSelectedId(null)}
+        />
+      ) : null}
       {sharing ? <ShareDialog path={sharing} onOpenChange={(o) => !o && setSharing(null)} /> : null}
       {versionsOf ? <VersionsDialog path={versionsOf} onOpenChange={(o) => !o && setVersionsOf(null)} /> : null}
     </div>

@@ -63,6 +63,9 @@ function NavLink({ item, pathname, onNavigate }: { item: NavItem; pathname: stri
   return (
     <Link
       href={item.href}
+      // Every page here is dynamic: a viewport prefetch renders each nav target's layout on
+      // the server (twice) on every page view, competing with the page's own data.
+      prefetch={false}
       onClick={onNavigate}
       aria-current={active ? "page" : undefined}
       className={cn(
@@ -172,6 +175,7 @@ export function AppShell({ user, children, search }: { user: ShellUser; children
         </button>
         <Link
           href="/files"
+          prefetch={false}
           className="flex items-center gap-2 rounded-md pr-2 font-semibold tracking-tight text-slate-900"
         >
           <Cloud className="size-6 text-sky-600" aria-hidden />
@@ -257,7 +261,11 @@ export function PageHeader({
     <div className="mb-6 flex flex-col gap-3 sm:flex-row sm:items-end sm:justify-between">
       <div className="min-w-0">
         {back ? (
-          <Link href={back.href} className="mb-1 inline-block text-sm text-slate-500 hover:text-slate-800">
+          <Link
+            href={back.href}
+            prefetch={false}
+            className="mb-1 inline-block text-sm text-slate-500 hover:text-slate-800"
+          >
             ← {back.label}
           </Link>
         ) : null}
