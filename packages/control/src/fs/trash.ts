@@ -4,6 +4,7 @@ import type { ControlContext } from "../context.ts";
 import { LEVEL, permissionLevel, type AuthUser } from "../access/access.ts";
 import { auditInTx, recordChange } from "../changes/record.ts";
 import type { TrashItem } from "./delete.ts";
+import { assertWithinQuota, lockOwner, subtreeBytesByOwner } from "../uploads/quota.ts";
 import { ENTRY_INCLUDE, isUniqueViolation, joinPath, pathOf, pathsOf, toApiEntry, TX_OPTIONS } from "./tree.ts";
 
 const TRASH_PAGE = 1000;
@@ -106,6 +107,13 @@ export async function restoreFromTrash(
           "ALREADY_EXISTS",
           `cannot restore ${path}: a ${taken.type} of that name exists there now: rename or move it first`,
         );
+      }
+      // Files come back into their owners' usage: refuse what would put someone over quota.
+      for (const [ownerId, bytes] of await subtreeBytesByOwner(tx, item.id)) {
+        const owner = await tx.user.findUnique({ where: { id: ownerId }, select: { id: true, email: true } });
+        if (!owner) continue;
+        await lockOwner(tx, owner.id);
+        await assertWithinQuota(tx, owner, path, bytes);
       }
       const restored = await tx.entry.update({
         where: { id: item.id },

@@ -5,6 +5,7 @@ import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
 import { auditInTx, recordChange } from "../changes/record.ts";
 import { ENTRY_INCLUDE, resolveEntry, toApiEntry, TX_OPTIONS } from "./tree.ts";
+import { assertWithinQuota, lockOwner } from "../uploads/quota.ts";
 import type { Entry as ApiEntry } from "@cumulus/protocol/api";
 
 export const ZVersionsQuery = z.object({ path: z.string().min(1).max(4096) });
@@ -62,6 +63,15 @@ export async function restoreVersion(
           "NOT_FOUND",
           `${r.path} has no version ${req.version} (latest is ${latest._max.number ?? "none"})`,
         );
+      }
+      // Restoring a bigger old version grows the owner's usage like an upload would.
+      const current = await tx.entry.findUniqueOrThrow({
+        where: { id: entryId },
+        select: { size: true, owner: { select: { id: true, email: true } } },
+      });
+      if (current.owner) {
+        await lockOwner(tx, current.owner.id);
+        await assertWithinQuota(tx, current.owner, r.path, Number(source.size) - Number(current.size));
       }
       const last = await tx.fileVersion.aggregate({ where: { entryId }, _max: { number: true } });
       const number = (last._max.number ?? 0) + 1;

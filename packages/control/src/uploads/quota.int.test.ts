@@ -5,6 +5,9 @@ import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
 import { whoami } from "../fs/home.ts";
 import { deleteEntry } from "../fs/delete.ts";
+import { mkdir } from "../fs/mkdir.ts";
+import { restoreFromTrash } from "../fs/trash.ts";
+import { restoreVersion } from "../fs/versions.ts";
 import { grantShare } from "../shares/grants.ts";
 import { setUserQuota } from "../users/users.ts";
 import { me } from "../users/account.ts";
@@ -153,5 +156,52 @@ describe("quotas on upload", () => {
     const bobHome = (await whoami(ctx, bob)).home;
     const big = await upload(ctx, bob, nodes, `${bobHome}/big.bin`, [fakeChunk(50_000)]);
     expect(big.version).toBe(1);
+  });
+});
+
+describe("quotas on restore and delete", () => {
+  let carol: AuthUser;
+  let chome: string;
+  beforeAll(async () => {
+    carol = await createUser(ctx, "carol@corp.test");
+    chome = (await whoami(ctx, carol)).home;
+    await setUserQuota(ctx, admin, { id: carol.id, quotaBytes: 10_000 });
+  });
+
+  it("frees the bytes of files inside a deleted folder, and refuses to restore it over quota", async () => {
+    const dir = await mkdir(ctx, carol, { path: `${chome}/dir`, parents: false });
+    await upload(ctx, carol, nodes, `${chome}/dir/x.bin`, [fakeChunk(4_000)]);
+    await mkdir(ctx, carol, { path: `${chome}/dir/sub`, parents: false });
+    await upload(ctx, carol, nodes, `${chome}/dir/sub/y.bin`, [fakeChunk(3_000)]);
+    expect((await me(ctx, carol)).usedBytes).toBe(7_000);
+
+    await deleteEntry(ctx, carol, { path: `${chome}/dir`, recursive: true });
+    expect((await me(ctx, carol)).usedBytes).toBe(0);
+
+    await upload(ctx, carol, nodes, `${chome}/new.bin`, [fakeChunk(5_000)]);
+    const before = await snapshot();
+    const err = await refusal(restoreFromTrash(ctx, carol, { id: dir.id }));
+    expect(err.code).toBe("QUOTA_EXCEEDED");
+    expect(err.details).toMatchObject({ usedBytes: 5_000, quotaBytes: 10_000, requestedBytes: 7_000 });
+    expect(await snapshot()).toEqual(before);
+
+    await setUserQuota(ctx, admin, { id: carol.id, quotaBytes: 12_000 });
+    await restoreFromTrash(ctx, carol, { id: dir.id });
+    expect((await me(ctx, carol)).usedBytes).toBe(12_000);
+  });
+
+  it("refuses to restore an older, bigger version over quota and changes nothing", async () => {
+    await setUserQuota(ctx, admin, { id: carol.id, quotaBytes: 20_000 });
+    await upload(ctx, carol, nodes, `${chome}/v.bin`, [fakeChunk(6_000)]);
+    await upload(ctx, carol, nodes, `${chome}/v.bin`, [fakeChunk(1_000)], { baseVersion: 1 });
+    // Used: 12,000 + 1,000 = 13,000; version 1 would add 5,000.
+    await setUserQuota(ctx, admin, { id: carol.id, quotaBytes: 15_000 });
+    const before = await snapshot();
+    const err = await refusal(restoreVersion(ctx, carol, { path: `${chome}/v.bin`, version: 1 }));
+    expect(err.code).toBe("QUOTA_EXCEEDED");
+    expect(err.details).toMatchObject({ usedBytes: 13_000, requestedBytes: 5_000 });
+    expect(await snapshot()).toEqual(before);
+    await setUserQuota(ctx, admin, { id: carol.id, quotaBytes: 18_000 });
+    expect((await restoreVersion(ctx, carol, { path: `${chome}/v.bin`, version: 1 })).version).toBe(3);
   });
 });

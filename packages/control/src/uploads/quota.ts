@@ -9,11 +9,55 @@ type Db = PrismaClient | Prisma.TransactionClient;
  * the replica count is the admins' choice, not the user's.
  */
 export async function usedBytesOf(db: Db, ownerId: string): Promise<number> {
-  const r = await db.entry.aggregate({
-    where: { ownerId, type: "file", trashedAt: null },
+  return (await usedBytesByOwner(db, [ownerId])).get(ownerId) ?? 0;
+}
+
+/** `usedBytesOf` for many users at once (the admin's user list). */
+export async function usedBytesByOwner(db: Db, ownerIds: readonly string[]): Promise<Map<string, number>> {
+  const used = new Map<string, number>(ownerIds.map((id) => [id, 0]));
+  if (ownerIds.length === 0) return used;
+  const rows = await db.entry.groupBy({
+    by: ["ownerId"],
+    where: { ownerId: { in: [...ownerIds] }, type: "file", trashedAt: null },
     _sum: { size: true },
   });
-  return Number(r._sum.size ?? 0n);
+  for (const r of rows) if (r.ownerId) used.set(r.ownerId, Number(r._sum.size ?? 0n));
+  // Only the root of a deleted subtree is marked trashed; its files keep trashedAt null, so
+  // they are subtracted here by walking down from every trash root (the trash is small next
+  // to the namespace, and the walk stops at nested trash roots, which count on their own).
+  const hidden = await db.$queryRaw<{ ownerId: string; bytes: bigint }[]>`
+    WITH RECURSIVE hidden(id, type, size, "ownerId") AS (
+      SELECT c.id, c.type, c.size, c."ownerId"
+        FROM "Entry" c JOIN "Entry" r ON c."parentId" = r.id
+       WHERE r."trashedAt" IS NOT NULL AND c."trashedAt" IS NULL
+      UNION ALL
+      SELECT e.id, e.type, e.size, e."ownerId"
+        FROM "Entry" e JOIN hidden h ON e."parentId" = h.id
+       WHERE e."trashedAt" IS NULL
+    )
+    SELECT "ownerId"::text AS "ownerId", SUM(size)::bigint AS bytes FROM hidden
+     WHERE type = 'file' AND "ownerId"::text = ANY(${[...ownerIds]}::text[])
+     GROUP BY "ownerId"`;
+  for (const h of hidden) used.set(h.ownerId, (used.get(h.ownerId) ?? 0) - Number(h.bytes));
+  return used;
+}
+
+/**
+ * Bytes of files in the subtree rooted at `rootId` (the root included), by owner: what
+ * restoring that subtree from the trash adds to each owner's usage.
+ */
+export async function subtreeBytesByOwner(db: Db, rootId: string): Promise<Map<string, number>> {
+  const rows = await db.$queryRaw<{ ownerId: string; bytes: bigint }[]>`
+    WITH RECURSIVE sub(id, type, size, "ownerId") AS (
+      SELECT id, type, size, "ownerId" FROM "Entry" WHERE id = ${rootId}::uuid
+      UNION ALL
+      SELECT e.id, e.type, e.size, e."ownerId"
+        FROM "Entry" e JOIN sub s ON e."parentId" = s.id
+       WHERE e."trashedAt" IS NULL
+    )
+    SELECT "ownerId"::text AS "ownerId", SUM(size)::bigint AS bytes
+      FROM sub WHERE type = 'file' AND "ownerId" IS NOT NULL GROUP BY "ownerId"`;
+  return new Map(rows.map((r) => [r.ownerId, Number(r.bytes)]));
 }
 
 function formatBytes(n: number): string {

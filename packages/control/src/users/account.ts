@@ -4,6 +4,7 @@ import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
 import { audit } from "../audit/audit.ts";
 import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from "../auth/passwords.ts";
+import { usedBytesOf } from "../uploads/quota.ts";
 import { toDevice, type DeviceRow } from "./users.ts";
 
 /** Self-service for the signed-in user: profile, password, sessions, devices. */
@@ -23,7 +24,7 @@ export type Me = {
 export async function me(ctx: ControlContext, user: AuthUser): Promise<Me> {
   const [u, used] = await Promise.all([
     ctx.prisma.user.findUniqueOrThrow({ where: { id: user.id } }),
-    ctx.prisma.entry.aggregate({ where: { ownerId: user.id, type: "file", trashedAt: null }, _sum: { size: true } }),
+    usedBytesOf(ctx.prisma, user.id),
   ]);
   return {
     id: u.id,
@@ -31,7 +32,7 @@ export async function me(ctx: ControlContext, user: AuthUser): Promise<Me> {
     name: u.name,
     role: u.role,
     quotaBytes: u.quotaBytes === null ? null : Number(u.quotaBytes),
-    usedBytes: Number(used._sum.size ?? 0n),
+    usedBytes: used,
     via: user.tokenId ? "device-token" : "session",
   };
 }

@@ -6,6 +6,7 @@ import type { AuthUser } from "../access/access.ts";
 import { audit } from "../audit/audit.ts";
 import { hashPassword, MIN_PASSWORD_LENGTH } from "../auth/passwords.ts";
 import { isUniqueViolation } from "../fs/tree.ts";
+import { usedBytesByOwner } from "../uploads/quota.ts";
 import { lockoutFor } from "./lockout.ts";
 
 /**
@@ -72,17 +73,6 @@ export type UserDetail = UserSummary & {
   ipRules: { id: string; cidr: string; action: "allow" | "deny" }[];
 };
 
-/** Bytes of the live (not trashed) files each user owns. */
-async function usedBytesByOwner(ctx: ControlContext, ids: readonly string[]): Promise<Map<string, number>> {
-  if (ids.length === 0) return new Map();
-  const rows = await ctx.prisma.entry.groupBy({
-    by: ["ownerId"],
-    where: { ownerId: { in: [...ids] }, type: "file", trashedAt: null },
-    _sum: { size: true },
-  });
-  return new Map(rows.map((r) => [r.ownerId!, Number(r._sum.size ?? 0n)]));
-}
-
 export function toDevice(d: {
   id: string;
   name: string;
@@ -120,7 +110,7 @@ export async function listUsers(ctx: ControlContext, input: unknown = {}): Promi
     },
   });
   const used = await usedBytesByOwner(
-    ctx,
+    ctx.prisma,
     rows.map((r) => r.id),
   );
   return rows.map((u) => ({
@@ -149,7 +139,7 @@ export async function getUser(ctx: ControlContext, input: unknown): Promise<User
     },
   });
   if (!u) throw new AppError("NOT_FOUND", "no such user (deleted?)");
-  const used = await usedBytesByOwner(ctx, [u.id]);
+  const used = await usedBytesByOwner(ctx.prisma, [u.id]);
   const lock = await lockoutFor(ctx.prisma, u.email);
   const groups = u.memberships.map((m) => m.group).sort((a, b) => a.name.localeCompare(b.name));
   return {
