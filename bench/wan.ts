@@ -182,7 +182,13 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
     const tcp = await send(onHost, "http", dir, size, maxSeconds);
     const udt = await send(onHost, "udt", dir, size, maxSeconds);
-    rows.push(["loopback", "-", `${f(tcp.mbit)} (${humanSize(tcp.bytes)})`, "-", `${f(udt.mbit)} (${humanSize(udt.bytes)})`]);
+    rows.push([
+      "loopback",
+      "-",
+      `${f(tcp.mbit)} (${humanSize(tcp.bytes)})`,
+      "-",
+      `${f(udt.mbit)} (${humanSize(udt.bytes)})`,
+    ]);
     const r = udt.mbit / tcp.mbit;
     ratios.push(["loopback", "UDT / TCP", r.toFixed(2), "≥ 0.5", r >= 0.5 ? "met" : "MISSED"]);
     history["udt loopback Mbit/s"] = f(udt.mbit);
@@ -201,7 +207,10 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   return {
     headline: `${humanSize(size)} of 4 MiB chunks to one storage node, HTTP/TCP vs UDT`,
     tables: [
-      { title: "Throughput (Mbit/s)", table: { headers: ["link", "raw capacity", "HTTP/TCP", "UDT (rate-based)", "UDT (native CC)"], rows } },
+      {
+        title: "Throughput (Mbit/s)",
+        table: { headers: ["link", "raw capacity", "HTTP/TCP", "UDT (rate-based)", "UDT (native CC)"], rows },
+      },
       {
         title: "Ratios vs targets (same run)",
         table: { headers: ["link", "ratio", "value", "target", ""], rows: ratios },
