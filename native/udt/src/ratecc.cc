@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -20,8 +21,8 @@ namespace {
 // A connection counts as busy for this long after it sent a batch of packets; an idle
 // pooled connection or one that only sent a short answer does not take a share.
 constexpr int64_t kBusyNs = 50'000'000;
-// A new connection counts as busy from the start: its first rate is set before it sent
-// anything, and it is only revised when the first acknowledgement comes back, an RTT later.
+// A new connection counts as busy from the start, so connections that open together split
+// the rate before any of them has sent a batch.
 constexpr int64_t kStartBusyNs = 300'000'000;
 constexpr uint32_t kBusyBatch = 32;
 // The loss guard looks at intervals of at least this long (and at least two RTTs).

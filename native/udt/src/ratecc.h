@@ -7,6 +7,8 @@
 // one sends at the configured rate, shared by all connections to the same peer host that
 // are busy, and only backs off when the loss rate over an interval exceeds a threshold far
 // above what a healthy WAN shows (so a wrongly configured rate cannot flood a link forever).
+// On the receiving side it also repeats loss reports that UDT 4.11 sends only once (see
+// onPktReceived in ratecc.cc).
 #pragma once
 
 #include <udt/ccc.h>
