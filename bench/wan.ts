@@ -17,8 +17,10 @@ const MiB = 1024 ** 2;
 const CHUNK = 4 * MiB;
 const DISTINCT = 16;
 // Chunks in flight, per transport. A UDT chunk costs at least an RTT plus any loss recovery
-// on top of its time on the wire (4 MiB at 400 Mbit/s is 84 ms, an RTT here is 100-200 ms),
-// so a few in flight leave the link idle most of the time; 16 keep it busy.
+// on top of its time on the wire (4 MiB at 400 Mbit/s is 84 ms, an RTT here is 100-200 ms,
+// a resend after UDT's expiry timer 300 ms and more), so a few in flight leave the link idle
+// most of the time: at RTT 200 ms / 1 % loss 4 gave 121 Mbit/s, 16 about 300. A full run
+// with 32 gave no more (285 Mbit/s; UDT's native controller did worse), so 16 it is.
 const PARALLEL = 16;
 // The emulated link's rate, configured as a known private link's would be
 // (CUMULUS_NODE_UDT_RATE_MBIT): UDT then uses its rate-based congestion control.
