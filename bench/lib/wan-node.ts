@@ -9,7 +9,9 @@ import { startTestNode } from "../../apps/storage-node/src/testing/util.ts";
 const [host, dir] = process.argv.slice(2) as [string, string];
 const ids = JSON.parse(await readFile(path.join(dir, "ids.json"), "utf8")) as string[];
 const cp = await FakeControlPlane.start();
-const node = await startTestNode(cp, "branch-1", { site: "branch", host, shutdownTimeoutMs: 1000 });
+// WAN_UDT_RATE_MBIT: the link rate for UDT's rate-based controller, as on the sender.
+const udtRateMbit = process.env.WAN_UDT_RATE_MBIT ? Number(process.env.WAN_UDT_RATE_MBIT) : undefined;
+const node = await startTestNode(cp, "branch-1", { site: "branch", host, shutdownTimeoutMs: 1000, udtRateMbit });
 const self = {
   nodeId: node.nodeId(),
   url: node.url,

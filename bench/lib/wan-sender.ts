@@ -4,6 +4,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { putChunk } from "../../packages/client/src/chunks.ts";
+import { udtWanTuning } from "../../packages/client/src/node/udt-pool.ts";
 import { UdtChunkTransport } from "../../packages/client/src/node/udt-transport.ts";
 
 const [transport, dir, bytesArg, secondsArg, parallelArg] = process.argv.slice(2) as [
@@ -26,7 +27,17 @@ const chunks = await Promise.all(
   ids.map(async (id) => ({ id, data: new Uint8Array(await readFile(path.join(dir, `${id}.bin`))) })),
 );
 const ref = { node: "branch-1", site: "branch", url: info.url, udt: info.udt };
-const udt = transport === "udt" ? new UdtChunkTransport({ mode: "udt", site: "hq" }) : null;
+// WAN_UDT_RATE_MBIT: the link rate for UDT's rate-based controller (native/udt `rateMbit`);
+// unset = UDT's native congestion control.
+const rateMbit = process.env.WAN_UDT_RATE_MBIT ? Number(process.env.WAN_UDT_RATE_MBIT) : undefined;
+const udt =
+  transport === "udt"
+    ? new UdtChunkTransport({
+        mode: "udt",
+        site: "hq",
+        poolOptions: { tuning: udtWanTuning(rateMbit) },
+      })
+    : null;
 const put = udt ? udt.putChunk : putChunk;
 let sent = 0;
 let next = 0;
@@ -41,5 +52,10 @@ async function worker(): Promise<void> {
 await Promise.all(Array.from({ length: parallel }, worker));
 const ms = performance.now() - t0;
 udt?.close();
+// A node without a UDT address silently gets HTTP: that would not be a UDT measurement.
+if (udt && udt.udtChunks * chunks[0]!.data.length < sent) {
+  process.stderr.write(`only ${udt.udtChunks} chunks went over UDT (is the node's UDT listener up?)\n`);
+  process.exit(1);
+}
 process.stdout.write(JSON.stringify({ bytes: sent, ms }) + "\n");
 process.exit(0);

@@ -7,7 +7,8 @@
         "src/common.cc",
         "src/connection.cc",
         "src/connector.cc",
-        "src/listener.cc"
+        "src/listener.cc",
+        "src/ratecc.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

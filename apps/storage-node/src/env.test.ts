@@ -34,4 +34,8 @@ it("parses and validates variables, treating empty ones as unset", () => {
   expect(() => loadConfig({ ...JOIN, CUMULUS_NODE_PORT: "70000" }, "/")).toThrow(/CUMULUS_NODE_PORT/);
   expect(() => loadConfig({ ...JOIN, CUMULUS_NODE_NAME: "Bad Name" }, "/")).toThrow(/CUMULUS_NODE_NAME/);
   expect(() => loadConfig({}, "/")).toThrow(/CUMULUS_JOIN_TOKEN is required/);
+  expect(loadConfig({ ...JOIN, CUMULUS_NODE_UDT_RATE_MBIT: "400" }, "/").udtRateMbit).toBe(400);
+  expect(loadConfig({ ...JOIN }, "/").udtRateMbit).toBeUndefined();
+  expect(() => loadConfig({ ...JOIN, CUMULUS_NODE_UDT_RATE_MBIT: "fast" }, "/")).toThrow(/CUMULUS_NODE_UDT_RATE_MBIT/);
+  expect(() => loadConfig({ ...JOIN, CUMULUS_NODE_UDT_RATE_MBIT: "0" }, "/")).toThrow(/CUMULUS_NODE_UDT_RATE_MBIT/);
 });

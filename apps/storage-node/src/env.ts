@@ -32,6 +32,11 @@ const ZEnv = z.object({
   CUMULUS_NODE_UDT_PORT: z.union([z.literal("off"), int(0, 65535)]).optional(),
   /** host:port announced for UDT when the bind address is not what others should dial. */
   CUMULUS_NODE_UDT_PUBLIC_ADDRESS: z.string().min(3).max(255).optional(),
+  /**
+   * The WAN link's rate in Mbit/s for UDT's rate-based congestion control (native/udt
+   * `rateMbit`): set it on private links of known capacity; unset = UDT's own controller.
+   */
+  CUMULUS_NODE_UDT_RATE_MBIT: z.coerce.number().min(1).max(100_000).optional(),
   // Below the 10 s the cluster supervisor waits before SIGKILL, so a drain can finish cleanly.
   CUMULUS_NODE_SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(8_000),
   CUMULUS_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
@@ -57,6 +62,8 @@ export interface NodeConfig {
   udtPort?: number | null | undefined;
   /** Announced UDT address (host:port); default <host>:<bound port>. */
   udtPublicAddress?: string | undefined;
+  /** UDT rate-based congestion control at this many Mbit/s; undefined = UDT's own. */
+  udtRateMbit?: number | undefined;
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
   /** Scrubber budget in bytes/s (0: off); default 50 MiB/s. */
@@ -86,6 +93,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     capacityBytes: e.CUMULUS_NODE_CAPACITY_BYTES,
     udtPort: e.CUMULUS_NODE_UDT_PORT === "off" ? null : e.CUMULUS_NODE_UDT_PORT,
     udtPublicAddress: e.CUMULUS_NODE_UDT_PUBLIC_ADDRESS,
+    udtRateMbit: e.CUMULUS_NODE_UDT_RATE_MBIT,
     shutdownTimeoutMs: e.CUMULUS_NODE_SHUTDOWN_TIMEOUT_MS,
     logLevel: e.CUMULUS_LOG_LEVEL,
     scrubBytesPerSec: e.CUMULUS_NODE_SCRUB_BYTES_PER_SEC,

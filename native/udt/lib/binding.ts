@@ -17,6 +17,8 @@ export interface NativeOptions {
   udpSendBufferSize?: number;
   udpReceiveBufferSize?: number;
   maxBandwidth?: number;
+  rateMbit?: number;
+  rateLossThreshold?: number;
 }
 
 export interface NativeStats {

@@ -34,6 +34,20 @@ export interface UdtOptions {
   maxBandwidth?: number;
   /** UDT_MSS: packet size in bytes including IP/UDP headers (UDT's default is 1500). */
   mss?: number;
+  /**
+   * Replaces UDT's own congestion control with a rate-based one for a link whose rate is
+   * known (a leased line between sites): packets are paced at this many Mbit/s (IP level,
+   * 10^6 bit/s), shared by the busy connections to the same peer host, and random loss does
+   * not slow them down. Set it a little below the link rate. Without it (the default) UDT's
+   * native AIMD controller runs, which is the right choice on a shared or unknown path.
+   */
+  rateMbit?: number;
+  /**
+   * With `rateMbit`: the loss rate (0..1, default 0.1) above which the controller takes an
+   * interval's losses as congestion and cuts its rate by 1/8 (down to 1/16 of `rateMbit`),
+   * recovering once losses fall below half of it. Keep it well above the link's random loss.
+   */
+  rateLossThreshold?: number;
 }
 
 export interface ListenOptions extends UdtOptions {
@@ -99,6 +113,8 @@ const TUNING_KEYS = [
   "udpReceiveBufferSize",
   "maxBandwidth",
   "mss",
+  "rateMbit",
+  "rateLossThreshold",
 ] as const;
 const LISTEN_KEYS = new Set<string>([...TUNING_KEYS, "host", "port", "backlog", "allowHalfOpen"]);
 const CONNECT_KEYS = new Set<string>([...TUNING_KEYS, "host", "port", "timeoutMs", "allowHalfOpen", "signal"]);
@@ -125,6 +141,16 @@ function checkInt(fn: string, name: string, value: unknown, min: number, max: nu
   return value;
 }
 
+function checkNumber(fn: string, name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new TypeError(`${fn}: ${name} must be a finite number, got ${String(value)}`);
+  }
+  if (value < min || value > max) {
+    throw new RangeError(`${fn}: ${name} must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
 function nativeOptions(fn: string, o: Record<string, unknown>): NativeOptions {
   const out: NativeOptions = {};
   // Below one UDT packet the byte-to-packet conversion rounds to zero and sends block.
@@ -141,6 +167,11 @@ function nativeOptions(fn: string, o: Record<string, unknown>): NativeOptions {
   }
   // 76 = 28 bytes of IP/UDP header plus UDT's 48-byte handshake.
   if (o.mss !== undefined) out.mss = checkInt(fn, "mss", o.mss, 76, 65535);
+  if (o.rateMbit !== undefined) out.rateMbit = checkNumber(fn, "rateMbit", o.rateMbit, 0.001, 1e6);
+  if (o.rateLossThreshold !== undefined) {
+    if (o.rateMbit === undefined) throw new TypeError(`${fn}: rateLossThreshold needs rateMbit`);
+    out.rateLossThreshold = checkNumber(fn, "rateLossThreshold", o.rateLossThreshold, 0.001, 1);
+  }
   if (o.maxBandwidth !== undefined && o.maxBandwidth !== Infinity) {
     out.maxBandwidth = checkInt(fn, "maxBandwidth", o.maxBandwidth, 1, Number.MAX_SAFE_INTEGER);
   }

@@ -1,8 +1,12 @@
 #include "common.h"
 
+#include "ratecc.h"
+
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdlib.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -90,6 +94,10 @@ SocketOptions ReadOptions(const Napi::Value& value) {
   read("udpSendBufferSize", &o.udpSendBuffer);
   read("udpReceiveBufferSize", &o.udpReceiveBuffer);
   read("maxBandwidth", &o.maxBandwidth);
+  Napi::Value rate = obj.Get("rateMbit");
+  if (rate.IsNumber()) o.rateMbit = rate.As<Napi::Number>().DoubleValue();
+  Napi::Value threshold = obj.Get("rateLossThreshold");
+  if (threshold.IsNumber()) o.rateLossThreshold = threshold.As<Napi::Number>().DoubleValue();
   return o;
 }
 
@@ -136,7 +144,62 @@ bool ApplyOptions(UDTSOCKET u, const SocketOptions& o, UdtError* err) {
       return false;
     }
   }
+  if (o.rateMbit > 0) {
+    // UDT clones the factory into the socket (and into every socket a listener accepts).
+    RateCCFactory factory(o.rateMbit, o.rateLossThreshold);
+    if (UDT::setsockopt(u, 0, UDT_CC, &factory, sizeof(factory)) == UDT::ERROR) {
+      *err = LastError();
+      return false;
+    }
+  }
   return true;
+}
+
+bool ForceUdpBuffers(UDTSOCKET u, const SocketOptions& o) {
+  if (o.udpReceiveBuffer <= 0 && o.udpSendBuffer <= 0) return true;
+  sockaddr_storage mine;
+  int len = sizeof(mine);
+  std::memset(&mine, 0, sizeof(mine));
+  if (UDT::getsockname(u, reinterpret_cast<sockaddr*>(&mine), &len) == UDT::ERROR) {
+    LastError();
+    return false;
+  }
+  auto portOf = [](const sockaddr_storage& a) -> int {
+    if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&a)->sin_port);
+    if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&a)->sin6_port);
+    return -1;
+  };
+  // UDT does not expose the UDP socket of its multiplexer; find it among our descriptors by
+  // its local port (one UDP socket per port and family).
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return false;
+  bool done = false;
+  while (dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    long fd = strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || fd == dirfd(dir)) continue;
+    int type = 0;
+    socklen_t tl = sizeof(type);
+    if (getsockopt(int(fd), SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM) continue;
+    sockaddr_storage a;
+    socklen_t al = sizeof(a);
+    std::memset(&a, 0, sizeof(a));
+    if (getsockname(int(fd), reinterpret_cast<sockaddr*>(&a), &al) != 0) continue;
+    if (a.ss_family != mine.ss_family || portOf(a) != portOf(mine)) continue;
+    bool ok = true;
+    if (o.udpReceiveBuffer > 0) {
+      int v = static_cast<int>(o.udpReceiveBuffer);
+      ok = setsockopt(int(fd), SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) == 0 && ok;
+    }
+    if (o.udpSendBuffer > 0) {
+      int v = static_cast<int>(o.udpSendBuffer);
+      ok = setsockopt(int(fd), SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) == 0 && ok;
+    }
+    done = ok;
+    break;
+  }
+  closedir(dir);
+  return done;
 }
 
 bool ParseAddress(const std::string& ip, int port, sockaddr_storage* out, int* len) {

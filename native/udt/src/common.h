@@ -39,11 +39,22 @@ struct SocketOptions {
   int64_t udpSendBuffer = -1;
   int64_t udpReceiveBuffer = -1;
   int64_t maxBandwidth = -1;
+  // > 0: replace UDT's congestion control with RateCC (ratecc.h) at this IP-level rate.
+  double rateMbit = -1;
+  double rateLossThreshold = 0.1;
 };
 
 SocketOptions ReadOptions(const Napi::Value& value);
 // Must run before bind/connect: UDT rejects buffer and MSS changes on an opened socket.
 bool ApplyOptions(UDTSOCKET u, const SocketOptions& opts, UdtError* err);
+
+// UDT sets UDP_SNDBUF/UDP_RCVBUF with SO_SNDBUF/SO_RCVBUF, which the kernel silently caps at
+// net.core.{w,r}mem_max (often 4 MiB, too little for a receiver that falls behind at 400
+// Mbit/s on a busy machine: the kernel then drops datagrams and UDT retransmits). After u
+// was bound to a new UDP port, this raises the buffers of UDT's socket on that port to the
+// requested sizes with SO_*BUFFORCE, which a process with CAP_NET_ADMIN may do; otherwise
+// the capped sizes stay. Returns whether the requested sizes are in effect.
+bool ForceUdpBuffers(UDTSOCKET u, const SocketOptions& opts);
 
 bool ParseAddress(const std::string& ip, int port, sockaddr_storage* out, int* len);
 Napi::Value AddressToJs(Napi::Env env, const sockaddr_storage& addr);

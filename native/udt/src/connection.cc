@@ -1,5 +1,7 @@
 #include "connection.h"
 
+#include "ratecc.h"
+
 #include <cstdlib>
 #include <cstring>
 
@@ -546,6 +548,8 @@ ConnectionWrap::ConnectionWrap(const Napi::CallbackInfo& info)
   }
   conn_ = std::make_shared<Conn>(info[0].As<Napi::Number>().Int32Value(),
                                  info[1].As<Napi::Boolean>().Value());
+  // Before the threads start, so the first data packet already gets its share of the rate.
+  JoinRateGroup(conn_->socket());
   Track(conn_);
   conn_->Start(env, info[2].As<Napi::Function>());
 }

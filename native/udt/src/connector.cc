@@ -87,6 +87,7 @@ uint16_t BindShared(UDTSOCKET u, int family, const SocketOptions& opts, UdtError
     return 0;
   }
   uint16_t port = GetPort(local);
+  ForceUdpBuffers(u, opts);
   slots.push_back({port, true});
   return port;
 }

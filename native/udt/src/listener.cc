@@ -180,6 +180,7 @@ ListenerWrap::ListenerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Li
     err = LastError();
     ok = false;
   }
+  if (ok) ForceUdpBuffers(u, opts);
   if (ok && UDT::listen(u, backlog) == UDT::ERROR) {
     err = LastError();
     ok = false;

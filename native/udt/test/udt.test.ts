@@ -200,7 +200,52 @@ describe("UDT loopback", () => {
     expect(() => listen({ prot: 1 })).toThrow(/unknown option "prot"/);
     await expect(connect({ host: "127.0.0.1", port: 0 })).rejects.toThrow(RangeError);
     await expect(connect({ host: "127.0.0.1", port: 9, timeoutMs: -1 })).rejects.toThrow(RangeError);
+    expect(() => listen({ rateMbit: 0 })).toThrow(/rateMbit must be between/);
+    expect(() => listen({ rateMbit: Number.NaN })).toThrow(/rateMbit must be a finite number/);
+    expect(() => listen({ rateLossThreshold: 0.2 })).toThrow(/rateLossThreshold needs rateMbit/);
+    expect(() => listen({ rateMbit: 100, rateLossThreshold: 2 })).toThrow(RangeError);
+    // nothing was bound by the rejected calls: the port is still the first server's alone
+    expect(() => listen({ host: "127.0.0.1", port: server.address().port })).toThrow(/EDUPLISTEN/);
   });
+
+  it(
+    "runs the rate-based congestion control: 4 connections to one peer, both ways, intact",
+    { timeout: 60_000 },
+    async () => {
+      const rate = { rateMbit: 2_000, rateLossThreshold: 0.2 };
+      const server = serve({ allowHalfOpen: true, ...rate });
+      const serverSide = (async () => {
+        const served: Array<Promise<{ bytes: number; sha256: string }>> = [];
+        for await (const socket of server) {
+          served.push(
+            Promise.all([collect(socket), send(socket, randomBytes(4 * MiB))]).then(async ([got]) => {
+              await closed(socket);
+              return got;
+            }),
+          );
+          if (served.length === 4) break;
+        }
+        return Promise.all(served);
+      })();
+      const payloads = Array.from({ length: 4 }, () => randomBytes(16 * MiB));
+      const sent = await Promise.all(
+        payloads.map(async (data) => {
+          const client = await connect({
+            host: "127.0.0.1",
+            port: server.address().port,
+            allowHalfOpen: true,
+            ...rate,
+          });
+          const [back] = await Promise.all([collect(client), send(client, data)]);
+          await closed(client);
+          return back.bytes;
+        }),
+      );
+      const received = await serverSide;
+      expect(sent).toEqual([4 * MiB, 4 * MiB, 4 * MiB, 4 * MiB]);
+      expect(received.map((r) => r.sha256).sort()).toEqual(payloads.map((p) => sha256(p)).sort());
+    },
+  );
 });
 
 describe("process lifetime", () => {

@@ -66,14 +66,15 @@ export class FakeControlPlane {
     this.server = http.createServer((req, res) => void this.handle(req, res));
   }
 
-  static async start(port = 0): Promise<FakeControlPlane> {
+  /** `host`: the address to listen on (e2e/wan binds a WAN emulator namespace's address). */
+  static async start(port = 0, host = "127.0.0.1"): Promise<FakeControlPlane> {
     const cp = new FakeControlPlane();
     const { privateKey, publicKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
     cp.privateKey = privateKey;
     const jwk = await exportJWK(publicKey);
     cp.publicJwk = { kty: "OKP", crv: "Ed25519", x: String(jwk.x) };
-    await new Promise<void>((r) => cp.server.listen(port, "127.0.0.1", () => r()));
-    cp.url = `http://127.0.0.1:${(cp.server.address() as AddressInfo).port}`;
+    await new Promise<void>((r) => cp.server.listen(port, host, () => r()));
+    cp.url = `http://${host}:${(cp.server.address() as AddressInfo).port}`;
     return cp;
   }
 

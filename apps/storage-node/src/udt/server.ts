@@ -2,7 +2,7 @@
 // and receipts as the HTTP routes, framed as in @cumulus/protocol/udt-frames.
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
-import { listen, type UdtServer, type UdtSocket } from "@cumulus/udt";
+import { listen, type UdtOptions, type UdtServer, type UdtSocket } from "@cumulus/udt";
 import { UDT_WAN_TUNING } from "@cumulus/client/node/udt-pool";
 import { AppError } from "@cumulus/protocol/errors";
 import type { CapabilityClaims, PipelineHop } from "@cumulus/protocol/node-api";
@@ -41,13 +41,16 @@ export class UdtDataServer {
   private readonly sockets = new Set<UdtSocket>();
   private readonly inflight = new Set<Promise<void>>();
 
-  constructor(deps: UdtDeps) {
+  private readonly tuning: UdtOptions;
+
+  constructor(deps: UdtDeps, tuning: UdtOptions = UDT_WAN_TUNING) {
     this.d = deps;
+    this.tuning = tuning;
   }
 
   /** Binds the UDP port (throws a UdtError if it is taken); returns the bound port. */
   listen(host: string, port: number): number {
-    const server = listen({ host, port, ...UDT_WAN_TUNING });
+    const server = listen({ host, port, ...this.tuning });
     server.on("connection", (socket: UdtSocket) => this.serve(socket));
     server.on("error", (err: Error) => this.d.log.error({ err }, "UDT listener failed"));
     this.server = server;

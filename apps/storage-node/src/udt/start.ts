@@ -40,7 +40,9 @@ export async function startUdt(opts: {
   }
   const { UdtDataServer } = await import("./server.ts");
   const { UdtWanTransport } = await import("./transport.ts");
-  const server = new UdtDataServer(deps);
+  const { UdtPool, udtWanTuning } = await import("@cumulus/client/node/udt-pool");
+  const tuning = udtWanTuning(config.udtRateMbit);
+  const server = new UdtDataServer(deps, tuning);
   const bound = server.listen(config.host, port);
   const host = config.publicUrl
     ? new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, "$1")
@@ -48,9 +50,12 @@ export async function startUdt(opts: {
       ? "127.0.0.1"
       : config.host;
   const address = config.udtPublicAddress ?? `${host.includes(":") ? `[${host}]` : host}:${bound}`;
-  const wan = new UdtWanTransport(config.site, deps.metrics);
+  const wan = new UdtWanTransport(config.site, deps.metrics, new UdtPool({ tuning }));
   deps.forwarder.useWanTransport(wan);
   opts.replication?.useUdt(wan.pool);
-  deps.log.info({ udtPort: bound, udtAddress: address }, "UDT data listener started");
+  deps.log.info(
+    { udtPort: bound, udtAddress: address, udtRateMbit: config.udtRateMbit ?? null },
+    "UDT data listener started",
+  );
   return { address, port: bound, shutdown: (ms) => server.shutdown(ms) };
 }

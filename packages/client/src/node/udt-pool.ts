@@ -21,10 +21,21 @@ const MiB = 1024 * 1024;
 export const UDT_WAN_TUNING: UdtOptions = {
   sendBufferSize: 48 * MiB,
   receiveBufferSize: 48 * MiB,
-  udpSendBufferSize: 8 * MiB,
-  udpReceiveBufferSize: 8 * MiB,
+  // The addon forces these past net.core.rmem_max where it may (CAP_NET_ADMIN): a receiver
+  // held off the CPU for a moment must not lose datagrams in the kernel.
+  udpSendBufferSize: 16 * MiB,
+  udpReceiveBufferSize: 16 * MiB,
   mss: 1500,
 };
+
+/**
+ * UDT_WAN_TUNING, plus UDT's rate-based congestion control when the WAN link's rate is
+ * known (`rateMbit`, see @cumulus/udt): paced a little below the link so the bottleneck
+ * queue stays short.
+ */
+export function udtWanTuning(linkRateMbit?: number): UdtOptions {
+  return linkRateMbit ? { ...UDT_WAN_TUNING, rateMbit: linkRateMbit * 0.95 } : UDT_WAN_TUNING;
+}
 
 export { UDT_FRAMING_VERSION };
 
