@@ -392,6 +392,30 @@ class DiskChunkHandle implements ChunkHandle {
     return this.fh.createReadStream({ start, end, highWaterMark: READ_HIGH_WATER, autoClose: true });
   }
 
+  async readVerified(into?: Buffer): Promise<Buffer> {
+    this.take();
+    try {
+      const size = this.size;
+      const buf = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) {
+        const { bytesRead } = await this.fh.read(buf, got, size - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      const actual = got === size ? createHash("sha256").update(buf).digest("hex") : null;
+      if (actual !== this.id) {
+        const reason = actual === null ? `read ${got} of ${size} bytes` : `content hashes to ${actual}`;
+        await this.store.quarantine(this.id, this.st, reason);
+        throw this.store.notFoundCorrupt(this.id, reason);
+      }
+      this.store.markVerified(this.id, this.st);
+      return buf;
+    } finally {
+      await this.fh.close().catch(() => {});
+    }
+  }
+
   async close(): Promise<void> {
     if (this.taken) return;
     this.taken = true;
