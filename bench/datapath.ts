@@ -500,6 +500,7 @@ async function sdkPhases(
       localPath: src,
       remotePath: "/bench/r1/c.bin",
       baseVersion: null,
+      ...(process.env.BENCH_PRESEND_MIN ? { presendMinBytes: Number(process.env.BENCH_PRESEND_MIN) } : {}),
       onProgress: (p) => up.on(p.phase),
       signal: opts.signal,
     }),

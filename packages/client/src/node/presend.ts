@@ -46,7 +46,7 @@ export interface PresendResult {
 type Missing = Awaited<ReturnType<CumulusClient["beginUpload"]>>["missing"][number];
 
 const FIRST_BATCH = 4;
-const MAX_BATCH = 32;
+const MAX_BATCH = 64;
 
 /** Errors of a beginUpload that the final one would get too: stop the upload now. */
 function isFinal(err: unknown): boolean {
@@ -127,7 +127,7 @@ export async function chunkAndPresend(
     if (batch.length === 0) return;
     const b = batch;
     batch = [];
-    batchTarget = Math.min(MAX_BATCH, batchTarget * 2);
+    batchTarget = Math.min(MAX_BATCH, batchTarget * 4);
     planned = planned.then(async () => {
       if (!planning || fatal || signal?.aborted) {
         for (const c of b) c.release();

@@ -32,14 +32,14 @@ export interface UploadFileOptions extends Omit<UploadOptions, "path" | "baseVer
    */
   skipUnchanged?: boolean;
   /**
-   * Files of at least this many bytes are sent while they are being chunked (see
-   * presend.ts); smaller ones are chunked first, which costs one beginUpload instead of
-   * several. Default 32 MiB.
+   * Files of at least this many bytes are sent while they are being chunked (presend.ts)
+   * instead of being chunked first. Off by default: the batch plans it needs cost the
+   * control plane more CPU than the overlap saves on a busy machine (docs/benchmarks.md).
    */
   presendMinBytes?: number;
 }
 
-const DEFAULT_PRESEND_MIN_BYTES = 32 * 1024 * 1024;
+const DEFAULT_PRESEND_MIN_BYTES = Number.POSITIVE_INFINITY;
 
 export function sha256Node(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
