@@ -201,7 +201,9 @@ describe("scanFile", () => {
     try {
       const size = await scanFile(
         fh,
-        hold ? { ...opts, keep: { maxBlocks: 3, onStall: () => (stalls++, held.splice(0).forEach((c) => c.release())) } } : opts,
+        hold
+          ? { ...opts, keep: { maxBlocks: 3, onStall: () => (stalls++, held.splice(0).forEach((c) => c.release())) } }
+          : opts,
         (c) => {
           chunks.push({ id: c.id, size: c.size });
           if (opts.keep || hold) {

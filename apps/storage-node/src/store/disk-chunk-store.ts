@@ -89,7 +89,8 @@ export class DiskChunkStore implements ChunkStore {
     // chunk in a new second-level directory costs one directory fsync, not two.
     const top = await readdir(this.chunksDir);
     if (top.filter((n) => FANOUT_RE.test(n)).length < 256) {
-      for (let i = 0; i < 256; i++) await mkdir(path.join(this.chunksDir, i.toString(16).padStart(2, "0")), { recursive: true });
+      for (let i = 0; i < 256; i++)
+        await mkdir(path.join(this.chunksDir, i.toString(16).padStart(2, "0")), { recursive: true });
       await fsyncDir(this.chunksDir);
     }
     // Anything in tmp/ is a write that never committed (crash, kill): never valid data.

@@ -397,7 +397,10 @@ export class HttpChunkIo implements ChunkIo {
       if (opts.signal?.aborted) throw opts.signal.reason;
       if (err instanceof RawProtocolError) {
         if (err.kind === "too-short") {
-          throw new AppError("TRUNCATED", `${nodeLabel(replica)} sent ${err.length} of ${size} bytes of chunk ${id.slice(0, 12)}`);
+          throw new AppError(
+            "TRUNCATED",
+            `${nodeLabel(replica)} sent ${err.length} of ${size} bytes of chunk ${id.slice(0, 12)}`,
+          );
         }
         if (err.kind === "too-long" || err.kind === "no-length") {
           throw new AppError(

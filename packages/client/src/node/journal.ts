@@ -31,12 +31,7 @@ export class FileReceiptJournal implements ReceiptJournal {
   private writing: Promise<void> = Promise.resolve();
   private done = false;
 
-  constructor(
-    dir: string,
-    localPath: string,
-    remotePath: string,
-    opts: { flushIntervalMs?: number } = {},
-  ) {
+  constructor(dir: string, localPath: string, remotePath: string, opts: { flushIntervalMs?: number } = {}) {
     // Not keyed by content: a receipt vouches for one chunk on one node whatever file it
     // came in, and the upload journals receipts while it is still chunking the file.
     const abs = path.resolve(localPath);

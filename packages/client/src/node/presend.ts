@@ -181,7 +181,10 @@ export async function chunkAndPresend(
         {
           blockSize,
           signal,
-          keep: { maxBlocks: Math.max(4, Math.ceil((opts.memoryBytes ?? 96 * 1024 * 1024) / blockSize)), onStall: plan },
+          keep: {
+            maxBlocks: Math.max(4, Math.ceil((opts.memoryBytes ?? 96 * 1024 * 1024) / blockSize)),
+            onStall: plan,
+          },
         },
         (c) => {
           if (fatal) throw fatal.err;

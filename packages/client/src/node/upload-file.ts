@@ -141,7 +141,9 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
 
   let manifest: ManifestLike;
   let before: BigIntStats;
-  const journal = opts.journalDir ? new FileReceiptJournal(opts.journalDir, opts.localPath, opts.remotePath) : undefined;
+  const journal = opts.journalDir
+    ? new FileReceiptJournal(opts.journalDir, opts.localPath, opts.remotePath)
+    : undefined;
   let presend: (PresendResult & { receipts: Map<string, string[]> }) | undefined;
   try {
     const st = await stat(opts.localPath, { bigint: true });
@@ -287,7 +289,10 @@ async function presendFile(
     } finally {
       await journal?.flush().catch(() => undefined);
     }
-    if (!sameFile(before, await fh.stat({ bigint: true }).catch(() => null)) || r.manifest.size !== Number(before.size)) {
+    if (
+      !sameFile(before, await fh.stat({ bigint: true }).catch(() => null)) ||
+      r.manifest.size !== Number(before.size)
+    ) {
       throw new AppError(
         "CONFLICT",
         `${opts.localPath} changed while it was being uploaded; nothing was committed — upload it again`,
