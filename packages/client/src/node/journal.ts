@@ -18,8 +18,9 @@ interface JournalFile {
 /**
  * The receipts of one (local file, remote path) upload, in
  * `<dir>/<sha256 of both paths>.json`. Writes are batched (at most one every
- * `flushIntervalMs`) and atomic (temp file + rename), so an interrupted run loses at most
- * the last few receipts, which only costs re-sending those chunks.
+ * `flushIntervalMs`, longer for many receipts) and atomic (temp file + rename), so an
+ * interrupted run loses at most the last few receipts, which only costs re-sending those
+ * chunks.
  */
 export class FileReceiptJournal implements ReceiptJournal {
   readonly file: string;
@@ -92,10 +93,15 @@ export class FileReceiptJournal implements ReceiptJournal {
   private markDirty(): void {
     this.dirty = true;
     if (this.timer || this.done) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.flush().catch(() => undefined);
-    }, this.flushIntervalMs);
+    // Every write rewrites the whole file: space them out as it grows (about 2 s at a
+    // thousand receipts), so a big upload does not spend its CPU re-serializing them.
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        void this.flush().catch(() => undefined);
+      },
+      Math.max(this.flushIntervalMs, 2 * this.receipts.size),
+    );
     this.timer.unref();
   }
 
