@@ -34,7 +34,8 @@ export interface UploadFileOptions extends Omit<UploadOptions, "path" | "baseVer
   /**
    * Files of at least this many bytes are sent while they are being chunked (presend.ts)
    * instead of being chunked first. Off by default: the batch plans it needs cost the
-   * control plane more CPU than the overlap saves on a busy machine (docs/benchmarks.md).
+   * control plane about 2 CPU-s per GiB, more than the overlap saved on a busy machine
+   * (docs/benchmarks.md).
    */
   presendMinBytes?: number;
 }
