@@ -2,8 +2,8 @@
 // response reader that receives the body straight into the caller's buffer (net.Socket
 // `onread` with a buffer per read). node:http hands every 64 KiB socket read over as a
 // freshly allocated Buffer through the parser and stream machinery; for a download that
-// was about two thirds of the client's CPU (garbage collection, events, copies), against
-// one third for the hash it must compute anyway (docs/benchmarks.md). Only what storage
+// was about 60% of the client's CPU (garbage collection, events, copies), more than the
+// hash it must compute anyway (docs/benchmarks.md). Only what storage
 // nodes send is understood: a status line, headers and a Content-Length body; anything
 // else (chunked encoding, no length, an oversized head) is refused as a protocol error.
 import net from "node:net";
