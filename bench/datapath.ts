@@ -520,9 +520,9 @@ async function sdkPhases(
     fmtRate(mbps(size, upTotal)),
     cpuText(upCpu, upNodes),
   ]);
-  phaseRow("  chunk + hash pass (FastCDC, SHA-256)", hashEnd - t0, upTotal, size);
+  phaseRow("  chunk + hash pass (one read, FastCDC, SHA-256)", hashEnd - t0, upTotal, size);
   phaseRow("  beginUpload (manifest to the control plane)", upStart - hashEnd, upTotal);
-  phaseRow("  chunk PUTs (re-read + re-hash, send, node fsync)", commitStart - upStart, upTotal, size);
+  phaseRow("  chunk PUTs (re-read, send; node hash, write, fsync)", commitStart - upStart, upTotal, size);
   phaseRow("  commitUpload (receipts)", t1 - commitStart, upTotal);
 
   // Download.

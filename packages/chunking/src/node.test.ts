@@ -1,13 +1,22 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { chunkBlob, chunkBytesAsync, manifestDigest as manifestDigestWeb, sha256HexAsync } from "./browser.ts";
 import { cutPoints, type FastCdcOptions } from "./fastcdc.ts";
 import { collectManifest, type Manifest } from "./manifest.ts";
-import { chunkFile, chunkFileStream, chunkStream, manifestDigest, sha256Hex } from "./node.ts";
+import {
+  chunkFile,
+  chunkFileStream,
+  chunkStream,
+  manifestDigest,
+  scanFile,
+  sha256Hex,
+  type ScanFileOptions,
+  type ScannedChunk,
+} from "./node.ts";
 import { BASE_SEED, createRng, randomBytes, withSeedAsync, type Rng } from "./testing/prng.ts";
 
 const MiB = 1024 * 1024;
@@ -180,5 +189,65 @@ describe("browser path (Blob + Web Crypto)", () => {
     expect(await collectManifest(chunkBlob(new Blob([])))).toEqual({ size: 0, chunks: [] });
     const one = await collectManifest(chunkBlob(new Blob([new Uint8Array([0x61])])));
     expect(one).toEqual(await collectManifest(chunkStream([new Uint8Array([0x61])])));
+  });
+});
+
+describe("scanFile", () => {
+  const scan = async (opts: ScanFileOptions, hold: boolean) => {
+    const fh = await open(file, "r");
+    const chunks: Manifest["chunks"] = [];
+    const held: ScannedChunk[] = [];
+    let stalls = 0;
+    try {
+      const size = await scanFile(
+        fh,
+        hold
+          ? { ...opts, keep: { maxBlocks: 3, onStall: () => (stalls++, held.splice(0).forEach((c) => c.release())) } }
+          : opts,
+        (c) => {
+          chunks.push({ id: c.id, size: c.size });
+          if (opts.keep || hold) {
+            // The bytes handed out are the chunk's bytes.
+            expect(c.data).not.toBeNull();
+            expect(sha256Hex(c.data!)).toBe(c.id);
+            held.push(c);
+          } else {
+            expect(c.data).toBeNull();
+          }
+        },
+      );
+      held.forEach((c) => c.release());
+      return { manifest: { size, chunks }, stalls };
+    } finally {
+      await fh.close();
+    }
+  };
+
+  test("gives the same chunks as chunkFile, with reads that cut through chunks", async () => {
+    const expected = expectedManifest(data);
+    for (const blockSize of [8 * MiB, 3 * MiB + 17, 1 * MiB]) {
+      expect((await scan({ blockSize }, false)).manifest).toEqual(expected);
+    }
+  });
+
+  test("hands out each chunk's bytes and waits for releases when every block is pinned", async () => {
+    const expected = expectedManifest(data);
+    for (const blockSize of [8 * MiB, 2 * MiB + 3]) {
+      const r = await scan({ blockSize }, true);
+      expect(r.manifest).toEqual(expected);
+      // 3 blocks of 8 MiB hold the whole 20 MiB file; 4 of 2 MiB run out.
+      if (blockSize < 8 * MiB) expect(r.stalls).toBeGreaterThan(0);
+    }
+    const smallExpected = expectedManifest(data, SMALL);
+    expect((await scan({ ...SMALL, blockSize: 5000 }, true)).manifest).toEqual(smallExpected);
+  });
+
+  test("refuses a bad block size", async () => {
+    const fh = await open(file, "r");
+    try {
+      await expect(scanFile(fh, { blockSize: 0 }, () => {})).rejects.toThrow(/blockSize/);
+    } finally {
+      await fh.close();
+    }
   });
 });

@@ -1,8 +1,8 @@
 // Node entry point: chunking of streams and files with node:crypto hashing.
 
 import { createHash } from "node:crypto";
-import { open } from "node:fs/promises";
-import type { FastCdcOptions } from "./fastcdc.ts";
+import { open, type FileHandle } from "node:fs/promises";
+import { FastCdc, type FastCdcOptions } from "./fastcdc.ts";
 import { canonicalManifestBytes, collectManifest, type Manifest } from "./manifest.ts";
 import { assembleChunks, type ChunkRecord } from "./stream.ts";
 
@@ -91,4 +91,195 @@ export function chunkFileStream(
 /** Chunks a file of any size (streamed, never fully in memory) and returns its manifest. */
 export async function chunkFile(path: string, opts: ChunkFileOptions = {}): Promise<Manifest> {
   return collectManifest(chunkFileStream(path, opts));
+}
+
+export interface ScannedChunk {
+  index: number;
+  offset: number;
+  size: number;
+  /** SHA-256 of the chunk, 64 lowercase hex. */
+  id: string;
+  /**
+   * The chunk's bytes when `keep` was given (often a view into a shared read block), else
+   * null. Valid until `release()`.
+   */
+  data: Buffer | null;
+  /** The consumer is done with `data`; its read block may be reused. Idempotent. */
+  release(): void;
+}
+
+export interface ScanFileOptions extends FastCdcOptions {
+  /** Bytes per read call (default 8 MiB). */
+  blockSize?: number;
+  /**
+   * Hand each chunk's bytes to the consumer. Read blocks stay pinned until every chunk in
+   * them is released, and at most `maxBlocks` exist (memory bound: maxBlocks × blockSize
+   * plus chunks that straddle blocks). When all are pinned the scan waits for a release,
+   * after calling `onStall` so the consumer can get things moving.
+   */
+  keep?: { maxBlocks: number; onStall?: () => void };
+  signal?: AbortSignal;
+}
+
+interface Block {
+  buf: Buffer;
+  refs: number;
+}
+
+const DEFAULT_SCAN_BLOCK = 8 * 1024 * 1024;
+const noop = () => {};
+
+/**
+ * Reads an open file once, front to back, with large reads (the next one runs while the
+ * current block is cut and hashed) and cuts and hashes it in place: no per-chunk copies
+ * except for chunks that straddle two reads. Calls `onChunk` in order (awaiting it) and
+ * resolves with the number of bytes read. Same cut points and ids as `chunkStream`.
+ */
+export async function scanFile(
+  fh: FileHandle,
+  opts: ScanFileOptions,
+  onChunk: (chunk: ScannedChunk) => void | Promise<void>,
+): Promise<number> {
+  const blockSize = opts.blockSize ?? DEFAULT_SCAN_BLOCK;
+  if (!Number.isSafeInteger(blockSize) || blockSize <= 0) {
+    throw new RangeError(`blockSize must be a positive integer, got ${blockSize}`);
+  }
+  const keep = opts.keep;
+  const cdc = new FastCdc(opts);
+  // An open chunk pins every block it spans; one more is needed to read on.
+  const maxBlocks = keep ? Math.max(keep.maxBlocks, Math.ceil(cdc.params.maxSize / blockSize) + 2) : 2;
+  const free: Block[] = [];
+  let blocks = 0;
+  let waiters: (() => void)[] = [];
+  const unref = (b: Block) => {
+    if (--b.refs > 0) return;
+    free.push(b);
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const tryBlock = (): Block | null => {
+    const b = free.pop();
+    if (b) return b;
+    if (blocks >= maxBlocks) return null;
+    blocks++;
+    return { buf: Buffer.allocUnsafeSlow(blockSize), refs: 0 };
+  };
+  const getBlock = async (): Promise<Block> => {
+    for (;;) {
+      let b = tryBlock();
+      if (b) return b;
+      keep?.onStall?.();
+      // onStall may have released blocks synchronously.
+      b = tryBlock();
+      if (b) return b;
+      await new Promise<void>((r) => waiters.push(r));
+      opts.signal?.throwIfAborted();
+    }
+  };
+
+  let readPos = 0;
+  let eof = false;
+  const startRead = (b: Block): Promise<{ b: Block; n: number }> => {
+    b.refs++;
+    const at = readPos;
+    readPos += blockSize;
+    return (async () => {
+      let n = 0;
+      while (n < blockSize) {
+        const { bytesRead } = await fh.read(b.buf, n, blockSize - n, at + n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      return { b, n };
+    })();
+  };
+
+  let hash = createHash("sha256");
+  // The open chunk's bytes in earlier blocks (pinned), when keeping data.
+  let pieces: { b: Block; start: number; end: number }[] = [];
+  /** Bytes of the open chunk in earlier blocks. */
+  let carried = 0;
+  let index = 0;
+  let offset = 0;
+
+  const emit = async (b: Block | null, from: number, to: number) => {
+    if (b) hash.update(b.buf.subarray(from, to));
+    const id = hash.digest("hex");
+    hash = createHash("sha256");
+    const size = carried + (to - from);
+    let data: Buffer | null = null;
+    let release = noop;
+    if (keep) {
+      if (pieces.length === 0 && b) {
+        data = b.buf.subarray(from, to);
+        b.refs++;
+        let done = false;
+        release = () => {
+          if (done) return;
+          done = true;
+          unref(b);
+        };
+      } else {
+        data = Buffer.allocUnsafeSlow(size);
+        let at = 0;
+        for (const p of pieces) {
+          at += p.b.buf.copy(data, at, p.start, p.end);
+          unref(p.b);
+        }
+        if (b) b.buf.copy(data, at, from, to);
+      }
+    }
+    pieces = [];
+    carried = 0;
+    const rec: ScannedChunk = { index, offset, size, id, data, release };
+    index++;
+    offset += size;
+    await onChunk(rec);
+  };
+
+  let next: Promise<{ b: Block; n: number }> | null = startRead(await getBlock());
+  try {
+    while (next) {
+      const { b, n } = await next;
+      next = null;
+      if (n === 0) {
+        unref(b);
+        eof = true;
+        break;
+      }
+      opts.signal?.throwIfAborted();
+      if (n === blockSize) {
+        const nb = tryBlock();
+        if (nb) next = startRead(nb);
+      }
+      const view = b.buf.subarray(0, n);
+      const base = cdc.position;
+      let from = 0;
+      for (const cut of cdc.push(view)) {
+        const to = cut - base;
+        await emit(b, from, to);
+        from = to;
+      }
+      if (from < n) {
+        hash.update(view.subarray(from));
+        carried += n - from;
+        if (keep) {
+          b.refs++;
+          pieces.push({ b, start: from, end: n });
+        }
+      }
+      unref(b);
+      if (n < blockSize) {
+        eof = true;
+        break;
+      }
+      next ??= startRead(await getBlock());
+    }
+    if (cdc.finish().length > 0) await emit(null, 0, 0);
+  } finally {
+    if (!eof && next) await next.catch(() => undefined);
+    if (keep) for (const p of pieces) unref(p.b);
+  }
+  return offset;
 }

@@ -60,6 +60,11 @@ export interface UploadOptions {
   retryBaseMs?: number;
   chunkTimeoutMs?: number;
   journal?: ReceiptJournal;
+  /**
+   * Chunks an earlier pass of this same upload already sent (Node: while the file was
+   * still being chunked); their receipts are in `receipts` (or the journal).
+   */
+  presend?: { receipts: ReadonlyMap<string, string[]>; sent: ReadonlySet<string>; bytes: number };
   /** Chunk transport (default HTTP `putChunk`); Node clients may pass the UDT one. */
   chunkIo?: Pick<ChunkIo, "putChunk">;
   onProgress?: ProgressListener;
@@ -173,10 +178,11 @@ export async function uploadContent(
   }
 
   const receipts = opts.journal ? await opts.journal.load() : new Map<string, string[]>();
-  const resumedFromJournal = new Set(receipts.keys());
-  const sentThisRun = new Set<string>();
+  for (const [id, r] of opts.presend?.receipts ?? []) receipts.set(id, r);
+  const sentThisRun = new Set<string>(opts.presend?.sent);
+  const resumedFromJournal = new Set([...receipts.keys()].filter((id) => !sentThisRun.has(id)));
   const nodeIdByName = new Map<string, string>();
-  let bytesSent = 0;
+  let bytesSent = opts.presend?.bytes ?? 0;
 
   const progress: TransferProgress = emptyProgress("uploading", manifest.size, manifest.chunks.length);
   const report = () => opts.onProgress?.({ ...progress });

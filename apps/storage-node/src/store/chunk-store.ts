@@ -45,6 +45,12 @@ export interface ChunkHandle {
   readAll(): Readable;
   /** Inclusive byte range, served only after the whole chunk verified (result cached). */
   readRange(start: number, end: number): Promise<Readable>;
+  /**
+   * The whole chunk in one buffer (`into` when it is large enough: a view of it), verified
+   * before it is returned; a corrupt chunk is quarantined and a NOT_FOUND thrown instead, so
+   * nothing of it is ever sent. Closes the handle.
+   */
+  readVerified(into?: Buffer): Promise<Buffer>;
   close(): Promise<void>;
 }
 

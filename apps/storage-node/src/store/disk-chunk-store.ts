@@ -93,6 +93,14 @@ export class DiskChunkStore implements ChunkStore {
 
   private async init(opts: DiskChunkStoreOptions): Promise<void> {
     for (const dir of [this.chunksDir, this.tmpDir, this.corruptDir]) await mkdir(dir, { recursive: true });
+    // All 256 first-level fan-out directories up front (one fsync for all of them), so a
+    // chunk in a new second-level directory costs one directory fsync, not two.
+    const top = await readdir(this.chunksDir);
+    if (top.filter((n) => FANOUT_RE.test(n)).length < 256) {
+      for (let i = 0; i < 256; i++)
+        await mkdir(path.join(this.chunksDir, i.toString(16).padStart(2, "0")), { recursive: true });
+      await fsyncDir(this.chunksDir);
+    }
     // Anything in tmp/ is a write that never committed (crash, kill): never valid data.
     for (const entry of await readdir(this.tmpDir))
       await rm(path.join(this.tmpDir, entry), { force: true, recursive: true });
@@ -139,6 +147,10 @@ export class DiskChunkStore implements ChunkStore {
     this.reservedBytes += reserve;
     const tmpPath = path.join(this.tmpDir, `${id}.${randomBytes(8).toString("hex")}`);
     let fh: FileHandle | undefined;
+    // The fan-out directory (and its durability) is settled while the body arrives, off
+    // the path between the last byte and the answer.
+    const dirReady = this.ensureDir(this.chunkDir(id));
+    dirReady.catch(() => {});
     try {
       fh = await open(tmpPath, "wx", 0o644);
       const file = fh;
@@ -158,11 +170,14 @@ export class DiskChunkStore implements ChunkStore {
       });
       await flush();
       await file.sync();
+      // Same inode and mtime after the rename: the stamp that marks it verified.
+      const st = await file.stat();
       await file.close();
       fh = undefined;
+      await dirReady;
       // An existing copy is replaced rather than trusted: content-addressed, so the
       // rename is a no-op for a good copy and a heal for a silently rotten one.
-      return await this.commit(id, tmpPath, declaredSize);
+      return await this.commit(id, tmpPath, declaredSize, st);
     } catch (err) {
       await fh?.close().catch(() => {});
       await rm(tmpPath, { force: true }).catch(() => {});
@@ -176,10 +191,9 @@ export class DiskChunkStore implements ChunkStore {
     }
   }
 
-  private async commit(id: string, tmpPath: string, size: number): Promise<PutResult> {
+  private async commit(id: string, tmpPath: string, size: number, st: Stats): Promise<PutResult> {
     return this.mutex.run(id, async () => {
       const dir = this.chunkDir(id);
-      await this.ensureDir(dir);
       const final = path.join(dir, id);
       const prev = await lstatOrNull(final);
       await rename(tmpPath, final);
@@ -191,7 +205,6 @@ export class DiskChunkStore implements ChunkStore {
         this.usedBytes += size - prev.size;
       }
       this.corrupt.delete(id);
-      const st = await lstat(final);
       this.markVerified(id, st);
       return { id, size, created: prev === null };
     });
@@ -201,9 +214,10 @@ export class DiskChunkStore implements ChunkStore {
     if (this.knownDirs.has(dir)) return;
     const created = await mkdir(dir, { recursive: true });
     if (created !== undefined) {
-      // New directory entries need their parents flushed too, or the chunk's path can vanish.
+      // New directory entries need their parents flushed too, or the chunk's path can
+      // vanish; the top level exists from init on (see init), so usually just one.
       await fsyncDir(path.dirname(dir));
-      await fsyncDir(this.chunksDir);
+      if (created !== dir) await fsyncDir(this.chunksDir);
     }
     this.knownDirs.add(dir);
   }
@@ -529,6 +543,30 @@ class DiskChunkHandle implements ChunkHandle {
       throw err;
     }
     return this.fh.createReadStream({ start, end, highWaterMark: READ_HIGH_WATER, autoClose: true });
+  }
+
+  async readVerified(into?: Buffer): Promise<Buffer> {
+    this.take();
+    try {
+      const size = this.size;
+      const buf = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) {
+        const { bytesRead } = await this.fh.read(buf, got, size - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      const actual = got === size ? createHash("sha256").update(buf).digest("hex") : null;
+      if (actual !== this.id) {
+        const reason = actual === null ? `read ${got} of ${size} bytes` : `content hashes to ${actual}`;
+        await this.store.quarantine(this.id, this.st, reason);
+        throw this.store.notFoundCorrupt(this.id, reason);
+      }
+      this.store.markVerified(this.id, this.st);
+      return buf;
+    } finally {
+      await this.fh.close().catch(() => {});
+    }
   }
 
   async close(): Promise<void> {

@@ -230,6 +230,50 @@ describe("HttpChunkIo.fetchChunk", () => {
     }
   });
 
+  it("reports an unreachable node and a timeout as UNAVAILABLE, an abort as its reason, a cut body as TRUNCATED", async () => {
+    const dead: NodeRef = { node: "node-x", site: "hq", url: "http://127.0.0.1:1" };
+    let err = (await io.fetchChunk(noFetch, dead, "tok", id, data.length, noHash).catch((e: unknown) => e)) as AppError;
+    expect(err.code).toBe("UNAVAILABLE");
+    expect(err.message).toContain("cannot reach storage node node-x");
+
+    a.handler = () => undefined; // never answers
+    err = (await io
+      .fetchChunk(noFetch, a.ref, "tok", id, data.length, noHash, { timeoutMs: 50 })
+      .catch((e: unknown) => e)) as AppError;
+    expect(err.code).toBe("UNAVAILABLE");
+    expect(err.message).toContain("timed out");
+
+    const ac = new AbortController();
+    const reason = new Error("stop");
+    setTimeout(() => ac.abort(reason), 30);
+    const e = await io
+      .fetchChunk(noFetch, a.ref, "tok", id, data.length, noHash, { signal: ac.signal })
+      .catch((x: unknown) => x);
+    expect(e).toBe(reason);
+
+    a.handler = (_req, _body, res) => {
+      res.writeHead(200, { "content-length": data.length });
+      res.write(data.subarray(0, 1000));
+    };
+    err = (await io
+      .fetchChunk(noFetch, a.ref, "tok", id, data.length, noHash, { timeoutMs: 100 })
+      .catch((x: unknown) => x)) as AppError;
+    expect(err.code).toBe("TRUNCATED");
+    expect(err.message).toContain("timed out");
+  });
+
+  it("never opens more connections to a node than maxSockets", async () => {
+    a.handler = (_req, _body, res) => {
+      res.writeHead(200, { "content-length": data.length });
+      setTimeout(() => res.end(data), 5);
+    };
+    const outs = await Promise.all(
+      Array.from({ length: 12 }, () => io.fetchChunk(noFetch, a.ref, "tok", id, data.length, noHash)),
+    );
+    for (const out of outs) expect(Buffer.from(out).equals(data)).toBe(true);
+    expect(a.sockets.size).toBeLessThanOrEqual(4);
+  });
+
   it("keeps working after a node closed an idle keep-alive socket", async () => {
     a.handler = (_req, _body, res) => {
       res.writeHead(200, { "content-length": data.length });

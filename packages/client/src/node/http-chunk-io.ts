@@ -10,6 +10,7 @@ import { AppError, ZErrorBody } from "@cumulus/protocol/errors";
 import { ZPutChunkResponse } from "@cumulus/protocol/node-api";
 import type { ChunkIo, ChunkRequestOptions, HashFn, NodeRef } from "../chunks.ts";
 import { describeCause, joinUrl, type FetchFn } from "../http.ts";
+import { RawGetError, RawGetter, RawProtocolError } from "./raw-get.ts";
 
 const DEFAULT_CHUNK_TIMEOUT_MS = 120_000;
 /** Most bytes of a JSON/error body kept in memory (receipts, error bodies are small). */
@@ -76,9 +77,11 @@ interface Exchange {
 export class HttpChunkIo implements ChunkIo {
   private readonly agents = new Map<string, http.Agent>();
   private readonly maxSockets: number;
+  private readonly raw: RawGetter;
 
   constructor(opts: HttpChunkIoOptions = {}) {
     this.maxSockets = Math.max(1, opts.maxSockets ?? 8);
+    this.raw = new RawGetter(this.maxSockets);
   }
 
   private agentFor(url: URL): http.Agent {
@@ -291,6 +294,7 @@ export class HttpChunkIo implements ChunkIo {
     opts: ChunkRequestOptions = {},
   ): Promise<Uint8Array> => {
     const url = joinUrl(replica.url, `chunks/${id}`);
+    if (url.protocol === "http:") return this.fetchRaw(replica, url, token, id, size, opts);
     const tm = this.timer(opts);
     let timedOut = false;
     try {
@@ -365,6 +369,71 @@ export class HttpChunkIo implements ChunkIo {
   close(): void {
     for (const a of this.agents.values()) a.destroy();
     this.agents.clear();
+    this.raw.close();
+  }
+
+  /** fetchChunk over a raw connection (plain http): same contract and errors. */
+  private async fetchRaw(
+    replica: NodeRef,
+    url: URL,
+    token: string,
+    id: string,
+    size: number,
+    opts: ChunkRequestOptions,
+  ): Promise<Uint8Array> {
+    const what = `GET chunk ${id.slice(0, 12)}`;
+    const tm = this.timer(opts);
+    let destroy: ((e: Error) => void) | null = null;
+    const onAbort = () => destroy?.(opts.signal!.reason instanceof Error ? opts.signal!.reason : new Error("aborted"));
+    opts.signal?.throwIfAborted();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    let res;
+    try {
+      res = await this.raw.get(url, token, size, opts.into, MAX_SMALL_BODY, (d) => {
+        destroy = d;
+        tm.arm(d);
+      });
+    } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      if (err instanceof RawProtocolError) {
+        if (err.kind === "too-short") {
+          throw new AppError(
+            "TRUNCATED",
+            `${nodeLabel(replica)} sent ${err.length} of ${size} bytes of chunk ${id.slice(0, 12)}`,
+          );
+        }
+        if (err.kind === "too-long" || err.kind === "no-length") {
+          throw new AppError(
+            "HASH_MISMATCH",
+            `${nodeLabel(replica)} sent more than the ${size} bytes of chunk ${id.slice(0, 12)} (${err.message})`,
+          );
+        }
+        throw new AppError("INTERNAL", `${nodeLabel(replica)}: ${what}: ${err.message}`);
+      }
+      const cause = err instanceof RawGetError ? err.cause : err;
+      const received = err instanceof RawGetError ? err.received : 0;
+      if (received === 0) throw this.unreachable(replica, cause, opts.signal);
+      // The node stops mid-body when its own read-verification finds the stored copy corrupt.
+      throw new AppError(
+        "TRUNCATED",
+        `${nodeLabel(replica)} broke off chunk ${id.slice(0, 12)}: ${describeCause(cause)}`,
+      );
+    } finally {
+      tm.clear();
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
+    if (res.status < 200 || res.status >= 300) {
+      const text = Buffer.from(res.body.buffer, res.body.byteOffset, res.body.length).toString("utf8");
+      throw withNode(replica, errorFromStatus(res.status, res.statusText, text, what));
+    }
+    const actual = createHash("sha256").update(res.body).digest("hex");
+    if (actual !== id) {
+      throw new AppError(
+        "HASH_MISMATCH",
+        `${nodeLabel(replica)} returned corrupt data for chunk ${id.slice(0, 12)} (SHA-256 ${actual.slice(0, 12)})`,
+      );
+    }
+    return res.body;
   }
 }
 

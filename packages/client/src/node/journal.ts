@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { ManifestLike, ReceiptJournal } from "../upload.ts";
+import type { ReceiptJournal } from "../upload.ts";
 
-const FORMAT = 1;
+const FORMAT = 2;
 /** Journals of uploads nobody resumed are pruned after this long. */
 const MAX_AGE_MS = 14 * 24 * 3600 * 1000;
 
@@ -11,24 +11,16 @@ interface JournalFile {
   format: number;
   localPath: string;
   remotePath: string;
-  manifest: string;
   updatedAt: string;
   receipts: Record<string, string[]>;
 }
 
-/** Identifies the content of an upload: equal manifests hash equal. */
-export function manifestKey(manifest: ManifestLike): string {
-  const h = createHash("sha256");
-  h.update(`${manifest.size}\n`);
-  for (const c of manifest.chunks) h.update(`${c.id} ${c.size}\n`);
-  return h.digest("hex");
-}
-
 /**
- * The receipts of one (local file, remote path, content) upload, in
- * `<dir>/<sha256 of path + manifest>.json`. Writes are batched (at most one every
- * `flushIntervalMs`) and atomic (temp file + rename), so an interrupted run loses at most
- * the last few receipts, which only costs re-sending those chunks.
+ * The receipts of one (local file, remote path) upload, in
+ * `<dir>/<sha256 of both paths>.json`. Writes are batched (at most one every
+ * `flushIntervalMs`, longer for many receipts) and atomic (temp file + rename), so an
+ * interrupted run loses at most the last few receipts, which only costs re-sending those
+ * chunks.
  */
 export class FileReceiptJournal implements ReceiptJournal {
   readonly file: string;
@@ -40,18 +32,13 @@ export class FileReceiptJournal implements ReceiptJournal {
   private writing: Promise<void> = Promise.resolve();
   private done = false;
 
-  constructor(
-    dir: string,
-    localPath: string,
-    remotePath: string,
-    manifest: ManifestLike,
-    opts: { flushIntervalMs?: number } = {},
-  ) {
-    const digest = manifestKey(manifest);
+  constructor(dir: string, localPath: string, remotePath: string, opts: { flushIntervalMs?: number } = {}) {
+    // Not keyed by content: a receipt vouches for one chunk on one node whatever file it
+    // came in, and the upload journals receipts while it is still chunking the file.
     const abs = path.resolve(localPath);
-    const key = createHash("sha256").update(`${abs}\n${remotePath}\n${digest}`).digest("hex");
+    const key = createHash("sha256").update(`${abs}\n${remotePath}`).digest("hex");
     this.file = path.join(dir, `${key}.json`);
-    this.meta = { format: FORMAT, localPath: abs, remotePath, manifest: digest };
+    this.meta = { format: FORMAT, localPath: abs, remotePath };
     this.flushIntervalMs = opts.flushIntervalMs ?? 500;
   }
 
@@ -61,7 +48,7 @@ export class FileReceiptJournal implements ReceiptJournal {
       const j = JSON.parse(await readFile(this.file, "utf8")) as Partial<JournalFile>;
       if (
         j.format === FORMAT &&
-        j.manifest === this.meta.manifest &&
+        j.localPath === this.meta.localPath &&
         j.remotePath === this.meta.remotePath &&
         j.receipts
       ) {
@@ -106,10 +93,15 @@ export class FileReceiptJournal implements ReceiptJournal {
   private markDirty(): void {
     this.dirty = true;
     if (this.timer || this.done) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.flush().catch(() => undefined);
-    }, this.flushIntervalMs);
+    // Every write rewrites the whole file: space them out as it grows (about 2 s at a
+    // thousand receipts), so a big upload does not spend its CPU re-serializing them.
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        void this.flush().catch(() => undefined);
+      },
+      Math.max(this.flushIntervalMs, 2 * this.receipts.size),
+    );
     this.timer.unref();
   }
 

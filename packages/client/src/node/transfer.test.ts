@@ -178,6 +178,79 @@ describe("uploadFile", () => {
     expect(r.chunksUploaded).toBe(manifest.chunks.length);
   });
 
+  it("sends chunks while still chunking (batched plans), commits them once, and resumes", async () => {
+    const early = { presendMinBytes: 0, ...fast };
+    const manifest = await chunkLocalFile(src);
+    const events: TransferProgress[] = [];
+    const r = await uploadFile(client, {
+      localPath: src,
+      remotePath: "/p.bin",
+      onProgress: (p) => events.push(p),
+      ...early,
+    });
+    expect(r).toMatchObject({
+      bytesTotal: SIZE,
+      bytesUploaded: SIZE,
+      chunksTotal: manifest.chunks.length,
+      chunksUploaded: manifest.chunks.length,
+      chunksSkipped: 0,
+      version: 1,
+    });
+    // Every chunk sent exactly once, during the first pass (batches of 4, 8, …), then one
+    // plan of the whole manifest and one commit with every chunk's receipts.
+    expect(fc.nodes[0]!.puts).toBe(manifest.chunks.length);
+    expect(fc.begins).toBe(Math.ceil(manifest.chunks.length / 4) > 1 ? 3 : 2);
+    expect(fc.commits).toHaveLength(1);
+    expect(Object.keys(fc.commits[0]!.receipts).sort()).toEqual([...new Set(manifest.chunks.map((c) => c.id))].sort());
+    expect(events.at(-1)).toMatchObject({ phase: "done", bytesDone: SIZE });
+    const got = path.join(dir, "p.out");
+    await downloadFile(client, { remotePath: "/p.bin", localPath: got, ...fast });
+    expect(sha(await readFile(got))).toBe(sha(content));
+
+    // Deduplicated: nothing sent again.
+    const again = await uploadFile(client, { localPath: src, remotePath: "/p.bin", overwrite: true, ...early });
+    expect(again).toMatchObject({ chunksUploaded: 0, chunksSkipped: manifest.chunks.length, version: 2 });
+    expect(fc.nodes[0]!.puts).toBe(manifest.chunks.length);
+
+    // Interrupted in the first pass: the journal keeps what was sent, a re-run sends the rest.
+    const journalDir = path.join(dir, "journal-" + Math.random().toString(36).slice(2));
+    const other = path.join(dir, "other.bin");
+    await writeFile(other, randomBytes(SIZE));
+    const total = (await chunkLocalFile(other)).chunks.length;
+    const ac = new AbortController();
+    const first = await uploadFile(client, {
+      localPath: other,
+      remotePath: "/q.bin",
+      journalDir,
+      concurrency: 1,
+      signal: ac.signal,
+      onProgress: (p) => {
+        if (p.chunksTransferred === 2) ac.abort(new AppError("UNAVAILABLE", "interrupted"));
+      },
+      ...early,
+    }).catch((e: unknown) => e);
+    expect((first as AppError).message).toBe("interrupted");
+    expect(fc.commits).toHaveLength(2);
+    const putsBefore = fc.nodes[0]!.puts;
+    const resumed = await uploadFile(client, { localPath: other, remotePath: "/q.bin", journalDir, ...early });
+    expect(resumed).toMatchObject({ version: 1, chunksTotal: total, chunksUploaded: total - 2, chunksSkipped: 2 });
+    expect(fc.nodes[0]!.puts - putsBefore).toBe(total - 2);
+    expect(await readdir(journalDir)).toEqual([]);
+  });
+
+  it("stops at once when a batch plan is refused for good (conflict)", async () => {
+    await uploadFile(client, { localPath: src, remotePath: "/c.bin", ...fast });
+    const err = await uploadFile(client, {
+      localPath: src,
+      remotePath: "/c.bin",
+      baseVersion: 7,
+      presendMinBytes: 0,
+      ...fast,
+    }).catch((e: unknown) => e);
+    expect((err as AppError).code).toBe("CONFLICT");
+    expect(fc.commits).toHaveLength(1);
+  });
+
   it("names a missing local file", async () => {
     const err = await uploadFile(client, { localPath: path.join(dir, "nope"), remotePath: "/n", ...fast }).catch(
       (e: unknown) => e,

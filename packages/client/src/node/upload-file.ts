@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import type { BigIntStats } from "node:fs";
-import { open, stat } from "node:fs/promises";
-import { chunkStream } from "@cumulus/chunking/node";
+import { open, stat, type FileHandle } from "node:fs/promises";
+import { scanFile } from "@cumulus/chunking/node";
 import { AppError } from "@cumulus/protocol/errors";
 import type { CumulusClient } from "../client.ts";
 import type { ProgressListener } from "../progress.ts";
@@ -12,6 +11,7 @@ import type { ChunkIo } from "../chunks.ts";
 import { createHttpChunkIo } from "./http-chunk-io.ts";
 import { FileReceiptJournal } from "./journal.ts";
 import { localError } from "./local-errors.ts";
+import { chunkAndPresend, type PresendResult } from "./presend.ts";
 
 export interface UploadFileOptions extends Omit<UploadOptions, "path" | "baseVersion" | "journal"> {
   /** Chunk transport to nodes: "http" (default), "udt", or "auto" (UDT to nodes of other sites than the client's). */
@@ -31,30 +31,41 @@ export interface UploadFileOptions extends Omit<UploadOptions, "path" | "baseVer
    * report `unchanged` instead of creating an identical version.
    */
   skipUnchanged?: boolean;
+  /**
+   * Files of at least this many bytes are sent while they are being chunked (presend.ts)
+   * instead of being chunked first. Off by default: the batch plans it needs cost the
+   * control plane about 2 CPU-s per GiB, more than the overlap saved on a busy machine
+   * (docs/benchmarks.md).
+   */
+  presendMinBytes?: number;
 }
+
+const DEFAULT_PRESEND_MIN_BYTES = Number.POSITIVE_INFINITY;
 
 export function sha256Node(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** Chunks a file (streamed: memory stays at a few chunks) and reports hashing progress. */
+/** Chunks a file (one pass, memory stays at two read blocks) and reports hashing progress. */
 export async function chunkLocalFile(
   localPath: string,
   opts: { onProgress?: ProgressListener; signal?: AbortSignal } = {},
 ): Promise<ManifestLike> {
-  const size = (await stat(localPath)).size;
-  const progress = emptyProgress("hashing", size, 0);
-  const chunks: { id: string; size: number }[] = [];
-  let total = 0;
-  const stream = createReadStream(localPath, { highWaterMark: 1024 * 1024, signal: opts.signal });
-  for await (const rec of chunkStream(stream)) {
-    chunks.push({ id: rec.id, size: rec.size });
-    total += rec.size;
-    progress.bytesDone = total;
-    progress.chunksTotal = chunks.length;
-    opts.onProgress?.({ ...progress });
+  const fh = await open(localPath, "r");
+  try {
+    const size = (await fh.stat()).size;
+    const progress = emptyProgress("hashing", size, 0);
+    const chunks: { id: string; size: number }[] = [];
+    const total = await scanFile(fh, { signal: opts.signal }, (rec) => {
+      chunks.push({ id: rec.id, size: rec.size });
+      progress.bytesDone = rec.offset + rec.size;
+      progress.chunksTotal = chunks.length;
+      opts.onProgress?.({ ...progress });
+    });
+    return { size: total, chunks };
+  } finally {
+    await fh.close();
   }
-  return { size: total, chunks };
 }
 
 /**
@@ -131,11 +142,23 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
 
   let manifest: ManifestLike;
   let before: BigIntStats;
+  const journal = opts.journalDir
+    ? new FileReceiptJournal(opts.journalDir, opts.localPath, opts.remotePath)
+    : undefined;
+  let presend: (PresendResult & { receipts: Map<string, string[]> }) | undefined;
   try {
     const st = await stat(opts.localPath, { bigint: true });
     if (!st.isFile()) throw new AppError("BAD_REQUEST", `${opts.localPath} is not a regular file`);
     before = st;
-    manifest = await chunkLocalFile(opts.localPath, { onProgress: opts.onProgress, signal: opts.signal });
+    const early =
+      Number(st.size) >= (opts.presendMinBytes ?? DEFAULT_PRESEND_MIN_BYTES) &&
+      !(opts.skipUnchanged && baseVersion !== null);
+    if (early) {
+      presend = await presendFile(client, opts, baseVersion, before, journal);
+      manifest = presend.manifest;
+    } else {
+      manifest = await chunkLocalFile(opts.localPath, { onProgress: opts.onProgress, signal: opts.signal });
+    }
   } catch (err) {
     throw localError(err, opts.localPath);
   }
@@ -175,9 +198,6 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
     throw localError(err, opts.localPath);
   }
   try {
-    const journal = opts.journalDir
-      ? new FileReceiptJournal(opts.journalDir, opts.localPath, opts.remotePath, manifest)
-      : undefined;
     // Single pass: the chunk pass hashed every byte, so a chunk read while the file's size
     // and mtime (and inode) are still those from before the chunk pass is sent without
     // hashing it again. Once the file looks changed, every chunk is read and hashed as
@@ -222,8 +242,64 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
         },
         release: releaseBuf,
       },
-      { ...opts, path: opts.remotePath, baseVersion, journal },
+      {
+        ...opts,
+        path: opts.remotePath,
+        baseVersion,
+        journal,
+        ...(presend ? { presend: { receipts: presend.receipts, sent: presend.sent, bytes: presend.bytesSent } } : {}),
+      },
     );
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Chunks the file and sends its chunks while reading it (presend.ts). The bytes sent are
+ * the bytes hashed, so every chunk matches its id; a file that changed meanwhile (size,
+ * mtime or inode) is refused like one that changes during the rest of the upload.
+ */
+async function presendFile(
+  client: CumulusClient,
+  opts: UploadFileOptions,
+  baseVersion: number | null,
+  before: BigIntStats,
+  journal: FileReceiptJournal | undefined,
+): Promise<PresendResult & { receipts: Map<string, string[]> }> {
+  const io = opts.chunkIo;
+  if (!io) throw new Error("uploadFile: no chunk transport");
+  const fh: FileHandle = await open(opts.localPath, "r");
+  try {
+    const receipts = journal ? await journal.load() : new Map<string, string[]>();
+    let r: PresendResult;
+    try {
+      r = await chunkAndPresend(client, fh, Number(before.size), {
+        path: opts.remotePath,
+        baseVersion,
+        ...(opts.parents !== undefined ? { parents: opts.parents } : {}),
+        ...(opts.deviceName ? { deviceName: opts.deviceName } : {}),
+        concurrency: opts.concurrency ?? 4,
+        io,
+        receipts,
+        ...(journal ? { journal } : {}),
+        ...(opts.chunkTimeoutMs !== undefined ? { chunkTimeoutMs: opts.chunkTimeoutMs } : {}),
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    } finally {
+      await journal?.flush().catch(() => undefined);
+    }
+    if (
+      !sameFile(before, await fh.stat({ bigint: true }).catch(() => null)) ||
+      r.manifest.size !== Number(before.size)
+    ) {
+      throw new AppError(
+        "CONFLICT",
+        `${opts.localPath} changed while it was being uploaded; nothing was committed — upload it again`,
+      );
+    }
+    return { ...r, receipts };
   } finally {
     await fh.close();
   }
