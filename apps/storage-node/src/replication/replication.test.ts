@@ -234,7 +234,8 @@ describe("replication between nodes", () => {
       () => cp.chunkReports.find((x) => x.name === "rep-b" && JSON.stringify(x.body).includes(id)),
       (x) => x !== undefined,
     );
-    expect(r?.body).toMatchObject({ missing: [id], source: "read" });
+    // Reports are batched: a chunk found missing by an earlier test may share this one.
+    expect(r?.body).toMatchObject({ missing: expect.arrayContaining([id]) as unknown, source: "read" });
   });
 });
 
