@@ -185,3 +185,23 @@ describe("put and get against a fake cluster", () => {
     expect(out.stderr).toContain(`${src} was not uploaded and is unchanged on your disk`);
   });
 });
+
+describe("sync", () => {
+  it("refuses a missing folder argument or a folder that does not exist, with one line", async () => {
+    const a = io({ CUMULUS_SERVER: "http://127.0.0.1:9", CUMULUS_TOKEN: "t" });
+    expect(await run(["sync"], a.io)).toBe(2);
+    expect(a.out.stderr).toMatch(/^cumulus: sync needs a local folder/);
+    const b = io({ CUMULUS_SERVER: "http://127.0.0.1:9", CUMULUS_TOKEN: "t" });
+    expect(await run(["sync", path.join(dir, "nope")], b.io)).not.toBe(0);
+    expect(b.out.stderr.trim().split("\n")).toHaveLength(1);
+    expect(b.out.stderr).toMatch(/is not a folder: create it first/);
+    const c = io({});
+    expect(await run(["sync", "x", "--port", "70000"], c.io)).toBe(2);
+  });
+
+  it("--status says so when no agent runs for the folder", async () => {
+    const a = io({});
+    expect(await run(["sync", "--status", dir], a.io)).not.toBe(0);
+    expect(a.out.stderr).toMatch(/^cumulus: no sync agent found for .* start one with cumulus sync/);
+  });
+});

@@ -6,6 +6,7 @@ import { policyGet, policySet, sysinfo, type PolicySetOpts } from "./commands/cl
 import * as fs from "./commands/fs.ts";
 import { get, put, type TransferOpts } from "./commands/transfer.ts";
 import { registerNodeCommands } from "./commands/node.ts";
+import { sync, type SyncOpts } from "./commands/sync.ts";
 import { Ctx, Interrupted, type CliIO, type GlobalOpts } from "./context.ts";
 
 function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
@@ -126,6 +127,23 @@ Remote paths are absolute (/a/b) or relative to your home folder. Every command 
     .argument("<paths...>", "LOCAL... REMOTE")
     .addOption(new Option("--concurrency <n>", "chunks in flight per file").argParser(positiveInt("--concurrency", 64)))
     .action((paths: string[], _o, c: Command) => put(ctx, paths, opts<TransferOpts>(c)));
+  cmd("sync", "keep a local folder and a server folder in sync (runs in the foreground; Ctrl-C stops)")
+    .argument("[local]", "local folder (with --status: the folder of the agent to ask; default: .)")
+    .option("--remote <path>", "server folder to sync with (default: your home folder)")
+    .option("--state-dir <dir>", "where the agent keeps its database and agent.json (default: LOCAL/.cumulus)")
+    .option(
+      "--device <name>",
+      "device name for conflicted copies and versions (default: CUMULUS_DEVICE_NAME, then the host name)",
+    )
+    .addOption(
+      new Option("--port <n>", "port of the local control API on 127.0.0.1 (default: any free one)").argParser(
+        positiveInt("--port", 65535),
+      ),
+    )
+    .option("--ui-dir <dir>", "serve this built UI on the control API port")
+    .option("--once", "sync until nothing is left to do, then exit")
+    .option("--status", "show what the running agent for the folder is doing")
+    .action((l: string | undefined, _o, c: Command) => sync(ctx, l, opts<SyncOpts>(c)));
   cmd("get", "download a file or a folder (recursive)")
     .argument("<remote>", "remote file or folder")
     .argument("<local>", "local destination")

@@ -5,6 +5,7 @@ import {
   HEADER_CLIENT_SITE,
   ZBeginUploadResponse,
   ZChangesResponse,
+  ZTreeResponse,
   ZCommitUploadResponse,
   ZCreateDeviceTokenResponse,
   ZDownloadPlan,
@@ -33,6 +34,7 @@ export type TrashResponse = z.infer<typeof ZTrashResponse>;
 export type PolicyResponse = z.infer<typeof ZPolicyResponse>;
 export type Sysinfo = z.infer<typeof ZSysinfo>;
 export type ChangesResponse = z.infer<typeof ZChangesResponse>;
+export type TreeResponse = z.infer<typeof ZTreeResponse>;
 export type BeginUploadResponse = z.infer<typeof ZBeginUploadResponse>;
 export type CommitUploadResponse = z.infer<typeof ZCommitUploadResponse>;
 export type DownloadPlan = z.infer<typeof ZDownloadPlan>;
@@ -250,6 +252,16 @@ export class CumulusClient {
       timeoutMs: this.timeoutMs + (opts.wait ?? 0) * 1000,
     });
     return parseJson(res, ZChangesResponse, "changes");
+  }
+
+  /** Every live entry under a folder, with the change-feed cursor the snapshot is consistent with. */
+  async tree(path: string, o?: RequestOptions): Promise<TreeResponse> {
+    const res = await this.call("GET", "/fs/tree", {
+      query: { path },
+      signal: o?.signal,
+      timeoutMs: this.timeoutMs * 4,
+    });
+    return parseJson(res, ZTreeResponse, `tree ${path}`);
   }
 
   // --- data path ----------------------------------------------------------------

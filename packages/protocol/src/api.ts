@@ -313,8 +313,41 @@ export const ZChange = z.object({
   type: ZEntryType,
   version: z.number().int().positive().nullable(),
   at: ZIsoDate,
+  /**
+   * Where the change put the entry and what it holds, so a sync agent can apply it to its
+   * remote tree without a lookup: the parent's id (null for the root), the entry's name,
+   * and for file versions the version's content hash (`FileVersion.contentHash`).
+   */
+  parentId: z.uuid().nullable().optional(),
+  name: z.string().optional(),
+  contentHash: z.string().nullable().optional(),
 });
 export const ZChangesResponse = z.object({ changes: z.array(ZChange), cursor: z.number().int().min(0) });
+
+/**
+ * GET /api/v1/fs/tree?path=/a — every live entry under a folder the user can read (the
+ * folder itself first, parentId of each entry included), with the change-feed cursor the
+ * snapshot is consistent with: following the feed from `cursor` brings it up to date
+ * (changes already reflected in the snapshot may be seen again; applying them is a no-op).
+ */
+export const ZTreeEntry = z.object({
+  id: z.uuid(),
+  parentId: z.uuid().nullable(),
+  name: z.string(),
+  type: ZEntryType,
+  /** Current version (files), null for folders. */
+  version: z.number().int().positive().nullable(),
+  /** Content hash of the current version (files): SHA-256 over "<chunkId>:<size>\n" per chunk. */
+  contentHash: z.string().nullable(),
+  size: ZSize,
+});
+export type TreeEntry = z.infer<typeof ZTreeEntry>;
+export const ZTreeResponse = z.object({
+  path: z.string(),
+  cursor: z.number().int().min(0),
+  entries: z.array(ZTreeEntry),
+});
+export type TreeResponse = z.infer<typeof ZTreeResponse>;
 
 // --- storage nodes (admins) ---------------------------------------------------
 

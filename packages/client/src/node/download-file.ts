@@ -30,6 +30,12 @@ export interface DownloadFileOptions {
   /** A replica failed (unreachable, corrupt, ...) and the next one is tried. */
   onReplicaError?: (e: { chunk: string; node: string; error: unknown }) => void;
   signal?: AbortSignal;
+  /**
+   * Keep `<dest>.cumulus-partial` across runs: chunks an interrupted run already wrote
+   * (checked against their SHA-256) are not fetched again, and a failed run leaves the
+   * partial file for the next one. The caller owns cleaning up partials it no longer needs.
+   */
+  resume?: boolean;
 }
 
 export interface DownloadResult {
@@ -39,6 +45,8 @@ export interface DownloadResult {
   bytesDownloaded: number;
   chunksTotal: number;
   chunksDownloaded: number;
+  /** Chunks a `resume` found already written by an interrupted run. */
+  chunksSkipped: number;
 }
 
 interface Part {
@@ -102,14 +110,42 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
   const dest = path.resolve(opts.localPath);
   const partial = dest + PARTIAL_SUFFIX;
   let fh: Awaited<ReturnType<typeof open>>;
+  let resumed = false;
   try {
-    fh = await open(partial, "w", 0o644);
+    const existing = opts.resume ? await open(partial, "r+").catch(() => null) : null;
+    if (existing && (await existing.stat()).size === plan.size) {
+      fh = existing;
+      resumed = true;
+    } else {
+      await existing?.close();
+      fh = await open(partial, "w", 0o644);
+    }
   } catch (err) {
     throw localError(err, partial);
   }
   let ok = false;
   try {
     await fh.truncate(plan.size);
+    if (resumed) {
+      // What an earlier run wrote is kept where every copy of a chunk verifies.
+      const buf = Buffer.allocUnsafe([...parts.values()].reduce((m, p) => Math.max(m, p.size), 0));
+      for (const part of [...parts.values()]) {
+        let intact = true;
+        for (const offset of part.offsets) {
+          const { bytesRead } = await fh.read(buf, 0, part.size, offset);
+          if (bytesRead !== part.size || sha256Node(buf.subarray(0, part.size)) !== part.id) {
+            intact = false;
+            break;
+          }
+        }
+        if (!intact) continue;
+        parts.delete(part.id);
+        progress.chunksSkipped += part.offsets.length;
+        progress.bytesSkipped += part.size * part.offsets.length;
+        progress.bytesDone += part.size * part.offsets.length;
+      }
+      report();
+    }
     const rounds = Math.max(1, opts.rounds ?? 2);
     // One receive buffer per chunk in flight, reused from chunk to chunk (fewer large
     // allocations, less GC); used by transports that accept `into` (node:http).
@@ -198,7 +234,7 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
     ok = true;
   } finally {
     await fh.close().catch(() => undefined);
-    if (!ok) await rm(partial, { force: true }).catch(() => undefined);
+    if (!ok && !opts.resume) await rm(partial, { force: true }).catch(() => undefined);
   }
   try {
     await rename(partial, dest);
@@ -216,6 +252,7 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
     bytesDownloaded: progress.bytesTransferred,
     chunksTotal: plan.chunks.length,
     chunksDownloaded: progress.chunksTransferred,
+    chunksSkipped: progress.chunksSkipped,
   };
 }
 

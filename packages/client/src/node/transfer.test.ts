@@ -237,6 +237,27 @@ describe("downloadFile", () => {
     expect(await readdir(dir).then((n) => n.filter((x) => x.endsWith(PARTIAL_SUFFIX)))).toEqual([]);
   });
 
+  it("with resume, keeps the partial file of a failed run and fetches only the chunks it lacks", async () => {
+    const ids = [...fc.nodes[0]!.chunks.keys()];
+    expect(ids.length).toBeGreaterThan(2);
+    for (const n of fc.nodes) n.corrupt.add(ids[1]!);
+    const dest = path.join(dir, "out-resume.bin");
+    const err = await downloadFile(client, {
+      remotePath: "/d.bin",
+      localPath: dest,
+      resume: true,
+      retryBaseMs: 1,
+    }).catch((e: unknown) => e);
+    expect((err as AppError).code).toBe("UNAVAILABLE");
+    expect((await readFile(dest + PARTIAL_SUFFIX)).length).toBe(SIZE); // kept for the next run
+    for (const n of fc.nodes) n.corrupt.delete(ids[1]!);
+    const r = await downloadFile(client, { remotePath: "/d.bin", localPath: dest, resume: true });
+    expect(sha(await readFile(dest))).toBe(sha(content));
+    expect(r.chunksSkipped).toBeGreaterThan(0);
+    expect(r.chunksDownloaded + r.chunksSkipped).toBe(r.chunksTotal);
+    expect(await readdir(dir).then((n) => n.filter((x) => x.endsWith(PARTIAL_SUFFIX)))).toEqual([]);
+  });
+
   it("downloads an empty file", async () => {
     const empty = path.join(dir, "empty");
     await writeFile(empty, "");

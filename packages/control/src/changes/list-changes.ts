@@ -109,9 +109,12 @@ async function visibleChanges(ctx: ControlContext, user: AuthUser, rows: Row[]):
   );
   const versionIds = shown.map((r) => r.versionId).filter((v): v is string => v !== null);
   const versions = new Map(
-    (await db.fileVersion.findMany({ where: { id: { in: versionIds } }, select: { id: true, number: true } })).map(
-      (v) => [v.id, v.number] as const,
-    ),
+    (
+      await db.fileVersion.findMany({
+        where: { id: { in: versionIds } },
+        select: { id: true, number: true, contentHash: true },
+      })
+    ).map((v) => [v.id, v] as const),
   );
   return shown.map((r) => ({
     seq: Number(r.seq),
@@ -125,7 +128,11 @@ async function visibleChanges(ctx: ControlContext, user: AuthUser, rows: Row[]):
           ? joinPath(paths.get(r.parentId)!, r.name)
           : null,
     type: r.type,
-    version: r.versionId ? (versions.get(r.versionId) ?? null) : null,
+    version: r.versionId ? (versions.get(r.versionId)?.number ?? null) : null,
     at: r.at.toISOString(),
+    // A move out of sight does not say where it went.
+    parentId: leftSight.has(r.seq) ? null : r.parentId,
+    name: r.name,
+    contentHash: r.versionId ? (versions.get(r.versionId)?.contentHash ?? null) : null,
   }));
 }

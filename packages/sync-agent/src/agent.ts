@@ -1,0 +1,691 @@
+import { EventEmitter } from "node:events";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { CumulusClient } from "@cumulus/client/client";
+import type { TransferProgress } from "@cumulus/client/progress";
+import type {
+  ActivityItem,
+  AgentError,
+  AgentSettings,
+  AgentSettingsInput,
+  AgentState as AgentStateName,
+  AgentStatus,
+  SelectiveNode,
+  SignIn,
+} from "@cumulus/protocol/agent";
+import { nameProblem } from "@cumulus/protocol/paths";
+import { initialSynced, type LocalNode } from "@cumulus/sync-engine/model";
+import type { Operation } from "@cumulus/sync-engine/operations";
+import { planWithReport } from "@cumulus/sync-engine/planner";
+import { applyOutcome } from "@cumulus/sync-engine/synced";
+import { describeError, Executor, PreconditionFailed } from "./executor.ts";
+import { isCaseInsensitive, LocalScanner } from "./local.ts";
+import { RemoteMirror } from "./remote.ts";
+import { AgentState, type PersistentSynced } from "./state.ts";
+import { type IndexedTree } from "./tree.ts";
+import { watchFolder, type FolderWatcher } from "./watcher.ts";
+
+export interface AgentOptions {
+  /** null: not chosen yet (state "no-folder" until PUT /api/settings sets it; stateDir is then required). */
+  localDir: string | null;
+  /** Server folder synced with localDir (absolute, e.g. "/home/alice@corp/Cumulus"). */
+  remotePath: string;
+  /** Default: `<localDir>/.cumulus`. */
+  stateDir?: string;
+  device: string;
+  server: string | null;
+  token: string | null;
+  user?: string | null;
+  /** A file is synced once its size and mtime stayed put this long (default 500 ms). */
+  stableMs?: number;
+  /** Watcher and feed events are batched this long before planning (default 150 ms). */
+  debounceMs?: number;
+  /** Full rescans of the folder as a safety net for missed watcher events (default 60 s). */
+  rescanMs?: number;
+  /** Seconds the change feed is long-polled (default 25). */
+  longPollSec?: number;
+  /** No file-system watcher (tests, --once): scans happen each round. */
+  watch?: boolean;
+  concurrency?: number;
+  log?: (line: string) => void;
+}
+
+const MAX_ACTIVITY = 200;
+/** Files transferred at once (each with its own chunk parallelism). */
+const TRANSFER_PARALLELISM = 6;
+
+function isTransfer(op: Operation): op is Extract<Operation, { kind: "upload" | "download" }> {
+  return op.kind === "upload" || op.kind === "download";
+}
+
+/** Runs `fn` over `items` with at most `n` at once; results in input order. */
+async function pool<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const k = next++;
+      out[k] = await fn(items[k]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
+/**
+ * The sync agent: keeps `localDir` and the server folder `remotePath` equal. Three trees
+ * (remote from the change feed, local from scans triggered by a watcher, synced from the
+ * state database), `planWithReport` over them, and the executor, in rounds: events are
+ * batched (`debounceMs`), each round catches up with the feed, scans, plans and executes
+ * in order until a plan is empty. Failures are recorded as AgentErrors with a fix and
+ * retried with backoff; nothing is fatal but stop().
+ */
+export class SyncAgent extends EventEmitter {
+  readonly opts: AgentOptions;
+  readonly stateDir: string;
+  private state: AgentState | null = null;
+  private client: CumulusClient | null = null;
+  private remote: RemoteMirror | null = null;
+  private scanner: LocalScanner | null = null;
+  private synced: PersistentSynced | null = null;
+  private watcher: FolderWatcher | null = null;
+  private ac = new AbortController();
+  private stateName: AgentStateName = "starting";
+  private message = "Starting";
+  private paused = false;
+  private dirty = true;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeAt = 0;
+  /** Probed on the first round: names differing by case collide on this file system. */
+  private caseInsensitive: boolean | undefined;
+  private wake: (() => void) | null = null;
+  private running: Promise<void> | null = null;
+  private feedLoop: Promise<void> | null = null;
+  private rescanTimer: NodeJS.Timeout | null = null;
+  private retryAt = 0;
+  private failures = 0;
+  private lastRoundQuiet = false;
+  private lastSyncedAt: number | null = null;
+  private conflicts = 0;
+  private activity: ActivityItem[] = [];
+  private errors: AgentError[] = [];
+  private progress = { filesPending: 0, bytesTotal: 0, bytesDone: 0, current: [] as string[] };
+  private settings: AgentSettings;
+  private rounds = 0;
+
+  constructor(opts: AgentOptions) {
+    super();
+    this.opts = opts;
+    if (!opts.stateDir && !opts.localDir) throw new Error("a sync agent without a local folder needs a stateDir");
+    this.stateDir = path.resolve(opts.stateDir ?? path.join(opts.localDir!, ".cumulus"));
+    this.settings = {
+      localDir: opts.localDir ? path.resolve(opts.localDir) : null,
+      remotePath: opts.remotePath,
+      excluded: [],
+      startAtLogin: false,
+      notifications: true,
+      uploadLimit: 0,
+      downloadLimit: 0,
+    };
+  }
+
+  private log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  // --- life cycle -------------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    this.state ??= new AgentState(this.stateDir);
+    const saved = this.state.getMeta("settings");
+    if (saved) this.settings = { ...this.settings, ...(JSON.parse(saved) as Partial<AgentSettings>) };
+    if (this.opts.localDir) this.settings.localDir = path.resolve(this.opts.localDir);
+    this.settings.remotePath = this.opts.remotePath;
+    const creds = await this.loadCredentials();
+    this.opts.server ??= creds?.server ?? null;
+    this.opts.token ??= creds?.token ?? null;
+    this.opts.user ??= creds?.email ?? null;
+    if (!this.opts.server || !this.opts.token) {
+      this.setState("signed-out", "Not signed in");
+      return;
+    }
+    const localDir = this.settings.localDir;
+    if (!localDir) {
+      this.setState("no-folder", "Choose a folder to sync");
+      return;
+    }
+    this.client = new CumulusClient({ server: this.opts.server, token: this.opts.token });
+    this.scanner = new LocalScanner(localDir, this.state.loadHashes());
+    this.remote = new RemoteMirror(this.client, this.opts.remotePath, this.state);
+    this.setState("starting", "Starting");
+    if (this.opts.watch !== false) {
+      this.watcher = watchFolder(localDir, { skip: [this.stateDir], onChange: () => this.markDirty() });
+    }
+    this.rescanTimer = setInterval(() => this.markDirty(), this.opts.rescanMs ?? 60_000);
+    this.rescanTimer.unref();
+    this.running = this.loop();
+    this.feedLoop = this.follow();
+  }
+
+  /** Stops cleanly: the operation in flight is aborted (downloads leave no partial file). */
+  async stop(): Promise<void> {
+    this.ac.abort(new Error("agent stopped"));
+    if (this.rescanTimer) clearInterval(this.rescanTimer);
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wake?.();
+    await this.watcher?.close();
+    await Promise.allSettled([this.running, this.feedLoop]);
+    this.state?.close();
+  }
+
+  get stopped(): boolean {
+    return this.ac.signal.aborted;
+  }
+
+  pause(): AgentStatus {
+    this.paused = true;
+    this.setState("paused", "Paused");
+    return this.status();
+  }
+
+  resume(): AgentStatus {
+    if (this.paused) {
+      this.paused = false;
+      this.setState("syncing", "Resuming");
+      this.markDirty(0);
+    }
+    return this.status();
+  }
+
+  /**
+   * Resolves true once a round found nothing to do (no operations, no files being written),
+   * false when it keeps failing (`maxFailures` rounds in a row). `cumulus sync --once` exits on it.
+   */
+  async whenQuiet(opts: { maxFailures?: number } = {}): Promise<boolean> {
+    this.markDirty(0);
+    for (;;) {
+      const startRound = this.rounds;
+      await new Promise<void>((resolve) => {
+        const on = () => {
+          this.off("round", on);
+          resolve();
+        };
+        this.on("round", on);
+      });
+      if (this.stopped) return false;
+      if (this.lastRoundQuiet && this.rounds > startRound) return true;
+      if (this.failures >= (opts.maxFailures ?? 5)) return false;
+    }
+  }
+
+  // --- loops --------------------------------------------------------------------------------
+
+  markDirty(delay = this.opts.debounceMs ?? 150): void {
+    this.dirty = true;
+    // A pending wake-up that comes sooner wins (events batch up behind it); a later one is replaced.
+    if (this.wakeTimer && this.wakeAt <= Date.now() + delay) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAt = Date.now() + delay;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.wake?.();
+    }, delay);
+  }
+
+  private async idle(): Promise<void> {
+    if (this.dirty && !this.wakeTimer) return;
+    await new Promise<void>((resolve) => (this.wake = resolve));
+    this.wake = null;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      await this.idle();
+      if (this.stopped) break;
+      if (!this.dirty || this.paused) continue;
+      const wait = this.retryAt - Date.now();
+      if (wait > 0) {
+        this.markDirty(wait);
+        continue;
+      }
+      this.dirty = false;
+      try {
+        await this.round();
+        this.failures = 0;
+      } catch (err) {
+        if (this.stopped) break;
+        this.failures++;
+        const backoff = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6));
+        this.retryAt = Date.now() + backoff;
+        const e = describeError(err);
+        this.recordError(null, err, true);
+        this.setState(e.code === "NETWORK" ? "offline" : "error", e.message);
+        this.log(`error: ${e.message} (retrying in ${Math.round(backoff / 1000)} s)`);
+        this.markDirty(backoff);
+      }
+      this.rounds++;
+      this.emit("round");
+    }
+  }
+
+  /** Follows the change feed with long-polls; a change wakes the planner. */
+  private async follow(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      if (!this.remote?.rootId) {
+        await sleep(200, undefined, { signal: this.ac.signal }).catch(() => undefined);
+        continue;
+      }
+      try {
+        const n = await this.remote.pull(this.opts.longPollSec ?? 25, this.ac.signal);
+        if (n > 0) this.markDirty();
+        if (failures > 0) {
+          failures = 0;
+          this.clearErrors("NETWORK");
+          // Reconnected: reconcile what changed while offline now, not after the backoff.
+          this.retryAt = 0;
+          this.failures = 0;
+          this.markDirty(0);
+        }
+      } catch (err) {
+        if (this.stopped) return;
+        failures++;
+        const e = describeError(err);
+        if (e.code === "NETWORK" || e.code === "AUTH") {
+          this.recordError(null, err, true);
+          this.setState(e.code === "NETWORK" ? "offline" : "error", e.message);
+        }
+        await sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)), undefined, { signal: this.ac.signal }).catch(
+          () => undefined,
+        );
+      }
+    }
+  }
+
+  private async round(): Promise<void> {
+    const { state, remote, scanner, client } = this;
+    if (!state || !remote || !scanner || !client) return;
+    if (!remote.rootId) {
+      await client.mkdir(this.opts.remotePath, { parents: true, signal: this.ac.signal });
+      await remote.resnapshot(this.ac.signal);
+    } else {
+      await remote.pull(0, this.ac.signal);
+    }
+    this.caseInsensitive ??= await isCaseInsensitive(this.settings.localDir!);
+    const scan = await scanner.scan({
+      caseInsensitive: this.caseInsensitive,
+      stableMs: this.opts.stableMs ?? 500,
+      skip: [this.stateDir],
+      signal: this.ac.signal,
+    });
+    state.saveHashes(scanner.takeHashChanges());
+    const localRoot = scan.tree.root()!;
+    if (!this.synced) {
+      this.synced = state.loadSynced();
+      const root = [...this.synced.values()].find((s) => s.parentId === null);
+      if (!root || root.id !== remote.rootId || root.localId !== localRoot.id) {
+        // A different folder on either side than the one this state was about: start over.
+        state.clearSynced();
+        this.synced.clear();
+        for (const [id, n] of initialSynced(remote.rootId!, localRoot.id)) this.synced.set(id, n);
+      }
+    }
+    for (const p of scan.problems)
+      this.recordError(p.path, Object.assign(new Error(p.message), { code: p.code }), true);
+
+    const excluded = new Set<string>();
+    for (const rel of this.settings.excluded) {
+      const n = remote.tree.resolve(rel);
+      if (n) excluded.add(n.id);
+    }
+    const { operations, waiting } = planWithReport(remote.tree, scan.tree, this.synced, {
+      ignore: scan.ignore,
+      excludedRemoteIds: excluded,
+      caseInsensitive: this.caseInsensitive,
+      device: this.opts.device,
+      isValidName: (n) => nameProblem(n) === null,
+    });
+    // Names the server refuses wait in place; a person has to rename them.
+    for (const w of waiting)
+      if (w.reason.startsWith("name not allowed"))
+        this.recordError(
+          w.path,
+          Object.assign(new Error(`${w.path}: ${nameProblem(w.path.split("/").pop() ?? "") ?? w.reason}`), {
+            code: "INVALID_NAME",
+          }),
+          false,
+        );
+    if (operations.length === 0) {
+      // Partial downloads of an interrupted run are resumed by the plan that needs them;
+      // with nothing left to do, any still here are stale.
+      for (const p of scan.partials) await rm(p, { force: true }).catch(() => undefined);
+      this.lastRoundQuiet = scan.unstable === 0;
+      if (scan.unstable > 0) this.markDirty(Math.min(this.opts.stableMs ?? 500, 160));
+      this.progress = { filesPending: 0, bytesTotal: 0, bytesDone: 0, current: [] };
+      if (!this.paused) {
+        if (scan.unstable > 0) this.setState("syncing", `Waiting for ${scan.unstable} file(s) being written`);
+        else {
+          this.lastSyncedAt = Date.now();
+          this.clearErrors(undefined, new Set(waiting.map((w) => w.path)));
+          this.setState(
+            "up-to-date",
+            waiting.length > 0 ? `Up to date (${waiting.length} item(s) waiting: ${waiting[0]!.reason})` : "Up to date",
+          );
+        }
+      }
+      return;
+    }
+    this.lastRoundQuiet = false;
+    await this.execute(operations, scan.tree);
+  }
+
+  private async execute(operations: Operation[], local: IndexedTree<LocalNode>): Promise<void> {
+    const remote = this.remote!;
+    const transfers = operations.filter(isTransfer);
+    this.progress = { filesPending: transfers.length, bytesTotal: 0, bytesDone: 0, current: [] };
+    for (const op of transfers) if (op.kind === "upload") this.progress.bytesTotal += local.get(op.localId)?.size ?? 0;
+    let doneBytes = 0;
+    let lastEmit = 0;
+    const inFlight = new Map<string, number>();
+    const executor = new Executor(
+      {
+        client: this.client!,
+        localDir: this.settings.localDir!,
+        remote,
+        scanner: this.scanner!,
+        journalDir: path.join(this.stateDir, "uploads"),
+        deviceName: this.opts.device,
+        concurrency: this.opts.concurrency ?? 4,
+        signal: this.ac.signal,
+      },
+      local,
+    );
+    this.setState("syncing", this.syncingMessage());
+
+    type Result = "ok" | "replan" | "skipped";
+    let fatal: unknown = null;
+    const runOne = async (op: Operation): Promise<Result> => {
+      const where = "path" in op ? op.path : "to" in op ? op.to : "";
+      let detail: string | null = null;
+      if (isTransfer(op)) {
+        inFlight.set(where, 0);
+        this.progress.current = [...inFlight.keys()].slice(0, 5);
+      }
+      let outcome;
+      try {
+        outcome = await executor.run(op, {
+          onTransfer: (d) => (detail = d),
+          onProgress: (p: Readonly<TransferProgress>) => {
+            if (p.phase === "hashing") return;
+            inFlight.set(where, p.bytesDone);
+            let sum = doneBytes;
+            for (const v of inFlight.values()) sum += v;
+            this.progress.bytesDone = sum;
+            if (Date.now() - lastEmit > 250) {
+              lastEmit = Date.now();
+              this.emitStatus();
+            }
+          },
+        });
+      } catch (err) {
+        if (this.stopped) return "replan";
+        if (err instanceof PreconditionFailed) {
+          this.log(`re-planning: ${err.message}`);
+          return "replan";
+        }
+        const e = describeError(err);
+        if (e.code === "NETWORK" || e.code === "AUTH") {
+          fatal ??= err;
+          return "replan";
+        }
+        // One item failing (permission, disk full, a refused name) must not hold up the rest:
+        // record it, go on, and come back to it with backoff.
+        this.recordError(where || null, err, true);
+        this.log(`error: ${where}: ${e.message}`);
+        this.retryAt = Date.now() + Math.min(30_000, 1000 * 2 ** Math.min(++this.failures, 5));
+        this.markDirty(this.retryAt - Date.now());
+        return "skipped";
+      } finally {
+        inFlight.delete(where);
+      }
+      applyOutcome(this.synced!, op, outcome, remote.tree, executor.local);
+      remote.persist();
+      this.state!.saveHashes(this.scanner!.takeHashChanges());
+      if (isTransfer(op)) {
+        this.progress.filesPending = Math.max(0, this.progress.filesPending - 1);
+        if (op.kind === "upload") doneBytes += local.get(op.localId)?.size ?? 0;
+        this.progress.current = [...inFlight.keys()].slice(0, 5);
+      }
+      this.recordActivity(op, detail);
+      this.setState("syncing", this.syncingMessage());
+      return "ok";
+    };
+
+    try {
+      await this.runPlan(operations, runOne, () => fatal);
+    } finally {
+      await executor.close();
+    }
+  }
+
+  private async runPlan(
+    operations: Operation[],
+    runOne: (op: Operation) => Promise<"ok" | "replan" | "skipped">,
+    fatal: () => unknown,
+  ): Promise<void> {
+    for (let i = 0; i < operations.length;) {
+      if (this.stopped || this.paused) return;
+      // Consecutive transfers of distinct paths do not depend on each other (the plan puts
+      // every mkdir, move and delete they need before them): run them side by side.
+      const batch: Operation[] = [operations[i]!];
+      if (isTransfer(operations[i]!)) {
+        const paths = new Set([(operations[i] as { path: string }).path]);
+        for (let j = i + 1; j < operations.length && batch.length < 256; j++) {
+          const next = operations[j]!;
+          if (!isTransfer(next) || paths.has(next.path)) break;
+          paths.add(next.path);
+          batch.push(next);
+        }
+      }
+      i += batch.length;
+      const results = await pool(batch, TRANSFER_PARALLELISM, runOne);
+      if (fatal()) throw fatal();
+      if (results.includes("replan")) {
+        this.markDirty(0);
+        return;
+      }
+    }
+    this.markDirty(0); // confirm with a fresh plan (it should be empty)
+  }
+
+  private syncingMessage(): string {
+    const p = this.progress;
+    return p.filesPending > 0 ? `Syncing ${p.filesPending} file${p.filesPending === 1 ? "" : "s"}` : "Syncing";
+  }
+
+  // --- status -------------------------------------------------------------------------------
+
+  private setState(state: AgentStateName, message: string): void {
+    if (this.paused && state !== "paused" && state !== "signed-out") state = "paused";
+    if (state === this.stateName && message === this.message) return;
+    this.stateName = state;
+    this.message = state === "paused" ? "Paused" : message;
+    this.emitStatus();
+  }
+
+  private emitStatus(): void {
+    this.emit("status", this.status());
+  }
+
+  private recordActivity(op: Operation, transfer: string | null): void {
+    const found = activityOf(op);
+    if (!found) return;
+    const item = transfer ? { ...found, detail: `${found.detail ? found.detail + "; " : ""}${transfer}` } : found;
+    if (item.action === "conflict") this.conflicts++;
+    this.activity.unshift(item);
+    if (this.activity.length > MAX_ACTIVITY) this.activity.length = MAX_ACTIVITY;
+    this.log(
+      `${item.action.padEnd(8)} ${item.side === "remote" ? "↑" : item.side === "local" ? "↓" : "="} ${item.path}${item.detail ? ` (${item.detail})` : ""}`,
+    );
+    this.emit("activity", item);
+  }
+
+  private recordError(p: string | null, err: unknown, retrying: boolean): void {
+    const e = describeError(err);
+    const item: AgentError = { at: Date.now(), path: p, code: e.code, message: e.message, fix: e.fix, retrying };
+    this.errors = [item, ...this.errors.filter((x) => !(x.path === p && x.code === e.code))].slice(0, 100);
+    this.emitStatus();
+  }
+
+  /** Drops errors (of one code, or all but those about `keep` paths). */
+  private clearErrors(code?: string, keep?: ReadonlySet<string>): void {
+    const before = this.errors.length;
+    this.errors = code
+      ? this.errors.filter((e) => e.code !== code)
+      : this.errors.filter((e) => keep !== undefined && e.path !== null && keep.has(e.path));
+    if (this.errors.length !== before) this.emitStatus();
+  }
+
+  status(): AgentStatus {
+    return {
+      state: this.stateName,
+      message: this.message,
+      server: this.opts.server,
+      user: this.opts.user ?? null,
+      device: this.opts.device,
+      localDir: this.settings.localDir,
+      remotePath: this.settings.remotePath,
+      progress: { ...this.progress, current: [...this.progress.current] },
+      lastSyncedAt: this.lastSyncedAt,
+      errors: this.errors.length,
+      conflicts: this.conflicts,
+      cursor: this.remote?.cursor ?? 0,
+      webUrl: this.opts.server ? `${this.opts.server}/files${encodeURI(this.opts.remotePath)}` : null,
+    };
+  }
+
+  recentActivity(limit = 50): ActivityItem[] {
+    return this.activity.slice(0, limit);
+  }
+
+  currentErrors(): AgentError[] {
+    return [...this.errors];
+  }
+
+  // --- settings, selective sync, sign-in -----------------------------------------------------
+
+  getSettings(): AgentSettings {
+    return { ...this.settings, excluded: [...this.settings.excluded] };
+  }
+
+  /** localDir and remotePath changes take effect when the agent is started again. */
+  async updateSettings(input: AgentSettingsInput): Promise<AgentSettings> {
+    const next = { ...this.settings, ...input };
+    next.excluded = [...new Set(next.excluded.map(normalizeRel))].sort();
+    if (next.localDir) next.localDir = path.resolve(next.localDir);
+    if (input.localDir && this.running && next.localDir !== this.settings.localDir)
+      throw Object.assign(new Error("stop the agent to change its folder (it is syncing another one)"), {
+        code: "CONFLICT",
+      });
+    this.settings = next;
+    this.state?.setMeta("settings", JSON.stringify(next));
+    // A folder chosen by a signed-in agent that had none: start syncing it.
+    if (!this.running && next.localDir && this.stateName === "no-folder") await this.start();
+    this.markDirty(0);
+    return this.getSettings();
+  }
+
+  /** Remote folders directly under `rel` (relative to the synced folder) for the selective-sync tree. */
+  folderChildren(rel: string): { path: string; children: SelectiveNode[] } {
+    const p = normalizeRel(rel);
+    const tree = this.remote?.tree;
+    const node = tree?.resolve(p);
+    if (!tree || !node || node.type !== "folder") return { path: p, children: [] };
+    const excluded = this.settings.excluded;
+    const children = tree
+      .children(node.id)
+      .filter((c) => c.type === "folder")
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+      .map((c): SelectiveNode => {
+        const cp = p === "/" ? `/${c.name}` : `${p}/${c.name}`;
+        const isExcluded = excluded.some((x) => cp === x || cp.startsWith(x + "/"));
+        const partial = !isExcluded && excluded.some((x) => x.startsWith(cp + "/"));
+        return {
+          path: cp,
+          name: c.name,
+          hasChildren: tree.children(c.id).some((k) => k.type === "folder"),
+          included: isExcluded ? false : partial ? "partial" : true,
+        };
+      });
+    return { path: p, children };
+  }
+
+  /** Creates a device token with a password and keeps it in the state directory (0600). */
+  async signIn(input: SignIn): Promise<AgentStatus> {
+    const client = new CumulusClient({ server: input.server });
+    const t = await client.login({ email: input.email, password: input.password, deviceName: this.opts.device });
+    await writeFile(
+      path.join(this.stateDir, "credentials.json"),
+      JSON.stringify({ server: input.server, token: t.token, email: input.email }),
+      { mode: 0o600 },
+    );
+    this.opts.server = input.server;
+    this.opts.token = t.token;
+    this.opts.user = input.email;
+    if (!this.running) await this.start();
+    return this.status();
+  }
+
+  async signOut(): Promise<AgentStatus> {
+    await this.client?.logout().catch(() => undefined);
+    await writeFile(path.join(this.stateDir, "credentials.json"), "{}", { mode: 0o600 });
+    this.opts.token = null;
+    this.client = null;
+    this.setState("signed-out", "Signed out");
+    return this.status();
+  }
+
+  private async loadCredentials(): Promise<{ server?: string; token?: string; email?: string } | null> {
+    try {
+      return JSON.parse(await readFile(path.join(this.stateDir, "credentials.json"), "utf8")) as {
+        server?: string;
+        token?: string;
+        email?: string;
+      };
+    } catch {
+      return null;
+    }
+  }
+}
+
+function normalizeRel(p: string): string {
+  const parts = p.split("/").filter(Boolean);
+  return "/" + parts.join("/");
+}
+
+export function activityOf(op: Operation): ActivityItem | null {
+  const at = Date.now();
+  const conflict = /conflict/i.test(op.reason);
+  switch (op.kind) {
+    case "upload":
+      return { at, action: conflict ? "conflict" : "upload", path: op.path, side: "remote", detail: op.reason };
+    case "download":
+      return { at, action: "download", path: op.path, side: "local", detail: op.reason };
+    case "mkdirRemote":
+      return { at, action: "mkdir", path: op.path, side: "remote" };
+    case "mkdirLocal":
+      return { at, action: "mkdir", path: op.path, side: "local" };
+    case "moveRemote":
+      return { at, action: conflict ? "conflict" : "move", path: op.to, side: "remote", detail: `from ${op.from}` };
+    case "moveLocal":
+      return { at, action: conflict ? "conflict" : "move", path: op.to, side: "local", detail: `from ${op.from}` };
+    case "deleteRemote":
+      return { at, action: "delete", path: op.path, side: "remote" };
+    case "deleteLocal":
+      return { at, action: "delete", path: op.path, side: "local" };
+    default:
+      return null;
+  }
+}

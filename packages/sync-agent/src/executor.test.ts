@@ -1,0 +1,134 @@
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CumulusClient } from "@cumulus/client/client";
+import type { Operation } from "@cumulus/sync-engine/operations";
+import { Executor, PreconditionFailed, describeError } from "./executor.ts";
+import { LocalScanner, localIdOf } from "./local.ts";
+import { RemoteMirror } from "./remote.ts";
+import { AgentState } from "./state.ts";
+
+// The local half of the executor against a real temp dir. (Remote operations need a
+// server: they are covered end to end in e2e/specs/sync-agents.spec.ts.)
+
+let dir: string;
+let root: string;
+let state: AgentState;
+let exec: Executor;
+let scanner: LocalScanner;
+
+async function rescan(): Promise<void> {
+  exec.local = (await scanner.scan({ stableMs: 0 })).tree;
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "agent-exec-"));
+  root = path.join(dir, "root");
+  await mkdir(path.join(root, "sub"), { recursive: true });
+  await writeFile(path.join(root, "a.txt"), "alpha");
+  await writeFile(path.join(root, "sub", "b.txt"), "beta");
+  state = new AgentState(path.join(dir, "state"));
+  // Nothing listens there: a local operation that reached for the server would fail loudly.
+  const client = new CumulusClient({ server: "http://127.0.0.1:9", token: "t" });
+  scanner = new LocalScanner(root, new Map());
+  exec = new Executor(
+    {
+      client,
+      localDir: root,
+      remote: new RemoteMirror(client, "/home/x", state),
+      scanner,
+      journalDir: path.join(dir, "state", "uploads"),
+      deviceName: "test",
+    },
+    (await scanner.scan({ stableMs: 0 })).tree,
+  );
+});
+afterEach(async () => {
+  state.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const idOf = async (rel: string) => localIdOf(await stat(path.join(root, rel)));
+const hashOf = (rel: string) => exec.local.resolve(rel)!.contentHash!;
+
+describe("Executor (local side)", () => {
+  it("creates a folder at a free name and reports its inode; a taken name fails the precondition", async () => {
+    const out = await exec.run({ kind: "mkdirLocal", path: "/new", remoteId: "r", reason: "test" });
+    expect(out.localId).toBe(await idOf("new"));
+    expect(exec.local.resolve("/new")?.id).toBe(out.localId);
+    await expect(exec.run({ kind: "mkdirLocal", path: "/sub", remoteId: "r2", reason: "test" })).rejects.toBeInstanceOf(
+      PreconditionFailed,
+    );
+  });
+
+  it("moves keeping the identity, and never over an existing name", async () => {
+    const id = await idOf("a.txt");
+    const move = (to: string): Operation => ({
+      kind: "moveLocal",
+      localId: id,
+      remoteId: null,
+      from: "/a.txt",
+      to,
+      reason: "t",
+    });
+    await expect(exec.run(move("/sub/b.txt"))).rejects.toBeInstanceOf(PreconditionFailed);
+    expect(await readFile(path.join(root, "sub", "b.txt"), "utf8")).toBe("beta");
+    expect(await readFile(path.join(root, "a.txt"), "utf8")).toBe("alpha");
+    await exec.run(move("/sub/a2.txt"));
+    expect(await idOf("sub/a2.txt")).toBe(id);
+    expect(exec.local.resolve("/sub/a2.txt")?.id).toBe(id);
+    // The item at `from` must be the one named: a stale operation fails.
+    await expect(exec.run(move("/x.txt"))).rejects.toBeInstanceOf(PreconditionFailed);
+  });
+
+  it("deletes a file only while it holds the expected content, and a folder only when empty", async () => {
+    const id = await idOf("a.txt");
+    const expected = hashOf("/a.txt");
+    await writeFile(path.join(root, "a.txt"), "changed meanwhile");
+    await rescan();
+    const del: Operation = {
+      kind: "deleteLocal",
+      path: "/a.txt",
+      localId: id,
+      type: "file",
+      expectedHash: expected,
+      reason: "t",
+    };
+    await expect(exec.run(del)).rejects.toBeInstanceOf(PreconditionFailed);
+    expect(await readFile(path.join(root, "a.txt"), "utf8")).toBe("changed meanwhile");
+
+    const sub = await idOf("sub");
+    await expect(
+      exec.run({ kind: "deleteLocal", path: "/sub", localId: sub, type: "folder", expectedHash: null, reason: "t" }),
+    ).rejects.toBeInstanceOf(PreconditionFailed);
+    expect(await readFile(path.join(root, "sub", "b.txt"), "utf8")).toBe("beta");
+
+    await exec.run({
+      kind: "deleteLocal",
+      path: "/sub/b.txt",
+      localId: await idOf("sub/b.txt"),
+      type: "file",
+      expectedHash: hashOf("/sub/b.txt"),
+      reason: "t",
+    });
+    await exec.run({
+      kind: "deleteLocal",
+      path: "/sub",
+      localId: sub,
+      type: "folder",
+      expectedHash: null,
+      reason: "t",
+    });
+    await expect(stat(path.join(root, "sub"))).rejects.toThrow();
+    expect(exec.local.resolve("/sub")).toBeUndefined();
+  });
+
+  it("names what a person can do about failures", () => {
+    expect(describeError(Object.assign(new Error("EACCES: permission denied"), { code: "EACCES" }))).toMatchObject({
+      code: "PERMISSION_DENIED",
+    });
+    expect(describeError(Object.assign(new Error("no space"), { code: "ENOSPC" })).code).toBe("DISK_FULL");
+    expect(describeError(Object.assign(new Error("down"), { code: "UNAVAILABLE" })).fix).toMatch(/network/);
+  });
+});

@@ -1,0 +1,335 @@
+import { link, lstat, mkdir, open, rename, rmdir, unlink } from "node:fs/promises";
+import path from "node:path";
+import type { CumulusClient } from "@cumulus/client/client";
+import { downloadFile } from "@cumulus/client/node/download-file";
+import { openTransport, uploadFile } from "@cumulus/client/node/upload-file";
+import type { ProgressListener } from "@cumulus/client/progress";
+import type { LocalNode, RemoteNode } from "@cumulus/sync-engine/model";
+import type { Operation, Outcome } from "@cumulus/sync-engine/operations";
+import { AppError } from "@cumulus/protocol/errors";
+import { hashFile } from "./hash.ts";
+import { localIdOf, PARTIAL_SUFFIX, type LocalScanner } from "./local.ts";
+import type { RemoteMirror } from "./remote.ts";
+import { type IndexedTree, joinRemote, splitPath } from "./tree.ts";
+
+/** The world changed under an operation: stop the plan and plan again (not an error). */
+export class PreconditionFailed extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PreconditionFailed";
+  }
+}
+
+export interface ExecutorOptions {
+  client: CumulusClient;
+  localDir: string;
+  remote: RemoteMirror;
+  scanner: LocalScanner;
+  /** Where upload receipts are journaled, so an interrupted upload resumes without re-sending chunks. */
+  journalDir: string;
+  deviceName: string;
+  concurrency?: number;
+  signal?: AbortSignal;
+}
+
+export interface RunHooks {
+  onProgress?: ProgressListener;
+  /** One line about what a finished transfer moved ("3 of 40 chunks sent, 37 already there"). */
+  onTransfer?: (detail: string) => void;
+}
+
+const isCode = (err: unknown, ...codes: string[]): boolean =>
+  codes.includes(String((err as { code?: unknown } | null)?.code));
+
+/**
+ * Runs the planner's operations against the real disk and server, one at a time, checking
+ * each operation's preconditions (sync-engine/src/operations.ts) right before acting and
+ * patching the in-memory trees with what it did, so `applyOutcome` sees the trees as they
+ * are after the operation. A failed precondition (or the server's CONFLICT, ALREADY_EXISTS,
+ * NOT_FOUND) throws PreconditionFailed: the caller stops the plan and plans again. Local
+ * writes never overwrite anything they were not told to: new names are claimed with
+ * link(2)/mkdir(2) (which fail on an existing name), replaced files are re-checked right
+ * before the rename, and downloads go through a fsynced `*.cumulus-partial` file.
+ */
+export class Executor {
+  readonly o: ExecutorOptions;
+  local: IndexedTree<LocalNode>;
+  /** One keep-alive connection pool to the storage nodes for every transfer of the plan. */
+  private io: Promise<Awaited<ReturnType<typeof openTransport>>> | null = null;
+
+  constructor(o: ExecutorOptions, local: IndexedTree<LocalNode>) {
+    this.o = o;
+    this.local = local;
+  }
+
+  private chunkIo(): Promise<Awaited<ReturnType<typeof openTransport>>> {
+    this.io ??= openTransport("http", this.o.client.site, 16);
+    return this.io;
+  }
+
+  async close(): Promise<void> {
+    const io = this.io;
+    this.io = null;
+    (await io?.catch(() => null))?.close();
+  }
+
+  private abs(rel: string): string {
+    return path.join(this.o.localDir, ...rel.split("/").filter(Boolean));
+  }
+
+  private remotePath(rel: string): string {
+    return joinRemote(this.o.remote.remotePath, rel);
+  }
+
+  async run(op: Operation, hooks: RunHooks = {}): Promise<Outcome> {
+    try {
+      return await this.runInner(op, hooks);
+    } catch (err) {
+      if (err instanceof PreconditionFailed) throw err;
+      if (err instanceof AppError && ["CONFLICT", "ALREADY_EXISTS", "NOT_FOUND"].includes(err.code))
+        throw new PreconditionFailed(err.message);
+      if (isCode(err, "EEXIST", "ENOENT", "ENOTEMPTY", "ENOTDIR")) throw new PreconditionFailed(String(err));
+      throw err;
+    }
+  }
+
+  /** The local item at `rel` must be `id` (and, for files, hold `hash` unless null). */
+  private async checkLocal(rel: string, id: string, hash: string | null | undefined): Promise<void> {
+    const st = await lstat(this.abs(rel)).catch(() => null);
+    if (!st || localIdOf(st) !== id) throw new PreconditionFailed(`local ${rel} is no longer ${id}`);
+    if (hash === undefined || hash === null || !st.isFile()) return;
+    const cached = this.o.scanner.hashes.get(id);
+    const current =
+      cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs
+        ? cached.hash
+        : await hashFile(this.abs(rel), st.size, this.o.signal);
+    if (current !== hash) throw new PreconditionFailed(`local ${rel} changed`);
+  }
+
+  private async checkRemote(rel: string, id: string, version?: number | null): Promise<void> {
+    const st = await this.o.client.statIfExists(this.remotePath(rel), { signal: this.o.signal });
+    if (!st || st.entry.id !== id) throw new PreconditionFailed(`remote ${rel} is no longer ${id}`);
+    if (version !== undefined && version !== null && st.entry.version !== version)
+      throw new PreconditionFailed(`remote ${rel} is at v${st.entry.version}, not v${version}`);
+  }
+
+  private remoteParent(rel: string): RemoteNode {
+    const p = this.o.remote.tree.resolve(splitPath(rel).parent);
+    if (!p || p.type !== "folder") throw new PreconditionFailed(`remote parent of ${rel} is unknown`);
+    return p;
+  }
+
+  private localParent(rel: string): LocalNode {
+    const p = this.local.resolve(splitPath(rel).parent);
+    if (!p || p.type !== "folder") throw new PreconditionFailed(`local parent of ${rel} is unknown`);
+    return p;
+  }
+
+  private async runInner(op: Operation, hooks: RunHooks): Promise<Outcome> {
+    const { client, remote, signal } = this.o;
+    switch (op.kind) {
+      case "mkdirRemote": {
+        await this.checkLocal(op.path, op.localId, null);
+        const parent = this.remoteParent(op.path);
+        const e = await client.mkdir(this.remotePath(op.path), { parents: false, signal });
+        remote.put({ id: e.id, parentId: parent.id, name: e.name, type: "folder" });
+        return { remoteId: e.id };
+      }
+      case "mkdirLocal": {
+        const parent = this.localParent(op.path);
+        const abs = this.abs(op.path);
+        await mkdir(abs); // fails with EEXIST on a taken name
+        const st = await lstat(abs);
+        const id = localIdOf(st);
+        this.local.set(id, { id, parentId: parent.id, name: splitPath(op.path).name, type: "folder" });
+        return { localId: id };
+      }
+      case "upload": {
+        await this.checkLocal(op.path, op.localId, op.expectedHash);
+        const parent = this.remoteParent(op.path);
+        const abs = this.abs(op.path);
+        const before = await lstat(abs);
+        const res = await uploadFile(client, {
+          localPath: abs,
+          remotePath: this.remotePath(op.path),
+          baseVersion: op.baseVersion,
+          journalDir: this.o.journalDir,
+          chunkIo: await this.chunkIo(),
+          deviceName: this.o.deviceName,
+          concurrency: this.o.concurrency ?? 4,
+          signal,
+          ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+        });
+        hooks.onTransfer?.(
+          `${res.chunksUploaded} of ${res.chunksTotal} chunks sent, ${res.chunksSkipped} already on the server`,
+        );
+        const after = await lstat(abs);
+        // uploadFile re-hashes every chunk it sends and refuses a file that changed under it;
+        // a change it could not see (after the last read) shows here and is uploaded next time.
+        const stable = after.size === before.size && after.mtimeMs === before.mtimeMs;
+        remote.put({
+          id: res.entry.id,
+          parentId: parent.id,
+          name: res.entry.name,
+          type: "file",
+          version: res.version,
+          contentHash: op.expectedHash,
+        });
+        if (!stable) throw new PreconditionFailed(`local ${op.path} changed during the upload`);
+        return { remoteId: res.entry.id, version: res.version };
+      }
+      case "download": {
+        const r = remote.tree.get(op.remoteId);
+        const rPath = remote.pathOf(op.remoteId);
+        if (!r || r.type !== "file" || rPath === undefined)
+          throw new PreconditionFailed(`remote ${op.remoteId} is gone`);
+        if (r.version !== op.version) throw new PreconditionFailed(`remote ${op.path} is at v${r.version}`);
+        const parent = this.localParent(op.path);
+        const dest = this.abs(op.path);
+        const tmp = dest + PARTIAL_SUFFIX;
+        const got = await downloadFile(client, {
+          remotePath: rPath,
+          localPath: tmp,
+          version: op.version,
+          concurrency: this.o.concurrency ?? 4,
+          // A download cut short (crash, network) keeps what it wrote for the next attempt.
+          resume: true,
+          chunkIo: await this.chunkIo(),
+          signal,
+          ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+        });
+        hooks.onTransfer?.(
+          `${got.chunksDownloaded} of ${got.chunksTotal} chunks received, ${got.chunksSkipped} already here`,
+        );
+        try {
+          const st = await lstat(tmp);
+          const hash = op.contentHash ?? (await hashFile(tmp, st.size, signal));
+          if (op.localId === null) {
+            // link(2) claims the name only if it is free: never overwrites a file that appeared meanwhile.
+            await link(tmp, dest);
+            await unlink(tmp);
+          } else {
+            await this.checkLocal(op.path, op.localId, op.expectedLocalHash);
+            await rename(tmp, dest);
+            this.local.delete(op.localId);
+          }
+          await fsyncDir(path.dirname(dest));
+          const id = localIdOf(st);
+          this.o.scanner.remember(id, { size: st.size, mtimeMs: st.mtimeMs, hash });
+          this.local.set(id, {
+            id,
+            parentId: parent.id,
+            name: splitPath(op.path).name,
+            type: "file",
+            contentHash: hash,
+            size: st.size,
+            mtimeMs: st.mtimeMs,
+          });
+          return { localId: id, contentHash: hash };
+        } finally {
+          await unlink(tmp).catch(() => undefined);
+        }
+      }
+      case "moveRemote": {
+        await this.checkRemote(op.from, op.remoteId);
+        const parent = this.remoteParent(op.to);
+        const e = await client.move(this.remotePath(op.from), this.remotePath(op.to), { signal });
+        const old = remote.tree.get(op.remoteId);
+        remote.put({ ...(old ?? { type: e.type, id: e.id }), id: op.remoteId, parentId: parent.id, name: e.name });
+        return {};
+      }
+      case "moveLocal": {
+        await this.checkLocal(op.from, op.localId, null);
+        const parent = this.localParent(op.to);
+        const from = this.abs(op.from);
+        const to = this.abs(op.to);
+        const node = this.local.get(op.localId);
+        if ((await lstat(to).catch(() => null)) !== null) throw new PreconditionFailed(`local ${op.to} exists`);
+        if (node?.type === "file") {
+          // For files, link + unlink is a rename that cannot replace an existing name.
+          await link(from, to);
+          await unlink(from);
+        } else {
+          await rename(from, to);
+        }
+        if (node) this.local.set(op.localId, { ...node, parentId: parent.id, name: splitPath(op.to).name });
+        return {};
+      }
+      case "deleteRemote": {
+        await this.checkRemote(op.path, op.remoteId, op.type === "file" ? op.expectedVersion : null);
+        await client.delete(this.remotePath(op.path), { recursive: op.recursive, signal });
+        remote.remove(op.remoteId);
+        return {};
+      }
+      case "deleteLocal": {
+        await this.checkLocal(op.path, op.localId, op.type === "file" ? op.expectedHash : null);
+        if (op.type === "folder") await rmdir(this.abs(op.path));
+        else await unlink(this.abs(op.path));
+        this.local.removeSubtree(op.localId);
+        return {};
+      }
+      case "link": {
+        const r = remote.tree.get(op.remoteId);
+        const l = this.local.get(op.localId);
+        if (!r || !l || r.type !== l.type) throw new PreconditionFailed("link: an item is gone");
+        if (op.expectedHash !== null && (r.contentHash !== op.expectedHash || l.contentHash !== op.expectedHash))
+          throw new PreconditionFailed("link: content changed");
+        return {};
+      }
+      case "unlink":
+        return {};
+    }
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r").catch(() => null);
+  if (!fh) return;
+  try {
+    await fh.sync();
+  } catch {
+    // some file systems refuse fsync on a directory; the rename is still atomic
+  } finally {
+    await fh.close();
+  }
+}
+
+/** What a person can do about a failure, by its code. */
+export function describeError(err: unknown): { code: string; message: string; fix: string } {
+  const code = String((err as { code?: unknown } | null)?.code ?? "");
+  const message = err instanceof Error ? err.message.split("\n")[0]! : String(err);
+  switch (code) {
+    case "EACCES":
+    case "EPERM":
+    case "FORBIDDEN":
+      return {
+        code: "PERMISSION_DENIED",
+        message,
+        fix: "Check that you may write this file or folder (on this computer and on the server); sync retries on its own.",
+      };
+    case "ENOSPC":
+    case "DISK_FULL":
+      return { code: "DISK_FULL", message, fix: "Free some disk space; sync retries on its own." };
+    case "INVALID_NAME":
+    case "INVALID_PATH":
+      return { code: "INVALID_NAME", message, fix: "Rename the item: the server does not accept this name." };
+    case "UNAUTHENTICATED":
+    case "TOKEN_EXPIRED":
+      return { code: "AUTH", message, fix: "Sign in again (cumulus login); the device token was revoked or expired." };
+    case "UNAVAILABLE":
+    case "ECONNREFUSED":
+    case "ECONNRESET":
+    case "ETIMEDOUT":
+      return {
+        code: "NETWORK",
+        message,
+        fix: "Check the network connection; sync resumes when the server is reachable.",
+      };
+    default:
+      return {
+        code: code || "INTERNAL",
+        message,
+        fix: "Sync retries on its own; if this persists, restart the agent.",
+      };
+  }
+}

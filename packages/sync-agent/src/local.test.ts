@@ -1,0 +1,104 @@
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readdir, rename, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { chunkLocalFile } from "@cumulus/client/node/upload-file";
+import { contentHashOf, hashFile } from "./hash.ts";
+import { isCaseInsensitive, LocalScanner, localIdOf } from "./local.ts";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "agent-local-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const old = async (p: string) => utimes(p, new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
+
+describe("LocalScanner", () => {
+  it("builds a tree with inode ids, hashes, and keeps identity across a rename", async () => {
+    await mkdir(path.join(dir, "sub"));
+    await writeFile(path.join(dir, "sub", "a.txt"), "hello");
+    await old(path.join(dir, "sub", "a.txt"));
+    const scanner = new LocalScanner(dir, new Map());
+    const first = await scanner.scan();
+    const a = first.tree.resolve("/sub/a.txt")!;
+    expect(a.id).toBe(localIdOf(await stat(path.join(dir, "sub", "a.txt"))));
+    expect(a.contentHash).toBe(await hashFile(path.join(dir, "sub", "a.txt"), 5));
+    expect(first.hashed).toBe(1);
+
+    await rename(path.join(dir, "sub"), path.join(dir, "renamed"));
+    const second = await scanner.scan();
+    expect(second.tree.resolve("/renamed/a.txt")?.id).toBe(a.id);
+    expect(second.hashed).toBe(0); // size/mtime/inode unchanged: no re-hash
+    expect(second.tree.resolve("/renamed")?.id).toBe(first.tree.resolve("/sub")?.id);
+  });
+
+  it("marks recently written files unstable and does not hash them", async () => {
+    await writeFile(path.join(dir, "writing.bin"), "partial");
+    const scan = await new LocalScanner(dir, new Map()).scan({ stableMs: 60_000 });
+    expect(scan.unstable).toBe(1);
+    const n = scan.tree.resolve("/writing.bin")!;
+    expect(n.unstable).toBe(true);
+    expect(n.contentHash).toBeUndefined();
+  });
+
+  it("takes a young file as written once a later scan sees the same size and mtime", async () => {
+    const p = path.join(dir, "doc.txt");
+    await writeFile(p, "draft");
+    const scanner = new LocalScanner(dir, new Map());
+    expect((await scanner.scan({ stableMs: 60_000, settleMs: 0 })).tree.resolve("/doc.txt")?.unstable).toBe(true);
+    await writeFile(p, "draft, longer");
+    expect((await scanner.scan({ stableMs: 60_000, settleMs: 0 })).tree.resolve("/doc.txt")?.unstable).toBe(true);
+    const settled = (await scanner.scan({ stableMs: 60_000, settleMs: 0 })).tree.resolve("/doc.txt")!;
+    expect(settled.unstable).toBeUndefined();
+    expect(settled.contentHash).toBe(await hashFile(p, 13));
+  });
+
+  it("skips the state dir, symlinks and partial downloads; removes partials when asked; reads .cumulusignore", async () => {
+    await mkdir(path.join(dir, ".cumulus"));
+    await writeFile(path.join(dir, ".cumulus", "state.db"), "x");
+    await writeFile(path.join(dir, "a.txt.cumulus-partial"), "half");
+    await symlink("/etc/hostname", path.join(dir, "link"));
+    await writeFile(path.join(dir, ".cumulusignore"), "build/\n*.log\n");
+    await mkdir(path.join(dir, "build"));
+    await writeFile(path.join(dir, "build", "out.o"), "obj");
+    await writeFile(path.join(dir, "x.log"), "log");
+    const scan = await new LocalScanner(dir, new Map()).scan({
+      skip: [path.join(dir, ".cumulus")],
+      removePartials: true,
+    });
+    const names = [...scan.tree.values()].map((n) => n.name).sort();
+    expect(names).toEqual(["", ".cumulusignore", "build", "x.log"]);
+    expect(scan.ignore.matches("/build", true)).toBe(true);
+    expect(scan.ignore.matches("/x.log", false)).toBe(true);
+    await expect(stat(path.join(dir, "a.txt.cumulus-partial"))).rejects.toThrow();
+  });
+
+  it("hashes what an upload commits: contentHashOf the chunks uploadFile sends", async () => {
+    // Deterministic pseudo-random content (SHA-256 in counter mode), large enough for several chunks.
+    const blocks: Buffer[] = [];
+    for (let i = 0; i < (6 * 1024 * 1024) / 32; i++) blocks.push(createHash("sha256").update(`seed-1:${i}`).digest());
+    const bytes = Buffer.concat(blocks);
+    await writeFile(path.join(dir, "big.bin"), bytes);
+    const { chunks } = await chunkLocalFile(path.join(dir, "big.bin"));
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(await hashFile(path.join(dir, "big.bin"), bytes.length)).toBe(contentHashOf(chunks));
+    expect(await hashFile(path.join(dir, "big.bin"), bytes.length)).not.toBe(contentHashOf(chunks.slice(1)));
+  });
+
+  it("probes whether the file system folds case, leaving nothing behind", async () => {
+    const folds = await isCaseInsensitive(dir);
+    if (process.platform === "linux") expect(folds).toBe(false); // ext4/tmpfs here
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("reports an unreadable folder instead of failing the scan", async () => {
+    if (process.getuid?.() === 0) return; // root reads everything
+    await mkdir(path.join(dir, "locked"), { mode: 0o000 });
+    const scan = await new LocalScanner(dir, new Map()).scan();
+    expect(scan.problems.map((p) => [p.path, p.code])).toEqual([["/locked", "EACCES"]]);
+  });
+});
