@@ -127,7 +127,8 @@ function startAgent(opts: BenchOptions, bc: BenchCluster, name: string, folder: 
     stopping = true;
     if (agent.pid === null) return;
     try {
-      process.kill(-pid, "SIGTERM");
+      // Ctrl-C, as a person stops it (the CLI handles SIGINT).
+      process.kill(-pid, "SIGINT");
     } catch {
       return;
     }

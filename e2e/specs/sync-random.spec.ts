@@ -105,7 +105,7 @@ class Agent {
   async stop(): Promise<void> {
     const p = this.proc;
     if (!p) return;
-    p.kill("SIGTERM");
+    p.kill("SIGINT");
     const t = setTimeout(() => p.kill("SIGKILL"), 20_000);
     await this.exited;
     clearTimeout(t);
