@@ -27,7 +27,9 @@ const USAGE = `usage: npm run bench -- NAME... [--size 1G] [--quick] [--no-recor
   --no-record   do not write docs/benchmarks.md
   --record      record a --quick or --profile run too
   --keep        keep the work directory (temp files, cluster data, profiles)
-  --profile     write V8 CPU profiles of the processes under test (implies --keep; not recorded)`;
+  --profile     write V8 CPU profiles of the processes under test (implies --keep; not recorded)
+
+A benchmark may take options of its own (\`--flag VALUE\`), listed below with it.`;
 
 interface Args {
   names: string[];
@@ -37,10 +39,21 @@ interface Args {
   keep: boolean;
   profile: boolean;
   help: boolean;
+  /** Options not known here (\`--only syncthing\`): each takes a value; a benchmark must declare it. */
+  flags: Record<string, string>;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { names: [], size: null, quick: false, record: null, keep: false, profile: false, help: false };
+  const a: Args = {
+    names: [],
+    size: null,
+    quick: false,
+    record: null,
+    keep: false,
+    profile: false,
+    help: false,
+    flags: {},
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] =
@@ -75,8 +88,13 @@ function parseArgs(argv: string[]): Args {
         a.help = true;
         break;
       default:
-        if (arg.startsWith("-")) throw new Error(`unknown option ${arg}`);
-        a.names.push(arg);
+        if (flag.startsWith("--") && flag.length > 2) {
+          // Checked against the benchmarks' own \`flags\` once they are loaded.
+          const v = inline ?? argv[++i];
+          if (v === undefined || v.startsWith("--")) throw new Error(`${flag} needs a value`);
+          a.flags[flag.slice(2)] = v;
+        } else if (arg.startsWith("-")) throw new Error(`unknown option ${arg}`);
+        else a.names.push(arg);
     }
   }
   return a;
@@ -100,6 +118,7 @@ async function load(name: string): Promise<Benchmark> {
     summary: b.summary ?? "",
     method: b.method ?? "",
     ...(b.timeoutMs ? { timeoutMs: b.timeoutMs } : {}),
+    ...(b.flags ? { flags: b.flags } : {}),
     run: b.run,
   };
 }
@@ -108,7 +127,9 @@ async function listBenchmarks(names: string[]): Promise<string> {
   const lines = await Promise.all(
     names.map(async (n) => {
       try {
-        return `  ${n.padEnd(12)} ${(await load(n)).summary}`;
+        const b = await load(n);
+        const flags = Object.entries(b.flags ?? {}).map(([f, help]) => `\n  ${"".padEnd(12)}   --${f}: ${help}`);
+        return `  ${n.padEnd(12)} ${b.summary}${flags.join("")}`;
       } catch (err) {
         return `  ${n.padEnd(12)} (cannot load: ${err instanceof Error ? err.message.split("\n")[0] : String(err)})`;
       }
@@ -169,12 +190,14 @@ async function runOne(name: string, bench: Benchmark, args: Args, command: strin
     quick: args.quick,
     keep: args.keep,
     profile: args.profile,
+    flags: Object.fromEntries(Object.entries(args.flags).filter(([f]) => f in (bench.flags ?? {}))),
     workDir,
     signal: ac.signal,
     log,
     defer: (fn) => void cleanups.push(fn),
   };
-  const limit = bench.timeoutMs?.({ size: args.size, quick: args.quick }) ?? (args.quick ? 180_000 : 600_000);
+  const limit =
+    bench.timeoutMs?.({ size: args.size, quick: args.quick, flags: opts.flags }) ?? (args.quick ? 180_000 : 600_000);
   const timer = setTimeout(() => ac.abort(new Error(`time limit of ${Math.round(limit / 1000)} s reached`)), limit);
   const date = new Date();
   const machine = machineInfo(workDir);
@@ -243,16 +266,24 @@ async function main(): Promise<number> {
   }
   const command = `npm run bench -- ${argv.join(" ")}`;
   let failed = 0;
+  const loaded = new Map<string, Benchmark>();
   for (const name of args.names) {
-    if (interrupted) break;
-    let bench: Benchmark;
     try {
-      bench = await load(name);
+      loaded.set(name, await load(name));
     } catch (err) {
       process.stderr.write(`bench: cannot load bench/${name}.ts: ${(err as Error).message}\n`);
       failed++;
-      continue;
     }
+  }
+  const undeclared = Object.keys(args.flags).filter((f) => ![...loaded.values()].some((b) => f in (b.flags ?? {})));
+  if (undeclared.length) {
+    process.stderr.write(
+      `bench: unknown option ${undeclared.map((f) => `--${f}`).join(", ")} (no benchmark named here takes it)\n${USAGE}\n`,
+    );
+    return 2;
+  }
+  for (const [name, bench] of loaded) {
+    if (interrupted) break;
     if (!(await runOne(name, bench, args, command))) failed++;
   }
   if (interrupted) return 130;

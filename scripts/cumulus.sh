@@ -111,7 +111,7 @@ ensure_system_packages() {
   apt_need libudt-dev /usr/include/udt/udt.h
   case "$1" in
     test) apt_need chromium /usr/bin/chromium ;;
-    bench) apt_need chromium /usr/bin/chromium nginx /usr/sbin/nginx rsync /usr/bin/rsync ;;
+    bench) apt_need chromium /usr/bin/chromium nginx /usr/sbin/nginx rsync /usr/bin/rsync syncthing /usr/bin/syncthing ;;
   esac
 }
 

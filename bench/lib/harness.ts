@@ -22,6 +22,8 @@ export interface BenchOptions {
   keep: boolean;
   /** `--profile`: write V8 CPU profiles of the processes under test into `workDir/profiles`. */
   profile: boolean;
+  /** The benchmark's own options (\`--only syncthing\` → \`{ only: "syncthing" }\`), as declared in its \`flags\`. */
+  flags: Record<string, string>;
   /** A fresh directory on the repository's disk (not tmpfs), removed afterwards unless `--keep`. */
   workDir: string;
   /** Aborted on Ctrl-C and when the benchmark's time is up: stop, then clean up. */
@@ -49,7 +51,9 @@ export interface Benchmark {
   /** Markdown paragraph(s) for docs/benchmarks.md: what is measured and how. */
   method: string;
   /** Time limit for one run with these options (default 10 min, 3 min with --quick). */
-  timeoutMs?(opts: Pick<BenchOptions, "size" | "quick">): number;
+  timeoutMs?(opts: Pick<BenchOptions, "size" | "quick" | "flags">): number;
+  /** Options of its own, each \`--name VALUE\`: name → one line of help. */
+  flags?: Record<string, string>;
   run(opts: BenchOptions): Promise<BenchResult>;
 }
 
