@@ -167,10 +167,21 @@ export class CumulusClient {
     return parseJson(await this.call("POST", "/fs/move", { body: { from, to }, ...o }), ZEntry, `move ${from}`);
   }
 
-  /** Moves an entry to the trash; a non-empty folder needs `recursive`. */
-  async delete(path: string, opts: { recursive?: boolean } & RequestOptions = {}): Promise<TrashItem> {
+  /**
+   * Moves an entry to the trash; a non-empty folder needs `recursive`. With `expectedId` /
+   * `expectedVersion` the server refuses (CONFLICT) if the entry changed since it was seen.
+   */
+  async delete(
+    path: string,
+    opts: { recursive?: boolean; expectedId?: string; expectedVersion?: number } & RequestOptions = {},
+  ): Promise<TrashItem> {
     const res = await this.call("POST", "/fs/delete", {
-      body: { path, recursive: opts.recursive ?? false },
+      body: {
+        path,
+        recursive: opts.recursive ?? false,
+        ...(opts.expectedId !== undefined ? { expectedId: opts.expectedId } : {}),
+        ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}),
+      },
       signal: opts.signal,
     });
     return parseJson(res, ZTrashItem, `delete ${path}`);

@@ -61,7 +61,17 @@ export const ZMkdirRequest = z.object({ path: ZPathString, parents: z.boolean().
 /** POST /api/v1/fs/move — rename and/or move; fails with ALREADY_EXISTS if `to` exists. */
 export const ZMoveRequest = z.object({ from: ZPathString, to: ZPathString });
 /** POST /api/v1/fs/delete — moves to the trash; a non-empty folder needs `recursive`. */
-export const ZDeleteRequest = z.object({ path: ZPathString, recursive: z.boolean().default(false) });
+export const ZDeleteRequest = z.object({
+  path: ZPathString,
+  recursive: z.boolean().default(false),
+  /**
+   * Preconditions checked under the entry's lock (CONFLICT when they fail): the entry at
+   * `path` is this one, and a file is still at this version. A sync agent deleting what it
+   * last saw must not trash an edit that reached the server a moment earlier.
+   */
+  expectedId: z.uuid().optional(),
+  expectedVersion: z.number().int().min(1).optional(),
+});
 /** GET /api/v1/fs/trash */
 export const ZTrashItem = z.object({
   id: z.uuid(),

@@ -257,7 +257,14 @@ export class Executor {
       }
       case "deleteRemote": {
         await this.checkRemote(op.path, op.remoteId, op.type === "file" ? op.expectedVersion : null);
-        await client.delete(this.remotePath(op.path), { recursive: op.recursive, signal });
+        // The server re-checks id and version under its lock: a stat alone leaves a window in
+        // which another device's edit could land and then be trashed by this delete.
+        await client.delete(this.remotePath(op.path), {
+          recursive: op.recursive,
+          expectedId: op.remoteId,
+          ...(op.type === "file" && op.expectedVersion !== null ? { expectedVersion: op.expectedVersion } : {}),
+          signal,
+        });
         remote.remove(op.remoteId);
         return {};
       }

@@ -36,7 +36,19 @@ export async function deleteEntry(
     if (!row || row.parentId !== parentId || row.liveName !== l.parts[n - 1]) {
       throw new AppError("CONFLICT", `${l.path} was moved or deleted meanwhile: look again`);
     }
-    const entry = await tx.entry.findUniqueOrThrow({ where: { id } });
+    const entry = await tx.entry.findUniqueOrThrow({ where: { id }, include: { currentVersion: true } });
+    if (req.expectedId !== undefined && req.expectedId !== id) {
+      throw new AppError("CONFLICT", `${l.path} is no longer the entry you expected (it was replaced): look again`);
+    }
+    if (req.expectedVersion !== undefined) {
+      const now = entry.currentVersion?.number ?? null;
+      if (entry.type !== "file" || now !== req.expectedVersion) {
+        throw new AppError(
+          "CONFLICT",
+          `${l.path} changed meanwhile (it is at version ${now ?? "none"}, not ${req.expectedVersion}): nothing was deleted; look again`,
+        );
+      }
+    }
     if (entry.type === "folder" && !req.recursive) {
       // Creators lock the folder FOR SHARE, so this count cannot go stale before commit.
       const children = await tx.entry.count({ where: { parentId: id, liveName: { not: null } } });
