@@ -29,7 +29,10 @@ import { watchFolder, type FolderWatcher } from "./watcher.ts";
 export interface AgentOptions {
   /** null: not chosen yet (state "no-folder" until PUT /api/settings sets it; stateDir is then required). */
   localDir: string | null;
-  /** Server folder synced with localDir (absolute, e.g. "/home/alice@corp/Cumulus"). */
+  /**
+   * Server folder synced with localDir (absolute, e.g. "/home/alice@corp/Cumulus"). Empty:
+   * the one saved in the settings, else the user's home folder (asked once signed in).
+   */
   remotePath: string;
   /** Default: `<localDir>/.cumulus`. */
   stateDir?: string;
@@ -142,7 +145,7 @@ export class SyncAgent extends EventEmitter {
     const saved = this.state.getMeta("settings");
     if (saved) this.settings = { ...this.settings, ...(JSON.parse(saved) as Partial<AgentSettings>) };
     if (this.opts.localDir) this.settings.localDir = path.resolve(this.opts.localDir);
-    this.settings.remotePath = this.opts.remotePath;
+    if (this.opts.remotePath) this.settings.remotePath = this.opts.remotePath;
     const creds = await this.loadCredentials();
     this.opts.server ??= creds?.server ?? null;
     this.opts.token ??= creds?.token ?? null;
@@ -157,8 +160,20 @@ export class SyncAgent extends EventEmitter {
       return;
     }
     this.client = new CumulusClient({ server: this.opts.server, token: this.opts.token });
+    if (!this.settings.remotePath) {
+      // Signed in through the UI with no server folder named: the user's home, asked once and kept.
+      try {
+        this.settings.remotePath = (await this.client.whoami()).home;
+        this.state.setMeta("settings", JSON.stringify(this.settings));
+      } catch (err) {
+        const e = describeError(err);
+        this.setState(e.code === "NETWORK" ? "offline" : "error", e.message);
+        return;
+      }
+    }
+    await mkdir(localDir, { recursive: true });
     this.scanner = new LocalScanner(localDir, this.state.loadHashes());
-    this.remote = new RemoteMirror(this.client, this.opts.remotePath, this.state);
+    this.remote = new RemoteMirror(this.client, this.settings.remotePath, this.state);
     this.setState("starting", "Starting");
     if (this.opts.watch !== false) {
       this.watcher = watchFolder(localDir, { skip: [this.stateDir], onChange: () => this.markDirty() });
@@ -308,7 +323,7 @@ export class SyncAgent extends EventEmitter {
     const { state, remote, scanner, client } = this;
     if (!state || !remote || !scanner || !client) return;
     if (!remote.rootId) {
-      await client.mkdir(this.opts.remotePath, { parents: true, signal: this.ac.signal });
+      await client.mkdir(this.settings.remotePath, { parents: true, signal: this.ac.signal });
       await remote.resnapshot(this.ac.signal);
     } else {
       await remote.pull(0, this.ac.signal);
@@ -562,7 +577,7 @@ export class SyncAgent extends EventEmitter {
       errors: this.errors.length,
       conflicts: this.conflicts,
       cursor: this.remote?.cursor ?? 0,
-      webUrl: this.opts.server ? `${this.opts.server}/files${encodeURI(this.opts.remotePath)}` : null,
+      webUrl: this.opts.server ? `${this.opts.server}/files${encodeURI(this.settings.remotePath)}` : null,
     };
   }
 
@@ -582,6 +597,14 @@ export class SyncAgent extends EventEmitter {
 
   /** localDir and remotePath changes take effect when the agent is started again. */
   async updateSettings(input: AgentSettingsInput): Promise<AgentSettings> {
+    if (input.localDir !== undefined && input.localDir !== null && !path.isAbsolute(input.localDir))
+      throw Object.assign(new Error(`localDir must be an absolute path, not ${JSON.stringify(input.localDir)}`), {
+        code: "BAD_REQUEST",
+      });
+    if (input.remotePath !== undefined && !input.remotePath.startsWith("/"))
+      throw Object.assign(new Error(`remotePath must start with "/", not ${JSON.stringify(input.remotePath)}`), {
+        code: "BAD_REQUEST",
+      });
     const next = { ...this.settings, ...input };
     next.excluded = [...new Set(next.excluded.map(normalizeRel))].sort();
     if (next.localDir) next.localDir = path.resolve(next.localDir);
@@ -634,6 +657,7 @@ export class SyncAgent extends EventEmitter {
     this.opts.server = input.server;
     this.opts.token = t.token;
     this.opts.user = input.email;
+    if (input.localDir) await this.updateSettings({ localDir: input.localDir });
     if (!this.running) await this.start();
     return this.status();
   }
