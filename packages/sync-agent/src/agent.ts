@@ -259,7 +259,13 @@ export class SyncAgent extends EventEmitter {
     while (!this.stopped) {
       await this.idle();
       if (this.stopped) break;
-      if (!this.dirty || this.paused) continue;
+      if (!this.dirty) continue;
+      if (this.paused) {
+        // Paused: plan without executing, so the window can say how many files wait.
+        this.dirty = false;
+        await this.round(true).catch(() => undefined);
+        continue;
+      }
       const wait = this.retryAt - Date.now();
       if (wait > 0) {
         this.markDirty(wait);
@@ -319,9 +325,11 @@ export class SyncAgent extends EventEmitter {
     }
   }
 
-  private async round(): Promise<void> {
+  /** `dryRun`: plan only and count the transfers waiting (while paused). */
+  private async round(dryRun = false): Promise<void> {
     const { state, remote, scanner, client } = this;
     if (!state || !remote || !scanner || !client) return;
+    if (dryRun && (!remote.rootId || !this.synced)) return;
     if (!remote.rootId) {
       await client.mkdir(this.settings.remotePath, { parents: true, signal: this.ac.signal });
       await remote.resnapshot(this.ac.signal);
@@ -372,6 +380,15 @@ export class SyncAgent extends EventEmitter {
           }),
           false,
         );
+    if (dryRun) {
+      if (scan.unstable > 0) this.markDirty(Math.min(this.opts.stableMs ?? 500, 160));
+      const waitingTransfers = operations.filter(isTransfer);
+      let bytes = 0;
+      for (const op of waitingTransfers) if (op.kind === "upload") bytes += scan.tree.get(op.localId)?.size ?? 0;
+      this.progress = { filesPending: waitingTransfers.length, bytesTotal: bytes, bytesDone: 0, current: [] };
+      this.emitStatus();
+      return;
+    }
     if (operations.length === 0) {
       // Partial downloads of an interrupted run are resumed by the plan that needs them;
       // with nothing left to do, any still here are stale.

@@ -77,7 +77,9 @@ describe("startInProcessAgent", () => {
   });
 
   it("says so when the agent module has no startAgent", async () => {
-    await expect(startInProcessAgent({ stateDir: dir }, async () => ({}))).rejects.toThrow(/does not export startAgent/);
+    await expect(startInProcessAgent({ stateDir: dir }, async () => ({}))).rejects.toThrow(
+      /does not export startAgent/,
+    );
   });
 
   it("refuses a startAgent result without a port and secret", async () => {

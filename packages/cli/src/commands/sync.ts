@@ -37,13 +37,19 @@ const stamp = () => new Date().toISOString().slice(11, 19);
 export function desktopUiDir(say: (line: string) => void): string | null {
   let dir: string;
   try {
-    dir = path.join(path.dirname(fileURLToPath(import.meta.resolve("@cumulus/desktop/package.json"))), "out", "renderer");
+    dir = path.join(
+      path.dirname(fileURLToPath(import.meta.resolve("@cumulus/desktop/package.json"))),
+      "out",
+      "renderer",
+    );
   } catch {
     say("no desktop UI: @cumulus/desktop is not installed; serving the control API only");
     return null;
   }
   if (!existsSync(path.join(dir, "index.html"))) {
-    say(`no desktop UI: ${dir} is not built (cd apps/desktop && npx electron-vite build); serving the control API only`);
+    say(
+      `no desktop UI: ${dir} is not built (cd apps/desktop && npx electron-vite build); serving the control API only`,
+    );
     return null;
   }
   return dir;
