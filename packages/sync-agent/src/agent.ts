@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { BatchingClient } from "@cumulus/client/batching";
 import { CumulusClient } from "@cumulus/client/client";
 import type { TransferProgress } from "@cumulus/client/progress";
 import type {
@@ -57,6 +58,14 @@ export interface AgentOptions {
 const MAX_ACTIVITY = 200;
 /** Files transferred at once (each with its own chunk parallelism). */
 const TRANSFER_PARALLELISM = 6;
+/**
+ * Small uploads at once: their time is control-plane round trips, which the batching client
+ * folds into one request per step for all of them, so many in flight is what makes it fast.
+ */
+const SMALL_UPLOAD_PARALLELISM = 64;
+const SMALL_FILE = 256 * 1024;
+/** Downloads at once (sizes are not known before the plan): their plans are batched too. */
+const DOWNLOAD_PARALLELISM = 16;
 
 function isTransfer(op: Operation): op is Extract<Operation, { kind: "upload" | "download" }> {
   return op.kind === "upload" || op.kind === "download";
@@ -159,7 +168,8 @@ export class SyncAgent extends EventEmitter {
       this.setState("no-folder", "Choose a folder to sync");
       return;
     }
-    this.client = new CumulusClient({ server: this.opts.server, token: this.opts.token });
+    // Overlapping begin/commit calls of many small files travel as one batch request each.
+    this.client = new BatchingClient({ server: this.opts.server, token: this.opts.token });
     if (!this.settings.remotePath) {
       // Signed in through the UI with no server folder named: the user's home, asked once and kept.
       try {
@@ -495,8 +505,14 @@ export class SyncAgent extends EventEmitter {
       return "ok";
     };
 
+    const parallelism = (batch: readonly Operation[]) =>
+      batch.every((op) => op.kind === "upload" && (local.get(op.localId)?.size ?? Infinity) <= SMALL_FILE)
+        ? SMALL_UPLOAD_PARALLELISM
+        : batch.every((op) => op.kind === "download")
+          ? DOWNLOAD_PARALLELISM
+          : TRANSFER_PARALLELISM;
     try {
-      await this.runPlan(operations, runOne, () => fatal);
+      await this.runPlan(operations, runOne, () => fatal, parallelism);
     } finally {
       await executor.close();
     }
@@ -506,6 +522,7 @@ export class SyncAgent extends EventEmitter {
     operations: Operation[],
     runOne: (op: Operation) => Promise<"ok" | "replan" | "skipped">,
     fatal: () => unknown,
+    parallelism: (batch: readonly Operation[]) => number,
   ): Promise<void> {
     for (let i = 0; i < operations.length;) {
       if (this.stopped || this.paused) return;
@@ -522,7 +539,7 @@ export class SyncAgent extends EventEmitter {
         }
       }
       i += batch.length;
-      const results = await pool(batch, TRANSFER_PARALLELISM, runOne);
+      const results = await pool(batch, parallelism(batch), runOne);
       if (fatal()) throw fatal();
       if (results.includes("replan")) {
         this.markDirty(0);

@@ -1,0 +1,35 @@
+import { ZodError } from "zod";
+import { ZDownloadPlanBatchRequest, type DownloadPlanBatchResponse } from "@cumulus/protocol/api";
+import { AppError } from "@cumulus/protocol/errors";
+import type { ControlContext } from "../context.ts";
+import type { AuthUser } from "../access/access.ts";
+import { planDownload } from "./plan-download.ts";
+
+/**
+ * POST /api/v1/downloads/batch — planDownload for every file, in order: the same access
+ * checks and capabilities as one by one, in one request for a run of small files. A file
+ * that cannot be read gets its own error; only a failure not about an item fails the request.
+ */
+export async function planDownloadBatch(
+  ctx: ControlContext,
+  user: AuthUser,
+  input: unknown,
+  opts: { site?: string | null; now?: Date; ip?: string | null } = {},
+): Promise<DownloadPlanBatchResponse> {
+  const req = ZDownloadPlanBatchRequest.parse(input);
+  const results: DownloadPlanBatchResponse["results"] = [];
+  for (const f of req.files) {
+    try {
+      results.push({ ok: true, value: await planDownload(ctx, user, f, opts) });
+    } catch (err) {
+      if (err instanceof AppError) results.push({ ok: false, error: err.toBody().error });
+      else if (err instanceof ZodError)
+        results.push({
+          ok: false,
+          error: { code: "BAD_REQUEST", message: `invalid request: ${err.issues[0]?.message}` },
+        });
+      else throw err;
+    }
+  }
+  return { results };
+}
