@@ -3,10 +3,11 @@ import { ZDownloadPlanBatchRequest, type DownloadPlanBatchResponse } from "@cumu
 import { AppError } from "@cumulus/protocol/errors";
 import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
+import { mapInOrder } from "../uploads/batch.ts";
 import { planDownload } from "./plan-download.ts";
 
 /**
- * POST /api/v1/downloads/batch — planDownload for every file, in order: the same access
+ * POST /api/v1/downloads/batch — planDownload for every file (a few at a time, results in order): the same access
  * checks and capabilities as one by one, in one request for a run of small files. A file
  * that cannot be read gets its own error; only a failure not about an item fails the request.
  */
