@@ -18,19 +18,17 @@ export async function planDownloadBatch(
   opts: { site?: string | null; now?: Date; ip?: string | null } = {},
 ): Promise<DownloadPlanBatchResponse> {
   const req = ZDownloadPlanBatchRequest.parse(input);
-  const results: DownloadPlanBatchResponse["results"] = [];
-  for (const f of req.files) {
+  const results: DownloadPlanBatchResponse["results"] = await mapInOrder(req.files, async (f) => {
     try {
-      results.push({ ok: true, value: await planDownload(ctx, user, f, opts) });
+      return { ok: true as const, value: await planDownload(ctx, user, f, opts) };
     } catch (err) {
-      if (err instanceof AppError) results.push({ ok: false, error: err.toBody().error });
-      else if (err instanceof ZodError)
-        results.push({
-          ok: false,
-          error: { code: "BAD_REQUEST", message: `invalid request: ${err.issues[0]?.message}` },
-        });
-      else throw err;
+      if (err instanceof AppError) return { ok: false as const, error: err.toBody().error };
+      if (err instanceof ZodError) {
+        const message = `invalid request: ${err.issues[0]?.message}`;
+        return { ok: false as const, error: { code: "BAD_REQUEST" as const, message } };
+      }
+      throw err;
     }
-  }
+  });
   return { results };
 }
