@@ -1,26 +1,32 @@
 import path from "node:path";
 import { readdir, readFile } from "node:fs/promises";
 import { test, expect, type Page } from "@playwright/test";
-import { startFakeAgent, type UiAgent } from "../fixtures/desktop-agent.ts";
+import { startRealUiAgent } from "../fixtures/desktop-agent.ts";
 
-// The desktop window's React UI in plain Chromium, served by an agent at
-// http://127.0.0.1:PORT/#secret=… exactly as the headless agent serves it: sign in, pick a
-// folder, watch files sync, pause and resume, selective sync. Until the real sync agent lands
-// the agent is the contract-checking stand-in from fixtures/desktop-agent.ts; the spec only
-// uses the UiAgent interface, so the real agent is one factory away.
+// The desktop window's React UI in plain Chromium, served by the real headless agent
+// (`cumulus sync --state-dir DIR`, started with no sign-in and no folder) at
+// http://127.0.0.1:PORT/#secret=… on a real cluster in a box: sign in, pick a folder, watch
+// files sync, pause and resume, selective sync, settings, an error and its fix. The spec only
+// uses the UiAgent interface (fixtures/desktop-agent.ts also has a stand-in behind it).
 
 test.describe.configure({ mode: "serial" });
 // The size of the desktop window, so the screenshots show what a person sees.
 test.use({ viewport: { width: 440, height: 680 } });
 
 const shots = path.join(import.meta.dirname, "..", "screenshots");
-let agent: UiAgent;
+let agent: Awaited<ReturnType<typeof startRealUiAgent>>;
 
 test.beforeAll(async () => {
-  agent = await startFakeAgent();
+  test.setTimeout(240_000);
+  agent = await startRealUiAgent();
 });
 test.afterAll(async () => {
   await agent?.stop();
+  await agent?.cluster.destroy();
+});
+test.afterEach(() => {
+  const info = test.info();
+  if (info.status !== info.expectedStatus) console.log(`agent output:\n${agent?.output()}`);
 });
 
 const status = (page: Page) => page.getByRole("status").first();
@@ -73,9 +79,12 @@ test("pick a folder: a relative path is refused, an absolute one starts syncing"
   await page.getByRole("button", { name: "Use this folder" }).click();
   await expect(status(page)).toHaveText("Up to date");
   await expect(page.getByRole("button", { name: "Open folder" })).toHaveCount(0);
+  // The server folder defaults to the user's home there.
+  const { remotePath } = await agentApi<{ remotePath: string }>(page, "/api/settings");
+  expect(remotePath).toMatch(/^\/./);
   await expect(page.getByRole("link", { name: "Open in web" })).toHaveAttribute(
     "href",
-    `${agent.account.server}/files`,
+    `${agent.account.server}/files${encodeURI(remotePath)}`,
   );
 });
 
@@ -119,11 +128,10 @@ test("pause and resume", async ({ page }) => {
 test("an error shows what went wrong and how to fix it, and clears once fixed", async ({ page }) => {
   await page.goto(agent.url);
   await expect(status(page)).toHaveText("Up to date");
-  const broken = await agent.unreadableFile("locked.txt");
-  await expect(status(page)).toHaveText("1 file cannot be synced");
+  const broken = await agent.brokenFile();
   const problems = page.getByRole("list", { name: "Problems" });
-  await expect(problems).toContainText("/locked.txt");
-  await expect(problems).toContainText("Fix: Give your account read access to the file");
+  await expect(problems).toContainText(broken.path);
+  await expect(problems).toContainText("Fix:");
   await page.screenshot({ path: path.join(shots, "desktop-error.png") });
   await broken.fix();
   await expect(status(page)).toHaveText("Up to date");

@@ -142,6 +142,28 @@ test("a file put with the CLI appears in both folders", async () => {
   expect(await readFile(path.join(dirB, "papers", "from-cli.txt"), "utf8")).toBe("uploaded by cumulus put\n");
 });
 
+test("a run of many small files (batched begin, commit and download plans) arrives whole", async () => {
+  // 300 files of 1–4 KiB with distinct contents: uploads and download plans travel in batches.
+  await mkdir(path.join(dirA, "many"));
+  for (let i = 0; i < 300; i++) {
+    const body = `small file ${i}\n`.repeat(1 + ((i * 37) % 256));
+    await writeFile(path.join(dirA, "many", `f${String(i).padStart(3, "0")}.txt`), body);
+  }
+  const snap = await waitForSameTree([dirA, dirB], {
+    until: (s) => Object.keys(s).filter((p) => p.startsWith("/many/f")).length === 300,
+  });
+  noPartials(snap);
+  expect(await readFile(path.join(dirB, "many", "f123.txt"), "utf8")).toBe(
+    "small file 123\n".repeat(1 + ((123 * 37) % 256)),
+  );
+  const listed = await api<{ entries: { name: string }[] }>(
+    `/fs/list?path=${encodeURIComponent(`${(await api<{ home: string }>("/auth/whoami")).home}/${REMOTE}/many`)}`,
+  );
+  expect(listed.entries.length).toBe(300);
+  await rm(path.join(dirA, "many"), { recursive: true });
+  await waitForSameTree([dirA, dirB], { until: (s) => !("/many/" in s) });
+});
+
 test("a name the server refuses is reported with a fix, and everything else still syncs", async () => {
   await writeFile(path.join(dirA, "bad|name.txt"), "pipe");
   await writeFile(path.join(dirA, "good.txt"), "fine");

@@ -128,7 +128,10 @@ Remote paths are absolute (/a/b) or relative to your home folder. Every command 
     .addOption(new Option("--concurrency <n>", "chunks in flight per file").argParser(positiveInt("--concurrency", 64)))
     .action((paths: string[], _o, c: Command) => put(ctx, paths, opts<TransferOpts>(c)));
   cmd("sync", "keep a local folder and a server folder in sync (runs in the foreground; Ctrl-C stops)")
-    .argument("[local]", "local folder (with --status: the folder of the agent to ask; default: .)")
+    .argument(
+      "[local]",
+      "local folder (with --status: the folder of the agent to ask; default: .; none with --state-dir: chosen in the UI)",
+    )
     .option("--remote <path>", "server folder to sync with (default: your home folder)")
     .option("--state-dir <dir>", "where the agent keeps its database and agent.json (default: LOCAL/.cumulus)")
     .option(
@@ -140,7 +143,7 @@ Remote paths are absolute (/a/b) or relative to your home folder. Every command 
         positiveInt("--port", 65535),
       ),
     )
-    .option("--ui-dir <dir>", "serve this built UI on the control API port")
+    .option("--ui-dir <dir>", "serve this built UI on the control API port (default: the desktop app's, if built)")
     .option("--once", "sync until nothing is left to do, then exit")
     .option("--status", "show what the running agent for the folder is doing")
     .action((l: string | undefined, _o, c: Command) => sync(ctx, l, opts<SyncOpts>(c)));

@@ -20,6 +20,15 @@ import {
   ZTrashResponse,
   ZVersionsResponse,
   ZWhoAmI,
+  ZBeginUploadBatchResponse,
+  ZDownloadPlanBatchResponse,
+  type DownloadPlanBatchRequest,
+  type DownloadPlanBatchResponse,
+  ZCommitUploadBatchResponse,
+  type BeginUploadBatchRequest,
+  type BeginUploadBatchResponse,
+  type CommitUploadBatchRequest,
+  type CommitUploadBatchResponse,
   type BeginUploadRequest,
   type CommitUploadRequest,
 } from "@cumulus/protocol/api";
@@ -288,6 +297,24 @@ export class CumulusClient {
   async commitUpload(uploadId: string, input: CommitUploadRequest, o?: RequestOptions): Promise<CommitUploadResponse> {
     const res = await this.call("POST", `/uploads/${encodeURIComponent(uploadId)}/commit`, { body: input, ...o });
     return parseJson(res, ZCommitUploadResponse, "commit upload");
+  }
+
+  /** beginUpload of many files in one request; one result (or error) per file, in order. */
+  async beginUploadBatch(input: BeginUploadBatchRequest, o?: RequestOptions): Promise<BeginUploadBatchResponse> {
+    const res = await this.call("POST", "/uploads/batch", { body: input, ...o });
+    return parseJson(res, ZBeginUploadBatchResponse, `upload ${input.uploads.length} files`);
+  }
+
+  /** commitUpload of many uploads in one request; one result (or error) per upload, in order. */
+  async commitUploadBatch(input: CommitUploadBatchRequest, o?: RequestOptions): Promise<CommitUploadBatchResponse> {
+    const res = await this.call("POST", "/uploads/batch/commit", { body: input, ...o });
+    return parseJson(res, ZCommitUploadBatchResponse, `commit ${input.commits.length} uploads`);
+  }
+
+  /** downloadPlan of many files in one request; one plan (or error) per file, in order. */
+  async downloadPlanBatch(input: DownloadPlanBatchRequest, o?: RequestOptions): Promise<DownloadPlanBatchResponse> {
+    const res = await this.call("POST", "/downloads/batch", { body: input, ...o });
+    return parseJson(res, ZDownloadPlanBatchResponse, `download ${input.files.length} files`);
   }
 
   async downloadPlan(path: string, opts: { version?: number } & RequestOptions = {}): Promise<DownloadPlan> {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ZChunkId } from "./ids.ts";
 import { ZNodeStatus, ZReceipt } from "./node-api.ts";
+import { ZErrorBody } from "./errors.ts";
 
 /**
  * The control plane's HTTP API for non-browser clients (CLI, SDK, sync agents), under
@@ -389,3 +390,46 @@ export const ZNodeListResponse = z.object({ nodes: z.array(ZNodeDrainStatus) });
 
 /** POST /api/v1/nodes/:name/remove — refused (CONFLICT) while the node still holds needed copies. */
 export const ZRemoveNodeRequest = z.object({}).default({});
+
+// --- batches (many small files in one request) --------------------------------
+
+/** Most items in one batch request: bounds a request's work and its answer. */
+export const MAX_BATCH_ITEMS = 500;
+
+/** One item's outcome in a batch answer: its result, or the error it alone got. */
+export const ZBatchItemResult = <T extends z.ZodType>(value: T) =>
+  z.union([
+    z.object({ ok: z.literal(true), value }),
+    z.object({ ok: z.literal(false), error: ZErrorBody.shape.error }),
+  ]);
+
+/**
+ * POST /api/v1/uploads/batch — beginUpload for each item (each item is a
+ * BeginUploadRequest, validated on its own so one bad item fails only itself).
+ */
+export const ZBeginUploadBatchRequest = z.object({ uploads: z.array(z.unknown()).min(1).max(MAX_BATCH_ITEMS) });
+export type BeginUploadBatchRequest = { uploads: BeginUploadRequest[] };
+export const ZBeginUploadBatchResponse = z.object({ results: z.array(ZBatchItemResult(ZBeginUploadResponse)) });
+export type BeginUploadBatchResponse = z.infer<typeof ZBeginUploadBatchResponse>;
+
+/** POST /api/v1/uploads/batch/commit — commitUpload for each item, in order. */
+export const ZCommitUploadBatchRequest = z.object({
+  commits: z
+    .array(z.object({ uploadId: z.string(), receipts: z.unknown() }))
+    .min(1)
+    .max(MAX_BATCH_ITEMS),
+});
+export type CommitUploadBatchRequest = { commits: ({ uploadId: string } & CommitUploadRequest)[] };
+export const ZCommitUploadBatchResponse = z.object({ results: z.array(ZBatchItemResult(ZCommitUploadResponse)) });
+export type CommitUploadBatchResponse = z.infer<typeof ZCommitUploadBatchResponse>;
+
+/** POST /api/v1/downloads/batch — download plans of many files (current or given version). */
+export const ZDownloadPlanBatchRequest = z.object({
+  files: z
+    .array(z.object({ path: z.string(), version: z.number().int().positive().optional() }))
+    .min(1)
+    .max(MAX_BATCH_ITEMS),
+});
+export type DownloadPlanBatchRequest = z.infer<typeof ZDownloadPlanBatchRequest>;
+export const ZDownloadPlanBatchResponse = z.object({ results: z.array(ZBatchItemResult(ZDownloadPlan)) });
+export type DownloadPlanBatchResponse = z.infer<typeof ZDownloadPlanBatchResponse>;

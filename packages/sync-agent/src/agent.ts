@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { BatchingClient } from "@cumulus/client/batching";
 import { CumulusClient } from "@cumulus/client/client";
 import type { TransferProgress } from "@cumulus/client/progress";
 import type {
@@ -29,7 +30,10 @@ import { watchFolder, type FolderWatcher } from "./watcher.ts";
 export interface AgentOptions {
   /** null: not chosen yet (state "no-folder" until PUT /api/settings sets it; stateDir is then required). */
   localDir: string | null;
-  /** Server folder synced with localDir (absolute, e.g. "/home/alice@corp/Cumulus"). */
+  /**
+   * Server folder synced with localDir (absolute, e.g. "/home/alice@corp/Cumulus"). Empty:
+   * the one saved in the settings, else the user's home folder (asked once signed in).
+   */
   remotePath: string;
   /** Default: `<localDir>/.cumulus`. */
   stateDir?: string;
@@ -54,6 +58,14 @@ export interface AgentOptions {
 const MAX_ACTIVITY = 200;
 /** Files transferred at once (each with its own chunk parallelism). */
 const TRANSFER_PARALLELISM = 6;
+/**
+ * Small uploads at once: their time is control-plane round trips, which the batching client
+ * folds into one request per step for all of them, so many in flight is what makes it fast.
+ */
+const SMALL_UPLOAD_PARALLELISM = 64;
+const SMALL_FILE = 256 * 1024;
+/** Downloads at once (sizes are not known before the plan): their plans are batched too. */
+const DOWNLOAD_PARALLELISM = 16;
 
 function isTransfer(op: Operation): op is Extract<Operation, { kind: "upload" | "download" }> {
   return op.kind === "upload" || op.kind === "download";
@@ -142,7 +154,7 @@ export class SyncAgent extends EventEmitter {
     const saved = this.state.getMeta("settings");
     if (saved) this.settings = { ...this.settings, ...(JSON.parse(saved) as Partial<AgentSettings>) };
     if (this.opts.localDir) this.settings.localDir = path.resolve(this.opts.localDir);
-    this.settings.remotePath = this.opts.remotePath;
+    if (this.opts.remotePath) this.settings.remotePath = this.opts.remotePath;
     const creds = await this.loadCredentials();
     this.opts.server ??= creds?.server ?? null;
     this.opts.token ??= creds?.token ?? null;
@@ -156,9 +168,22 @@ export class SyncAgent extends EventEmitter {
       this.setState("no-folder", "Choose a folder to sync");
       return;
     }
-    this.client = new CumulusClient({ server: this.opts.server, token: this.opts.token });
+    // Overlapping begin/commit calls of many small files travel as one batch request each.
+    this.client = new BatchingClient({ server: this.opts.server, token: this.opts.token });
+    if (!this.settings.remotePath) {
+      // Signed in through the UI with no server folder named: the user's home, asked once and kept.
+      try {
+        this.settings.remotePath = (await this.client.whoami()).home;
+        this.state.setMeta("settings", JSON.stringify(this.settings));
+      } catch (err) {
+        const e = describeError(err);
+        this.setState(e.code === "NETWORK" ? "offline" : "error", e.message);
+        return;
+      }
+    }
+    await mkdir(localDir, { recursive: true });
     this.scanner = new LocalScanner(localDir, this.state.loadHashes());
-    this.remote = new RemoteMirror(this.client, this.opts.remotePath, this.state);
+    this.remote = new RemoteMirror(this.client, this.settings.remotePath, this.state);
     this.setState("starting", "Starting");
     if (this.opts.watch !== false) {
       this.watcher = watchFolder(localDir, { skip: [this.stateDir], onChange: () => this.markDirty() });
@@ -244,7 +269,13 @@ export class SyncAgent extends EventEmitter {
     while (!this.stopped) {
       await this.idle();
       if (this.stopped) break;
-      if (!this.dirty || this.paused) continue;
+      if (!this.dirty) continue;
+      if (this.paused) {
+        // Paused: plan without executing, so the window can say how many files wait.
+        this.dirty = false;
+        await this.round(true).catch(() => undefined);
+        continue;
+      }
       const wait = this.retryAt - Date.now();
       if (wait > 0) {
         this.markDirty(wait);
@@ -304,11 +335,13 @@ export class SyncAgent extends EventEmitter {
     }
   }
 
-  private async round(): Promise<void> {
+  /** `dryRun`: plan only and count the transfers waiting (while paused). */
+  private async round(dryRun = false): Promise<void> {
     const { state, remote, scanner, client } = this;
     if (!state || !remote || !scanner || !client) return;
+    if (dryRun && (!remote.rootId || !this.synced)) return;
     if (!remote.rootId) {
-      await client.mkdir(this.opts.remotePath, { parents: true, signal: this.ac.signal });
+      await client.mkdir(this.settings.remotePath, { parents: true, signal: this.ac.signal });
       await remote.resnapshot(this.ac.signal);
     } else {
       await remote.pull(0, this.ac.signal);
@@ -357,6 +390,15 @@ export class SyncAgent extends EventEmitter {
           }),
           false,
         );
+    if (dryRun) {
+      if (scan.unstable > 0) this.markDirty(Math.min(this.opts.stableMs ?? 500, 160));
+      const waitingTransfers = operations.filter(isTransfer);
+      let bytes = 0;
+      for (const op of waitingTransfers) if (op.kind === "upload") bytes += scan.tree.get(op.localId)?.size ?? 0;
+      this.progress = { filesPending: waitingTransfers.length, bytesTotal: bytes, bytesDone: 0, current: [] };
+      this.emitStatus();
+      return;
+    }
     if (operations.length === 0) {
       // Partial downloads of an interrupted run are resumed by the plan that needs them;
       // with nothing left to do, any still here are stale.
@@ -463,8 +505,14 @@ export class SyncAgent extends EventEmitter {
       return "ok";
     };
 
+    const parallelism = (batch: readonly Operation[]) =>
+      batch.every((op) => op.kind === "upload" && (local.get(op.localId)?.size ?? Infinity) <= SMALL_FILE)
+        ? SMALL_UPLOAD_PARALLELISM
+        : batch.every((op) => op.kind === "download")
+          ? DOWNLOAD_PARALLELISM
+          : TRANSFER_PARALLELISM;
     try {
-      await this.runPlan(operations, runOne, () => fatal);
+      await this.runPlan(operations, runOne, () => fatal, parallelism);
     } finally {
       await executor.close();
     }
@@ -474,6 +522,7 @@ export class SyncAgent extends EventEmitter {
     operations: Operation[],
     runOne: (op: Operation) => Promise<"ok" | "replan" | "skipped">,
     fatal: () => unknown,
+    parallelism: (batch: readonly Operation[]) => number,
   ): Promise<void> {
     for (let i = 0; i < operations.length;) {
       if (this.stopped || this.paused) return;
@@ -490,7 +539,7 @@ export class SyncAgent extends EventEmitter {
         }
       }
       i += batch.length;
-      const results = await pool(batch, TRANSFER_PARALLELISM, runOne);
+      const results = await pool(batch, parallelism(batch), runOne);
       if (fatal()) throw fatal();
       if (results.includes("replan")) {
         this.markDirty(0);
@@ -562,7 +611,7 @@ export class SyncAgent extends EventEmitter {
       errors: this.errors.length,
       conflicts: this.conflicts,
       cursor: this.remote?.cursor ?? 0,
-      webUrl: this.opts.server ? `${this.opts.server}/files${encodeURI(this.opts.remotePath)}` : null,
+      webUrl: this.opts.server ? `${this.opts.server}/files${encodeURI(this.settings.remotePath)}` : null,
     };
   }
 
@@ -582,6 +631,14 @@ export class SyncAgent extends EventEmitter {
 
   /** localDir and remotePath changes take effect when the agent is started again. */
   async updateSettings(input: AgentSettingsInput): Promise<AgentSettings> {
+    if (input.localDir !== undefined && input.localDir !== null && !path.isAbsolute(input.localDir))
+      throw Object.assign(new Error(`localDir must be an absolute path, not ${JSON.stringify(input.localDir)}`), {
+        code: "BAD_REQUEST",
+      });
+    if (input.remotePath !== undefined && !input.remotePath.startsWith("/"))
+      throw Object.assign(new Error(`remotePath must start with "/", not ${JSON.stringify(input.remotePath)}`), {
+        code: "BAD_REQUEST",
+      });
     const next = { ...this.settings, ...input };
     next.excluded = [...new Set(next.excluded.map(normalizeRel))].sort();
     if (next.localDir) next.localDir = path.resolve(next.localDir);
@@ -634,6 +691,7 @@ export class SyncAgent extends EventEmitter {
     this.opts.server = input.server;
     this.opts.token = t.token;
     this.opts.user = input.email;
+    if (input.localDir) await this.updateSettings({ localDir: input.localDir });
     if (!this.running) await this.start();
     return this.status();
   }

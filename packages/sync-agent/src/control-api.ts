@@ -105,7 +105,7 @@ export async function startControlApi(agent: SyncAgent, opts: ControlApiOptions 
       throw new HttpError(403, "FORBIDDEN", "the agent only answers requests addressed to 127.0.0.1 or localhost");
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     if (!url.pathname.startsWith("/api/")) return serveStatic(url.pathname, res);
-    if (!authorized(req)) throw new HttpError(401, "UNAUTHENTICATED", "missing or wrong agent secret");
+    if (!authorized(req)) throw new HttpError(401, "UNAUTHENTICATED", "wrong or missing agent secret");
     const route = `${req.method} ${url.pathname}`;
     switch (route) {
       case "GET /api/status":

@@ -63,9 +63,23 @@ describe("startInProcessAgent", () => {
     await expect(fetch(`${host.connection.baseUrl}/`)).rejects.toThrow();
   });
 
-  it("says so when @cumulus/sync-agent has no startAgent yet", async () => {
-    // The real package, as it is on this branch.
-    await expect(startInProcessAgent({ stateDir: dir })).rejects.toThrow(/does not export startAgent/);
+  it("runs the real @cumulus/sync-agent: signed out, its API answers with the secret, stop frees the port", async () => {
+    const host = await startInProcessAgent({ stateDir: dir });
+    const { baseUrl, secret } = host.connection;
+    try {
+      expect((await fetch(`${baseUrl}/api/status`)).status).toBe(401);
+      const res = await fetch(`${baseUrl}/api/status`, { headers: { authorization: `Bearer ${secret}` } });
+      expect(((await res.json()) as { state: string }).state).toBe("signed-out");
+    } finally {
+      await host.stop();
+    }
+    await expect(fetch(`${baseUrl}/api/status`)).rejects.toThrow();
+  });
+
+  it("says so when the agent module has no startAgent", async () => {
+    await expect(startInProcessAgent({ stateDir: dir }, async () => ({}))).rejects.toThrow(
+      /does not export startAgent/,
+    );
   });
 
   it("refuses a startAgent result without a port and secret", async () => {

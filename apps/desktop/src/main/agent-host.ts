@@ -3,8 +3,8 @@
 //    case), imported lazily so the window and tray come up before the engine loads;
 //  - attached: a headless `cumulus sync` already runs for this state directory, and its
 //    agent.json (port + secret, mode 0600) says where.
-// Until @cumulus/sync-agent exports `startAgent`, the in-process host reports a clear error
-// and the app falls back to attaching. The lead wires the real entry after merging.
+// A live headless agent for the same state directory wins: two agents on one state database
+// and folder would fight. Otherwise the agent runs in-process.
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { ZAgentEndpoint } from "@cumulus/protocol/agent";
@@ -94,18 +94,20 @@ export async function attachToRunningAgent(stateDir: string): Promise<AgentHost>
   };
 }
 
-/** In-process first; a running headless agent second; both failures in one message. */
+/** A running headless agent first; else in-process; both failures in one message. */
 export async function startAgentHost(
   opts: { stateDir: string; uiDir?: string },
   load?: () => Promise<Record<string, unknown>>,
 ): Promise<AgentHost> {
+  let attached: unknown;
+  try {
+    return await attachToRunningAgent(opts.stateDir);
+  } catch (err) {
+    attached = err;
+  }
   try {
     return await startInProcessAgent(opts, load);
   } catch (inProcess) {
-    try {
-      return await attachToRunningAgent(opts.stateDir);
-    } catch (attached) {
-      throw new AgentHostError(`${(inProcess as Error).message}; and ${(attached as Error).message}`);
-    }
+    throw new AgentHostError(`${(inProcess as Error).message}; and ${(attached as Error).message}`);
   }
 }

@@ -1,9 +1,10 @@
+import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { AppError } from "@cumulus/protocol/errors";
 import { ZAgentEndpoint, ZAgentStatus, type AgentStatus } from "@cumulus/protocol/agent";
-import { SyncAgent } from "@cumulus/sync-agent/agent";
-import { startControlApi } from "@cumulus/sync-agent/control-api";
+import { startAgent } from "@cumulus/sync-agent/index";
 import type { Ctx, GlobalOpts } from "../context.ts";
 
 export interface SyncOpts extends GlobalOpts {
@@ -28,38 +29,93 @@ const stamp = () => new Date().toISOString().slice(11, 19);
  * stops it cleanly. `--once` syncs until nothing is left to do and exits (0, or 1 when
  * it kept failing). `--status` asks a running agent instead.
  */
+/**
+ * The desktop app's built renderer, found through the workspace package @cumulus/desktop, so
+ * the headless agent serves the same UI as the app. null (and one line saying why) when it is
+ * not built or not installed.
+ */
+export function desktopUiDir(say: (line: string) => void): string | null {
+  let dir: string;
+  try {
+    dir = path.join(
+      path.dirname(fileURLToPath(import.meta.resolve("@cumulus/desktop/package.json"))),
+      "out",
+      "renderer",
+    );
+  } catch {
+    say("no desktop UI: @cumulus/desktop is not installed; serving the control API only");
+    return null;
+  }
+  if (!existsSync(path.join(dir, "index.html"))) {
+    say(
+      `no desktop UI: ${dir} is not built (cd apps/desktop && npx electron-vite build); serving the control API only`,
+    );
+    return null;
+  }
+  return dir;
+}
+
+/**
+ * `cumulus sync LOCAL_DIR`: runs the sync agent in the foreground with one status line per
+ * change of state and per item synced, its local control API on 127.0.0.1 and the desktop
+ * UI at the printed address. Ctrl-C stops it cleanly. `--once` syncs until nothing is left
+ * to do and exits (0, or 1 when it kept failing). `--status` asks a running agent instead.
+ * `cumulus sync --state-dir DIR` without a folder starts the agent with its own saved
+ * sign-in and folder (or none yet): sign-in and the folder are then chosen in the UI.
+ */
 export async function sync(ctx: Ctx, localArg: string | undefined, opts: SyncOpts): Promise<void> {
   if (opts.status) return syncStatus(ctx, localArg, opts);
-  if (!localArg) throw new AppError("BAD_REQUEST", "sync needs a local folder: cumulus sync LOCAL_DIR [--remote PATH]");
-  const localDir = path.resolve(localArg);
-  const st = await stat(localDir).catch(() => null);
-  if (!st?.isDirectory())
-    throw new AppError("NOT_FOUND", `${localDir} is not a folder: create it first (mkdir -p ${localDir})`);
-  const client = await ctx.client(opts);
-  const me = await client.whoami();
-  const remotePath = await ctx.remotePath(client, opts.remote ?? "");
-  const device = opts.device ?? ctx.deviceName();
+  if (!localArg && !opts.stateDir)
+    throw new AppError(
+      "BAD_REQUEST",
+      "sync needs a local folder: cumulus sync LOCAL_DIR [--remote PATH] (or --state-dir DIR to choose the folder in the UI)",
+    );
+  if (!localArg && opts.once) throw new AppError("BAD_REQUEST", "--once needs a local folder");
   const once = opts.once === true;
   const say = (line: string) => {
     if (!opts.json) ctx.io.stdout.write(`${stamp()} ${line}\n`);
   };
+  const device = opts.device ?? ctx.deviceName();
+  let who: { server: string; token: string | null; user: string; remotePath: string } | null = null;
+  let localDir: string | null = null;
+  if (localArg) {
+    localDir = path.resolve(localArg);
+    const st = await stat(localDir).catch(() => null);
+    if (!st?.isDirectory())
+      throw new AppError("NOT_FOUND", `${localDir} is not a folder: create it first (mkdir -p ${localDir})`);
+    const client = await ctx.client(opts);
+    const me = await client.whoami();
+    who = {
+      server: client.server,
+      token: client.token ?? null,
+      user: me.email,
+      remotePath: await ctx.remotePath(client, opts.remote ?? ""),
+    };
+  } else if (opts.remote && !opts.remote.startsWith("/")) {
+    throw new AppError("BAD_REQUEST", "without a local folder, --remote must be an absolute server path");
+  }
+  const stateDir = localDir ? stateDirOf(localDir, opts) : path.resolve(opts.stateDir!);
+  const uiDir = opts.uiDir ? path.resolve(opts.uiDir) : once ? null : desktopUiDir(say);
 
-  const agent = new SyncAgent({
+  if (who) say(`syncing ${localDir} ⇄ ${who.server}${who.remotePath} as ${who.user} (device ${device})`);
+  else say(`agent for ${stateDir} (device ${device}): sign in and choose the folder in the UI`);
+  const running = await startAgent({
+    stateDir,
     localDir,
-    remotePath,
-    stateDir: stateDirOf(localDir, opts),
+    remotePath: who?.remotePath ?? opts.remote ?? "",
     device,
-    server: client.server,
-    token: client.token ?? null,
-    user: me.email,
+    ...(who ? { server: who.server, token: who.token, user: who.user } : {}),
     watch: !once,
     log: say,
+    ...(uiDir ? { uiDir } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
   });
+  const agent = running.agent;
   // One line per change of state; while syncing, progress lines at most every 2 s.
   let lastLine = "";
   let lastState = "";
   let lastAt = 0;
-  agent.on("status", (s: AgentStatus) => {
+  const onStatus = (s: AgentStatus) => {
     const line = `[${s.state}] ${s.message}${s.errors > 0 ? ` — ${s.errors} error(s)` : ""}`;
     if (line === lastLine) return;
     if (s.state === lastState && s.state === "syncing" && Date.now() - lastAt < 2000) return;
@@ -67,14 +123,11 @@ export async function sync(ctx: Ctx, localArg: string | undefined, opts: SyncOpt
     lastLine = line;
     lastState = s.state;
     lastAt = Date.now();
-  });
-  say(`syncing ${localDir} ⇄ ${client.server}${remotePath} as ${me.email} (device ${device})`);
-  await agent.start();
-  const api = await startControlApi(agent, {
-    ...(opts.port !== undefined ? { port: opts.port } : {}),
-    ...(opts.uiDir ? { uiDir: opts.uiDir } : {}),
-  });
-  say(`control API on ${api.url} (secret in ${path.join(agent.stateDir, "agent.json")})`);
+  };
+  agent.on("status", onStatus);
+  onStatus(agent.status());
+  say(`control API on ${running.url} (secret in ${path.join(stateDir, "agent.json")})`);
+  if (uiDir) say(`UI: ${running.uiUrl}`);
 
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -89,8 +142,7 @@ export async function sync(ctx: Ctx, localArg: string | undefined, opts: SyncOpt
   } finally {
     release();
     say("stopping");
-    await api.close();
-    await agent.stop();
+    await running.stop();
   }
   const s = agent.status();
   if (opts.json) ctx.json({ ...s, errorsList: agent.currentErrors() });

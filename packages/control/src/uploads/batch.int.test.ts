@@ -1,0 +1,133 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "@cumulus/db/testing/database";
+import { ZBeginUploadBatchResponse, ZCommitUploadBatchResponse, type BeginUploadResponse } from "@cumulus/protocol/api";
+import type { ControlContext } from "../context.ts";
+import type { AuthUser } from "../access/access.ts";
+import { whoami } from "../fs/home.ts";
+import { statEntry } from "../fs/stat.ts";
+import {
+  addNode,
+  createUser,
+  fakeChunk,
+  manifest,
+  receiptsFor,
+  testContext,
+  upload,
+  type TestNode,
+} from "../fs/test-fixtures.ts";
+import { beginUploadBatch, commitUploadBatch } from "./batch.ts";
+
+let db: TestDatabase;
+let ctx: ControlContext;
+let alice: AuthUser;
+let bob: AuthUser;
+let home: string;
+let bobHome: string;
+let nodes: TestNode[];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  ctx = testContext(db.prisma, { defaultReplicas: 2 });
+  alice = await createUser(ctx, "alice@corp.test");
+  bob = await createUser(ctx, "bob@corp.test");
+  home = (await whoami(ctx, alice)).home;
+  bobHome = (await whoami(ctx, bob)).home;
+  nodes = [
+    await addNode(ctx, "hq-1", "hq"),
+    await addNode(ctx, "hq-2", "hq"),
+    await addNode(ctx, "branch-1", "branch"),
+  ];
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+async function counts() {
+  const p = ctx.prisma;
+  return [await p.entry.count(), await p.fileVersion.count(), await p.upload.count(), await p.change.count()];
+}
+
+describe("batch uploads", () => {
+  it("begins and commits many files in one call each, with per-file results", async () => {
+    const shared = fakeChunk(4096);
+    const files = Array.from({ length: 5 }, (_, i) => ({ path: `${home}/small/f${i}.txt`, chunks: [fakeChunk(4096)] }));
+    // One file repeats another's chunk: dedup applies inside a batch as for single uploads.
+    files.push(
+      { path: `${home}/small/same.txt`, chunks: [shared] },
+      { path: `${home}/small/same2.txt`, chunks: [shared] },
+    );
+    const begun = ZBeginUploadBatchResponse.parse(
+      await beginUploadBatch(ctx, alice, {
+        uploads: files.map((f) => ({ path: f.path, ...manifest(f.chunks), baseVersion: null, parents: true })),
+      }),
+    );
+    expect(begun.results.map((r) => r.ok)).toEqual(files.map(() => true));
+    const plans = begun.results.map((r) => (r.ok ? r.value : null)!);
+    const commits = [];
+    for (const plan of plans) commits.push({ uploadId: plan.uploadId, receipts: await receiptsFor(plan, nodes) });
+    const committed = ZCommitUploadBatchResponse.parse(await commitUploadBatch(ctx, alice, { commits }));
+    expect(committed.results.map((r) => (r.ok ? r.value.entry.path : r.error.code))).toEqual(files.map((f) => f.path));
+    for (const f of files) expect((await statEntry(ctx, alice, { path: f.path })).versions).toBe(1);
+  });
+
+  it("one bad or conflicting file gets its own error and the others still go through", async () => {
+    await upload(ctx, alice, nodes, `${home}/exists.txt`, [fakeChunk(10)]);
+    const good = fakeChunk(4096);
+    const res = await beginUploadBatch(ctx, alice, {
+      uploads: [
+        { path: `${home}/ok.txt`, ...manifest([good]), baseVersion: null },
+        { path: `${home}/exists.txt`, ...manifest([fakeChunk(5)]), baseVersion: null }, // CONFLICT
+        { path: `${home}/bad:name.txt`, ...manifest([fakeChunk(5)]), baseVersion: null }, // a name the server refuses
+        { path: `${bobHome}/theirs.txt`, ...manifest([fakeChunk(5)]), baseVersion: null }, // no access
+        { path: `${home}/wrong-size.txt`, size: 99, chunks: [fakeChunk(5)], baseVersion: null }, // BAD_REQUEST
+        { path: 42 }, // not an upload at all
+      ],
+    });
+    expect(res.results.map((r) => (r.ok ? "ok" : r.error.code))).toEqual([
+      "ok",
+      "CONFLICT",
+      "INVALID_PATH",
+      "NOT_FOUND",
+      "BAD_REQUEST",
+      "BAD_REQUEST",
+    ]);
+    const conflict = res.results[1]!;
+    expect(!conflict.ok && conflict.error.details).toEqual({ currentVersion: 1 });
+
+    const plan = (res.results[0] as { ok: true; value: BeginUploadResponse }).value;
+    const before = await counts();
+    const out = await commitUploadBatch(ctx, alice, {
+      commits: [
+        { uploadId: "00000000-0000-4000-8000-000000000000", receipts: {} }, // unknown upload
+        { uploadId: plan.uploadId, receipts: {} }, // no receipts for the missing chunk
+        { uploadId: plan.uploadId, receipts: await receiptsFor(plan, nodes) },
+      ],
+    });
+    expect(out.results.map((r) => (r.ok ? "ok" : r.error.code))).toEqual(["NOT_FOUND", expect.any(String), "ok"]);
+    const after = await counts();
+    // Exactly the one good commit changed anything: one entry, one version, one upload gone.
+    expect(after[0]! - before[0]!).toBe(1);
+    expect(after[1]! - before[1]!).toBe(1);
+    expect(after[2]! - before[2]!).toBe(-1);
+  });
+
+  it("a batch that is not one is refused as a whole and changes nothing", async () => {
+    const before = await counts();
+    await expect(beginUploadBatch(ctx, alice, { uploads: [] })).rejects.toThrow();
+    await expect(beginUploadBatch(ctx, alice, { uploads: Array(501).fill({}) })).rejects.toThrow();
+    await expect(beginUploadBatch(ctx, alice, "nope")).rejects.toThrow();
+    await expect(commitUploadBatch(ctx, alice, { commits: [{ receipts: {} }] })).rejects.toThrow();
+    expect(await counts()).toEqual(before);
+  });
+
+  it("another user's upload id is answered like an unknown one", async () => {
+    const res = await beginUploadBatch(ctx, alice, {
+      uploads: [{ path: `${home}/mine.txt`, ...manifest([fakeChunk(8)]), baseVersion: null }],
+    });
+    const plan = (res.results[0] as { ok: true; value: BeginUploadResponse }).value;
+    const out = await commitUploadBatch(ctx, bob, {
+      commits: [{ uploadId: plan.uploadId, receipts: await receiptsFor(plan, nodes) }],
+    });
+    expect(out.results[0]).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
+  });
+});
