@@ -211,8 +211,11 @@ type RouteCase = {
    * "redirect" for a form post answered with a redirect back to its page (and no cookie).
    */
   signedOut: number | "any4xx" | "redirect";
-  /** bob's call: "refused" (403/404/409), "self" (allowed, must not leak), "admin" (403), "skip" (not user-authenticated). */
-  bob: "refused" | "self" | "admin" | "skip";
+  /**
+   * bob's call: "refused" (403/404/409), "self" (allowed, must not leak), "admin" (403),
+   * "skip" (not user-authenticated), "items-refused" (a batch: 200 with every item refused).
+   */
+  bob: "refused" | "self" | "admin" | "skip" | "items-refused";
 };
 
 const q = (p: string) => encodeURIComponent(p);
@@ -320,6 +323,34 @@ const ROUTES: Record<string, RouteCase> = {
     signedOut: 401,
     bob: "refused",
   },
+  "POST /api/v1/uploads/batch": {
+    url: () => "/api/v1/uploads/batch",
+    body: () => ({
+      uploads: [
+        {
+          path: `${f.folder}/planted-batch.bin`,
+          size: 1,
+          chunks: [{ id: "b".repeat(64), size: 1 }],
+          baseVersion: null,
+        },
+      ],
+    }),
+    signedOut: 401,
+    bob: "items-refused",
+  },
+  "POST /api/v1/uploads/batch/commit": {
+    url: () => "/api/v1/uploads/batch/commit",
+    body: () => ({ commits: [{ uploadId: f.uploadId, receipts: {} }] }),
+    signedOut: 401,
+    bob: "items-refused",
+  },
+  "POST /api/v1/downloads/batch": {
+    url: () => "/api/v1/downloads/batch",
+    body: () => ({ files: [{ path: f.file }] }),
+    signedOut: 401,
+    bob: "items-refused",
+  },
+  "GET /api/v1/fs/tree": { url: () => `/api/v1/fs/tree?path=${q(f.folder)}`, signedOut: 401, bob: "refused" },
   "POST /api/v1/uploads/[id]/commit": {
     url: () => `/api/v1/uploads/${f.uploadId}/commit`,
     body: () => ({ receipts: {} }),
@@ -575,7 +606,15 @@ test("every /api route refuses a signed-out caller, another user and a non-admin
       if (c.bob === "admin") expect(r.status, `${key} as ${who}: ${r.text}`).toBe(403);
       else if (c.bob === "refused")
         expect([401, 403, 404, 409], `${key} as ${who}: ${r.status} ${r.text}`).toContain(r.status);
-      else {
+      else if (c.bob === "items-refused") {
+        expect(r.status, `${key} as ${who}: ${r.text}`).toBe(200);
+        const items = (JSON.parse(r.text) as { results: { ok: boolean; error?: { code: string } }[] }).results;
+        expect(items.length, `${key} as ${who}`).toBeGreaterThan(0);
+        for (const item of items) {
+          expect(item.ok, `${key} as ${who}: ${r.text}`).toBe(false);
+          expect(["FORBIDDEN", "NOT_FOUND", "CONFLICT"], `${key} as ${who}: ${r.text}`).toContain(item.error?.code);
+        }
+      } else {
         expect(r.status, `${key} as ${who}: ${r.text}`).toBe(200);
         for (const s of SECRETS) expect(r.text, `${key} as ${who} shows ${s}`).not.toContain(s);
       }
