@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { cutPoints } from "./src/fastcdc.ts";
 import { collectManifest } from "./src/manifest.ts";
 import { chunkFile, chunkStream } from "./src/node.ts";
-import { createRng, randomBytes } from "./src/testing/prng.ts";
+import { createRng, randomBytes } from "@cumulus/testing/prng";
 
 const MiB = 1024 * 1024;
 const fileMiB = Number(process.argv[2] ?? 1024);

@@ -11,7 +11,7 @@ import {
   resolveParams,
   type FastCdcOptions,
 } from "./fastcdc.ts";
-import { BASE_SEED, randomBytes, withSeed, type Rng } from "./testing/prng.ts";
+import { BASE_SEED, randomBytes, withSeed, type Rng } from "@cumulus/testing/prng";
 
 const MiB = 1024 * 1024;
 const SMALL: FastCdcOptions = { minSize: 512, avgSize: 2048, maxSize: 8192 };

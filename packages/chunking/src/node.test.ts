@@ -17,7 +17,7 @@ import {
   type ScanFileOptions,
   type ScannedChunk,
 } from "./node.ts";
-import { BASE_SEED, createRng, randomBytes, withSeedAsync, type Rng } from "./testing/prng.ts";
+import { BASE_SEED, createRng, randomBytes, withSeedAsync, type Rng } from "@cumulus/testing/prng";
 
 const MiB = 1024 * 1024;
 const SMALL: FastCdcOptions = { minSize: 512, avgSize: 2048, maxSize: 8192 };

@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { createPlacer, placeReplicas } from "./place.ts";
 import { rankNodes } from "./rendezvous.ts";
 import { cluster, node, policy, randomChunkId, randomChunkIds, randomNodeId, shuffled } from "./testing/fixtures.ts";
-import { BASE_SEED, createRng, withSeed, type Rng } from "./testing/prng.ts";
+import { BASE_SEED, createRng, withSeed, type Rng } from "@cumulus/testing/prng";
 import type { NodeStatus, PlacementNode, Policy } from "./types.ts";
 
 const CHUNK = "0123456789abcdef".repeat(4);

@@ -9,7 +9,7 @@ import {
   validatePolicy,
 } from "./policy.ts";
 import { node, policy } from "./testing/fixtures.ts";
-import { BASE_SEED, withSeed } from "./testing/prng.ts";
+import { BASE_SEED, withSeed } from "@cumulus/testing/prng";
 import type { Policy } from "./types.ts";
 
 describe("validatePolicy", () => {

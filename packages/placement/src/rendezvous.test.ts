@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { chunkKey, hashString64, pairUnit, rankNodes, score, weightedScore } from "./rendezvous.ts";
 import { randomChunkIds, randomNodeId } from "./testing/fixtures.ts";
-import { BASE_SEED, withSeed } from "./testing/prng.ts";
+import { BASE_SEED, withSeed } from "@cumulus/testing/prng";
 
 const HEX = "0123456789abcdef".repeat(4);
 

@@ -971,6 +971,13 @@ function sequence(ctx: Ctx, unlinks: SyncedNode[]): Operation[] {
     }
   };
 
+  /** Moves `key` to its wanted place on one side; the paths before and after, for the op. */
+  const moveTo = (sim: SideSim, key: string, want: Pos): { from: string; to: string } => {
+    const from = sim.path(key);
+    sim.move(key, resolve(ctx, want.parent), want.name);
+    return { from, to: sim.path(key) };
+  };
+
   const emit = (t: Task): void => {
     const n = t.node;
     t.done = true;
@@ -979,32 +986,24 @@ function sequence(ctx: Ctx, unlinks: SyncedNode[]): Operation[] {
       case "unlink":
         ops.push({ kind: "unlink", remoteId: t.record!.id, reason: "gone on both sides" });
         return;
-      case "moveR": {
-        const from = simR.path(n.key);
-        simR.move(n.key, resolve(ctx, n.wantR!.parent), n.wantR!.name);
+      case "moveR":
         ops.push({
           kind: "moveRemote",
           remoteId: n.rem!.id,
           localId: n.loc && isLinked(n.key) ? n.loc.id : null,
-          from,
-          to: simR.path(n.key),
+          ...moveTo(simR, n.key, n.wantR!),
           reason: n.reason || "move",
         });
         return;
-      }
-      case "moveL": {
-        const from = simL.path(n.key);
-        simL.move(n.key, resolve(ctx, n.wantL!.parent), n.wantL!.name);
+      case "moveL":
         ops.push({
           kind: "moveLocal",
           localId: n.loc!.id,
           remoteId: n.rem && isLinked(n.key) ? n.rem.id : null,
-          from,
-          to: simL.path(n.key),
+          ...moveTo(simL, n.key, n.wantL!),
           reason: n.reason || "move",
         });
         return;
-      }
       case "createR": {
         simR.add(n.key, resolve(ctx, n.wantR!.parent), n.wantR!.name);
         const path = simR.path(n.key);

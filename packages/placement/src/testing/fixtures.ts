@@ -1,7 +1,7 @@
 // Test fixtures: seeded chunk ids and clusters.
 
 import type { NodeStatus, PlacementNode, Policy } from "../types.ts";
-import type { Rng } from "./prng.ts";
+import type { Rng } from "@cumulus/testing/prng";
 
 export function randomChunkId(rng: Rng): string {
   let s = "";

@@ -1,5 +1,6 @@
-// Deterministic PRNG for tests (xoshiro128**, seeded through splitmix32), so a
-// failing randomized test can be replayed exactly from its printed seed.
+// Deterministic PRNG for tests and benchmarks (xoshiro128**, seeded through splitmix32), so
+// a failing randomized test can be replayed exactly from its printed seed. One copy for every
+// package: chunking, placement and the sync engine's fuzzer all draw from it.
 
 export interface Rng {
   readonly seed: number;
@@ -9,6 +10,10 @@ export interface Rng {
   float(): number;
   /** Uniform integer in [0, n). */
   int(n: number): number;
+  /** True with probability p. */
+  chance(p: number): boolean;
+  /** A uniformly chosen element of a non-empty list. */
+  pick<T>(items: readonly T[]): T;
   /** Fills `out` with random bytes. */
   fill(out: Uint8Array): Uint8Array;
 }
@@ -37,11 +42,18 @@ export function createRng(seed: number): Rng {
     d = rotl(d, 11);
     return r;
   };
+  const float = (): number => u32() / 4294967296;
+  const int = (n: number): number => Math.floor(float() * n);
   return {
     seed,
     u32,
-    float: () => u32() / 4294967296,
-    int: (n) => Math.floor((u32() / 4294967296) * n),
+    float,
+    int,
+    chance: (p) => float() < p,
+    pick: <T>(items: readonly T[]): T => {
+      if (items.length === 0) throw new Error("pick from an empty list");
+      return items[int(items.length)]!;
+    },
     fill(out) {
       const words = out.length >>> 2;
       // Word-at-a-time through a Uint32Array view when aligned: 256 MiB in well under a second.
@@ -67,8 +79,16 @@ function rotl(v: number, k: number): number {
   return (v << k) | (v >>> (32 - k));
 }
 
-/** Base seed for randomized tests; override with TEST_SEED=<n> to replay a failure. */
-export const BASE_SEED: number = process.env["TEST_SEED"] ? Number(process.env["TEST_SEED"]) : 0x5eed2024;
+/**
+ * Base seed for a package's randomized tests: TEST_SEED=<n> replays a failure, else the
+ * package's own fixed default (kept per package so existing cases stay the same).
+ */
+export function baseSeed(fallback: number): number {
+  return process.env["TEST_SEED"] ? Number(process.env["TEST_SEED"]) : fallback;
+}
+
+/** The default base seed of chunking's and placement's tests. */
+export const BASE_SEED: number = baseSeed(0x5eed2024);
 
 /** Runs `fn` and prefixes any failure with the seed needed to reproduce it. */
 export function withSeed<T>(seed: number, fn: (rng: Rng) => T): T {
