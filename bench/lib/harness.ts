@@ -329,20 +329,7 @@ export function dropCaches(): boolean {
   }
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
+export { sleep } from "@cumulus/client/http";
 
 /** CPU seconds (user + system) a running process has used so far; null if it is gone. */
 export function processCpuSeconds(pid: number): number | null {

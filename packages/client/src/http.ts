@@ -45,19 +45,23 @@ export async function errorFromResponse(res: Response, what: string): Promise<Ap
   } catch {
     // the body is optional for the error; the status alone still says something
   }
+  return errorFromStatus(res.status, res.statusText, text, what);
+}
+
+/** `errorFromResponse` for a body already read (node:http responses, see node/http-chunk-io.ts). */
+export function errorFromStatus(status: number, statusText: string | undefined, text: string, what: string): AppError {
   if (text) {
     try {
       const body: unknown = JSON.parse(text);
-      if (ZErrorBody.safeParse(body).success) return AppError.fromBody(body, res.status);
+      if (ZErrorBody.safeParse(body).success) return AppError.fromBody(body, status);
     } catch {
       // not JSON: an HTML error page of a proxy or of a server that lacks the route
     }
   }
-  const code = codeForStatus(res.status);
-  const hint = res.status === 404 ? " (is this a Cumulus server of a matching version?)" : "";
+  const hint = status === 404 ? " (is this a Cumulus server of a matching version?)" : "";
   return new AppError(
-    code,
-    `${what}: unexpected HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}${hint}`,
+    codeForStatus(status),
+    `${what}: unexpected HTTP ${status}${statusText ? ` ${statusText}` : ""}${hint}`,
   );
 }
 

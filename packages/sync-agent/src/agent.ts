@@ -492,9 +492,13 @@ export class SyncAgent extends EventEmitter {
       } finally {
         inFlight.delete(where);
       }
-      applyOutcome(this.synced!, op, outcome, remote.tree, executor.local);
-      remote.persist();
-      this.state!.saveHashes(this.scanner!.takeHashChanges());
+      // One transaction (one commit) for what the operation did: its synced rows, the remote
+      // rows it touched and the hashes it learnt land together.
+      this.state!.tx(() => {
+        applyOutcome(this.synced!, op, outcome, remote.tree, executor.local);
+        remote.persist();
+        this.state!.saveHashes(this.scanner!.takeHashChanges());
+      });
       if (isTransfer(op)) {
         this.progress.filesPending = Math.max(0, this.progress.filesPending - 1);
         if (op.kind === "upload") doneBytes += local.get(op.localId)?.size ?? 0;

@@ -1,3 +1,4 @@
+import type { Stats } from "node:fs";
 import { link, lstat, mkdir, open, rename, rmdir, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { CumulusClient } from "@cumulus/client/client";
@@ -94,16 +95,17 @@ export class Executor {
   }
 
   /** The local item at `rel` must be `id` (and, for files, hold `hash` unless null). */
-  private async checkLocal(rel: string, id: string, hash: string | null | undefined): Promise<void> {
+  private async checkLocal(rel: string, id: string, hash: string | null | undefined): Promise<Stats> {
     const st = await lstat(this.abs(rel)).catch(() => null);
     if (!st || localIdOf(st) !== id) throw new PreconditionFailed(`local ${rel} is no longer ${id}`);
-    if (hash === undefined || hash === null || !st.isFile()) return;
+    if (hash === undefined || hash === null || !st.isFile()) return st;
     const cached = this.o.scanner.hashes.get(id);
     const current =
       cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs
         ? cached.hash
         : await hashFile(this.abs(rel), st.size, this.o.signal);
     if (current !== hash) throw new PreconditionFailed(`local ${rel} changed`);
+    return st;
   }
 
   private async checkRemote(rel: string, id: string, version?: number | null): Promise<void> {
@@ -145,10 +147,9 @@ export class Executor {
         return { localId: id };
       }
       case "upload": {
-        await this.checkLocal(op.path, op.localId, op.expectedHash);
+        const before = await this.checkLocal(op.path, op.localId, op.expectedHash);
         const parent = this.remoteParent(op.path);
         const abs = this.abs(op.path);
-        const before = await lstat(abs);
         const res = await uploadFile(client, {
           localPath: abs,
           remotePath: this.remotePath(op.path),

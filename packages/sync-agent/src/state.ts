@@ -13,8 +13,9 @@ export interface HashEntry {
 /**
  * The agent's durable state in `<stateDir>/state.db` (node:sqlite, WAL): the synced tree,
  * the remote tree with the change-feed cursor it reflects, and the local hash cache. Every
- * write is its own transaction, committed before the agent moves on, so a kill -9 at any
- * point leaves a state the planner can finish from: an operation done but not recorded
+ * write (or all writes of one operation, joined by `tx`) is one transaction, committed
+ * before the agent moves on, so a kill -9 at any point leaves a state the planner can
+ * finish from: an operation done but not recorded
  * is seen again as a change on one side and linked or redone (uploads resume from their
  * journal, so finished chunks are not sent twice).
  */
@@ -132,8 +133,10 @@ export class AgentState {
   }
 
   saveHashes(changed: Iterable<[string, HashEntry | null]>): void {
+    const rows = [...changed];
+    if (rows.length === 0) return; // most scans and operations learn no hash: no empty commit
     this.tx(() => {
-      for (const [id, h] of changed) {
+      for (const [id, h] of rows) {
         if (h) this.st.putHash!.run(id, h.size, h.mtimeMs, h.hash);
         else this.st.delHash!.run(id);
       }

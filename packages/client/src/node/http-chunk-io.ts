@@ -6,10 +6,10 @@
 import { createHash } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
-import { AppError, ZErrorBody } from "@cumulus/protocol/errors";
+import { AppError } from "@cumulus/protocol/errors";
 import { ZPutChunkResponse } from "@cumulus/protocol/node-api";
 import type { ChunkIo, ChunkRequestOptions, HashFn, NodeRef } from "../chunks.ts";
-import { describeCause, joinUrl, type FetchFn } from "../http.ts";
+import { describeCause, errorFromStatus, joinUrl, type FetchFn } from "../http.ts";
 import { RawGetError, RawGetter, RawProtocolError } from "./raw-get.ts";
 
 const DEFAULT_CHUNK_TIMEOUT_MS = 120_000;
@@ -27,36 +27,6 @@ function nodeLabel(n: NodeRef): string {
 
 function withNode(n: NodeRef, err: AppError): AppError {
   return err.message.includes(n.node) ? err : new AppError(err.code, `${nodeLabel(n)}: ${err.message}`, err.details);
-}
-
-function codeForStatus(status: number): AppError["code"] {
-  if (status === 401) return "UNAUTHENTICATED";
-  if (status === 403) return "FORBIDDEN";
-  if (status === 404) return "NOT_FOUND";
-  if (status === 409) return "CONFLICT";
-  if (status === 413) return "PAYLOAD_TOO_LARGE";
-  if (status === 429) return "RATE_LIMITED";
-  if (status === 502 || status === 503 || status === 504) return "UNAVAILABLE";
-  if (status === 507) return "DISK_FULL";
-  if (status >= 400 && status < 500) return "BAD_REQUEST";
-  return "INTERNAL";
-}
-
-/** Same mapping as `errorFromResponse` in ../http.ts, for a node:http response body. */
-export function errorFromStatus(status: number, statusText: string | undefined, text: string, what: string): AppError {
-  if (text) {
-    try {
-      const body: unknown = JSON.parse(text);
-      if (ZErrorBody.safeParse(body).success) return AppError.fromBody(body, status);
-    } catch {
-      // not JSON: an HTML error page of a proxy or of a server that lacks the route
-    }
-  }
-  const hint = status === 404 ? " (is this a Cumulus server of a matching version?)" : "";
-  return new AppError(
-    codeForStatus(status),
-    `${what}: unexpected HTTP ${status}${statusText ? ` ${statusText}` : ""}${hint}`,
-  );
 }
 
 class TimeoutError extends Error {

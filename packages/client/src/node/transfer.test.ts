@@ -42,6 +42,18 @@ afterEach(async () => {
 
 const fast = { retryBaseMs: 1 };
 
+/** A first upload of `src`: every byte and chunk sent, none skipped, version 1. */
+function expectFirstUpload(r: Awaited<ReturnType<typeof uploadFile>>, chunks: number): void {
+  expect(r).toMatchObject({
+    bytesTotal: SIZE,
+    bytesUploaded: SIZE,
+    chunksTotal: chunks,
+    chunksUploaded: chunks,
+    chunksSkipped: 0,
+    version: 1,
+  });
+}
+
 describe("uploadFile", () => {
   it("uploads every chunk once, through the first node of its pipeline, then deduplicates", async () => {
     const manifest = await chunkLocalFile(src);
@@ -53,14 +65,7 @@ describe("uploadFile", () => {
       onProgress: (p) => events.push(p),
       ...fast,
     });
-    expect(r).toMatchObject({
-      bytesTotal: SIZE,
-      bytesUploaded: SIZE,
-      chunksTotal: manifest.chunks.length,
-      chunksUploaded: manifest.chunks.length,
-      chunksSkipped: 0,
-      version: 1,
-    });
+    expectFirstUpload(r, manifest.chunks.length);
     expect(fc.nodes[0]!.puts).toBe(manifest.chunks.length);
     expect(fc.nodes[2]!.chunks.size).toBe(manifest.chunks.length);
     expect(events.some((e) => e.phase === "hashing")).toBe(true);
@@ -188,14 +193,7 @@ describe("uploadFile", () => {
       onProgress: (p) => events.push(p),
       ...early,
     });
-    expect(r).toMatchObject({
-      bytesTotal: SIZE,
-      bytesUploaded: SIZE,
-      chunksTotal: manifest.chunks.length,
-      chunksUploaded: manifest.chunks.length,
-      chunksSkipped: 0,
-      version: 1,
-    });
+    expectFirstUpload(r, manifest.chunks.length);
     // Every chunk sent exactly once, during the first pass (batches of 4, 8, …), then one
     // plan of the whole manifest and one commit with every chunk's receipts.
     expect(fc.nodes[0]!.puts).toBe(manifest.chunks.length);
