@@ -7,7 +7,6 @@ import {
   HEADER_CHUNK_SIZE,
   type CapabilityClaims,
   type InventoryPage,
-  type PipelineHop,
   type PutChunkResponse,
 } from "@cumulus/protocol/node-api";
 import {
@@ -19,12 +18,12 @@ import {
   sendJson,
   toAppError,
 } from "../protocol/http.ts";
-import { checkDeclaredSize, type ChunkStore } from "../store/chunk-store.ts";
+import type { ChunkStore } from "../store/chunk-store.ts";
 import type { NodeIdentity } from "../store/identity.ts";
+import { authorizeToken, chunkNotStored, putChunk, type Authorized } from "../service/chunk-api.ts";
 import type { Metrics } from "../service/metrics.ts";
 import type { NodeState } from "../service/node-state.ts";
-import type { Forward, PipelineForwarder } from "../service/pipeline.ts";
-import { signReceipt } from "../service/signing.ts";
+import type { PipelineForwarder } from "../service/pipeline.ts";
 import type { CapabilityVerifier } from "../service/tokens.ts";
 import { readReplicateBatchRequest, readReplicateRequest, type Replicator } from "../replication/replicator.ts";
 
@@ -154,22 +153,14 @@ export class DataApi {
     op: CapabilityClaims["op"],
     chunk: string | undefined,
     allowQueryToken: boolean,
-  ): Promise<{ claims: CapabilityClaims; token: string; nodeId: string; epoch: number }> {
-    const active = this.d.state.active();
-    if (active === null) {
-      throw new AppError(
-        "UNAVAILABLE",
-        `storage node ${this.d.state.name} is not registered with the control plane yet; retry shortly`,
-      );
-    }
+  ): Promise<Authorized & { token: string }> {
     const token = bearerToken(ctx.req, ctx.query, allowQueryToken);
-    const claims = await this.d.verifier.verify(token, {
+    const auth = await authorizeToken(this.d, token, {
       op,
-      nodeId: active.nodeId,
       ...(chunk !== undefined ? { chunk } : {}),
       remoteAddress: ctx.req.socket.remoteAddress,
     });
-    return { claims, token: token ?? "", nodeId: active.nodeId, epoch: active.epoch };
+    return { ...auth, token: token ?? "" };
   }
 
   private async putChunk(ctx: Ctx, id: string): Promise<void> {
@@ -182,45 +173,17 @@ export class DataApi {
         "PUT /chunks/:id needs a Content-Length header (chunked uploads are not accepted)",
       );
     }
-    // Before reading a byte: an oversized or empty body is refused from its headers.
-    checkDeclaredSize(id, size);
-    const next = nextHop(claims.pipeline, nodeId);
-
-    const fwd = next ? this.d.forwarder.start(next, id, token, size) : null;
-    const metrics = this.d.metrics;
-    let received = 0;
-    async function* body(): AsyncGenerator<Uint8Array> {
-      // Deferred to the store's first read, so a write it refuses up front (no space)
-      // is answered before an `Expect: 100-continue` client sends its body.
-      if (ctx.expectContinue) res.writeContinue();
-      let inFlight: Promise<void> | undefined;
-      try {
-        for await (const buf of req as AsyncIterable<Buffer>) {
-          received += buf.length;
-          metrics.bytesIn += buf.length;
-          // Hand the bytes to the next hop first, then let the local write run while
-          // the socket sends them; wait for the downstream only before the next piece.
-          await inFlight;
-          inFlight = fwd?.write(buf);
-          yield buf;
-        }
-        await inFlight;
-      } catch (err) {
-        if (err instanceof AppError) throw err;
-        throw new AppError("TRUNCATED", `chunk ${id}: the request body was cut off after ${received} of ${size} bytes`);
-      }
-      fwd?.end();
-    }
-
-    let created: boolean;
-    try {
-      ({ created } = await this.d.store.put(id, body(), size));
-    } catch (err) {
-      fwd?.abort();
-      throw err;
-    }
-    const receipts = [await signReceipt(this.d.identity.privateKey, { nodeId, epoch, chunk: id, size })];
-    if (fwd) receipts.push(...(await forwardReceipts(fwd)));
+    const { receipts, created } = await putChunk(this.d, {
+      id,
+      size,
+      token,
+      claims,
+      nodeId,
+      epoch,
+      body: req as AsyncIterable<Buffer>,
+      transport: "http",
+      ...(ctx.expectContinue ? { onFirstRead: () => res.writeContinue() } : {}),
+    });
     const out: PutChunkResponse = { chunk: id, size, receipts };
     if (created) this.d.log.debug({ chunk: id, size }, "chunk stored");
     sendJson(res, 201, out);
@@ -229,9 +192,7 @@ export class DataApi {
   private async getChunk(ctx: Ctx, id: string, head: boolean): Promise<void> {
     await this.authorize(ctx, "read", id, true);
     const handle = await this.d.store.open(id);
-    if (handle === null) {
-      throw new AppError("NOT_FOUND", `chunk ${id} is not stored on storage node ${this.d.state.name}`);
-    }
+    if (handle === null) throw chunkNotStored(id, this.d.state.name);
     const { res } = ctx;
     const size = handle.size;
     const headers: Record<string, string | number> = {
@@ -304,9 +265,7 @@ export class DataApi {
       id,
       claims.ifUnmodifiedSince !== undefined ? { ifUnmodifiedSince: claims.ifUnmodifiedSince } : {},
     );
-    if (outcome === "absent") {
-      throw new AppError("NOT_FOUND", `chunk ${id} is not stored on storage node ${this.d.state.name}`);
-    }
+    if (outcome === "absent") throw chunkNotStored(id, this.d.state.name);
     if (outcome === "modified") {
       throw new AppError(
         "CONFLICT",
@@ -401,26 +360,4 @@ function methodNotAllowed(ctx: Ctx, allow: string): void {
     headers: { allow },
     closeConnection: !ctx.req.complete,
   });
-}
-
-/** The hop after this node, or null when it is the last (or there is no pipeline). */
-function nextHop(pipeline: PipelineHop[] | undefined, nodeId: string): PipelineHop | null {
-  if (pipeline === undefined || pipeline.length === 0) return null;
-  const ids = new Set(pipeline.map((h) => h.nodeId));
-  if (ids.size !== pipeline.length) {
-    // A node listed twice would forward to itself in a loop.
-    throw new AppError("FORBIDDEN", "capability token pipeline lists a storage node more than once");
-  }
-  const at = pipeline.findIndex((h) => h.nodeId === nodeId);
-  if (at === -1) throw new AppError("FORBIDDEN", `this storage node (${nodeId}) is not in the token's write pipeline`);
-  return pipeline[at + 1] ?? null;
-}
-
-async function forwardReceipts(fwd: Forward): Promise<string[]> {
-  const outcome = await fwd.result();
-  if (!outcome.ok) {
-    fwd.abort();
-    throw outcome.error;
-  }
-  return outcome.receipts;
 }

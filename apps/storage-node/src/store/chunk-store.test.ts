@@ -146,6 +146,35 @@ describe("DiskChunkStore on disk", () => {
     expect(entries.filter((e) => !e.isDirectory())).toEqual([]);
   });
 
+  it("holds capacity for staged chunks until they are committed or discarded, and leaves no temp files", async () => {
+    const { store, dir } = await openDisk({ capacityBytes: 3000 });
+    const tmpFiles = () => readdir(path.join(dir, "tmp"));
+    const [a, b, c, d, e] = [makeChunk(1000), makeChunk(1000), makeChunk(1500), makeChunk(200), makeChunk(500)];
+    const sa = await store.stage!(a.id, chunksOf(a.data), a.data.length);
+    const sb = await store.stage!(b.id, chunksOf(b.data), b.data.length);
+    expect((await tmpFiles()).length).toBe(2);
+    // 2000 bytes reserved by the staged pair: 1500 more do not fit.
+    await expectAppError(store.put(c.id, chunksOf(c.data), c.data.length), "DISK_FULL");
+    await store.discardStaged!([sb]);
+    expect(await tmpFiles()).toHaveLength(1);
+    expect(await store.commitStaged!([sa])).toEqual([{ id: a.id, size: a.data.length, created: true }]);
+    expect(await tmpFiles()).toEqual([]);
+    // Both reservations released: 1000 used + 1500 fit in 3000.
+    await store.put(c.id, chunksOf(c.data), c.data.length);
+    await expectAppError(store.stage!(d.id, chunksOf(Buffer.alloc(200)), d.data.length), "HASH_MISMATCH");
+    expect(await tmpFiles()).toEqual([]);
+    // A present chunk reserves nothing; results follow the input order.
+    const se = await store.stage!(e.id, chunksOf(e.data), e.data.length);
+    const sa2 = await store.stage!(a.id, chunksOf(a.data), a.data.length);
+    expect(await store.commitStaged!([se, sa2])).toEqual([
+      { id: e.id, size: e.data.length, created: true },
+      { id: a.id, size: a.data.length, created: false },
+    ]);
+    expect(store.usage()).toMatchObject({ usedBytes: 3000, chunkCount: 3 });
+    expect(await tmpFiles()).toEqual([]);
+    expect(await buffer((await store.open(e.id))!.readAll())).toEqual(e.data);
+  });
+
   it("cleans stale temp files at start and rebuilds usage by scanning", async () => {
     const { store, dir } = await openDisk();
     const chunks = [makeChunk(1234), makeChunk(4321)];

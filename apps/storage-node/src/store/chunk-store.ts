@@ -98,6 +98,21 @@ export function diskFull(nodeName: string, detail: string): AppError {
   return new AppError("DISK_FULL", `storage node ${nodeName} is full: ${detail}`, { node: nodeName });
 }
 
+/** Throws DISK_FULL unless `reserve` more bytes fit beside those `used` and `reserved`. */
+export function checkCapacity(
+  nodeName: string,
+  declaredSize: number,
+  reserve: number,
+  bytes: { used: number; reserved: number; capacity: number },
+): void {
+  if (bytes.used + bytes.reserved + reserve > bytes.capacity) {
+    throw diskFull(
+      nodeName,
+      `storing ${declaredSize} more bytes would exceed its capacity (${bytes.used} of ${bytes.capacity} bytes used)`,
+    );
+  }
+}
+
 export function checkDeclaredSize(id: string, declaredSize: number): void {
   if (!Number.isSafeInteger(declaredSize) || declaredSize <= 0) {
     throw new AppError("BAD_REQUEST", `chunk ${id}: declared size must be a positive integer, got ${declaredSize}`);

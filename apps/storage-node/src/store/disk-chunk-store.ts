@@ -5,6 +5,7 @@ import path from "node:path";
 import { pipeline, type Readable } from "node:stream";
 import { AppError } from "@cumulus/protocol/errors";
 import {
+  checkCapacity,
   checkDeclaredSize,
   consumeVerified,
   diskFull,
@@ -134,18 +135,8 @@ export class DiskChunkStore implements ChunkStore {
   }
 
   async put(id: string, body: AsyncIterable<Uint8Array>, declaredSize: number): Promise<PutResult> {
-    checkDeclaredSize(id, declaredSize);
-    const existing = await lstatOrNull(this.chunkPath(id));
-    // Rewriting a chunk that is already present costs no extra space.
-    const reserve = existing === null ? declaredSize : 0;
-    if (this.usedBytes + this.reservedBytes + reserve > this.capacityBytes) {
-      throw diskFull(
-        this.nodeName,
-        `storing ${declaredSize} more bytes would exceed its capacity (${this.usedBytes} of ${this.capacityBytes} bytes used)`,
-      );
-    }
-    this.reservedBytes += reserve;
-    const tmpPath = path.join(this.tmpDir, `${id}.${randomBytes(8).toString("hex")}`);
+    const reserve = await this.reserve(id, declaredSize);
+    const tmpPath = this.tmpPathFor(id);
     let fh: FileHandle | undefined;
     // The fan-out directory (and its durability) is settled while the body arrives, off
     // the path between the last byte and the answer.
@@ -153,42 +144,64 @@ export class DiskChunkStore implements ChunkStore {
     dirReady.catch(() => {});
     try {
       fh = await open(tmpPath, "wx", 0o644);
-      const file = fh;
-      let batch: Uint8Array[] = [];
-      let batchBytes = 0;
-      const flush = async () => {
-        if (batchBytes === 0) return;
-        const bufs = batch;
-        batch = [];
-        batchBytes = 0;
-        await writeAll(file, bufs);
-      };
-      await consumeVerified(id, body, declaredSize, async (buf) => {
-        batch.push(buf);
-        batchBytes += buf.byteLength;
-        if (batchBytes >= WRITE_BATCH_BYTES) await flush();
-      });
-      await flush();
-      await file.sync();
+      await writeVerified(fh, id, body, declaredSize);
+      await fh.sync();
       // Same inode and mtime after the rename: the stamp that marks it verified.
-      const st = await file.stat();
-      await file.close();
+      const st = await fh.stat();
+      await fh.close();
       fh = undefined;
       await dirReady;
       // An existing copy is replaced rather than trusted: content-addressed, so the
       // rename is a no-op for a good copy and a heal for a silently rotten one.
       return await this.commit(id, tmpPath, declaredSize, st);
     } catch (err) {
-      await fh?.close().catch(() => {});
-      await rm(tmpPath, { force: true }).catch(() => {});
-      const code = errnoCode(err);
-      if (code === "ENOSPC" || code === "EDQUOT") {
-        throw diskFull(this.nodeName, `the filesystem ran out of space while writing chunk ${id}`);
-      }
-      throw err;
+      throw await this.abandonWrite(id, tmpPath, fh, err);
     } finally {
       this.reservedBytes -= reserve;
     }
+  }
+
+  /**
+   * Validates the declared size and reserves capacity for a write of chunk `id`; returns
+   * the bytes reserved, which the caller must give back once the write ends either way.
+   */
+  private async reserve(id: string, declaredSize: number): Promise<number> {
+    checkDeclaredSize(id, declaredSize);
+    const existing = await lstatOrNull(this.chunkPath(id));
+    // Rewriting a chunk that is already present costs no extra space.
+    const reserve = existing === null ? declaredSize : 0;
+    checkCapacity(this.nodeName, declaredSize, reserve, {
+      used: this.usedBytes,
+      reserved: this.reservedBytes,
+      capacity: this.capacityBytes,
+    });
+    this.reservedBytes += reserve;
+    return reserve;
+  }
+
+  private tmpPathFor(id: string): string {
+    return path.join(this.tmpDir, `${id}.${randomBytes(8).toString("hex")}`);
+  }
+
+  /** Drops a failed write's temp file; returns the error to throw (out of space: DISK_FULL). */
+  private async abandonWrite(id: string, tmpPath: string, fh: FileHandle | undefined, err: unknown): Promise<unknown> {
+    await dropTemp(tmpPath, fh);
+    const code = errnoCode(err);
+    if (code === "ENOSPC" || code === "EDQUOT") {
+      return diskFull(this.nodeName, `the filesystem ran out of space while writing chunk ${id}`);
+    }
+    return err;
+  }
+
+  /** Counts a chunk that just replaced `prev` (null: it is new) under its id. */
+  private accountStored(id: string, size: number, prev: Stats | null): void {
+    if (prev === null) {
+      this.usedBytes += size;
+      this.chunkCount += 1;
+    } else {
+      this.usedBytes += size - prev.size;
+    }
+    this.corrupt.delete(id);
   }
 
   private async commit(id: string, tmpPath: string, size: number, st: Stats): Promise<PutResult> {
@@ -198,13 +211,7 @@ export class DiskChunkStore implements ChunkStore {
       const prev = await lstatOrNull(final);
       await rename(tmpPath, final);
       await fsyncDir(dir);
-      if (prev === null) {
-        this.usedBytes += size;
-        this.chunkCount += 1;
-      } else {
-        this.usedBytes += size - prev.size;
-      }
-      this.corrupt.delete(id);
+      this.accountStored(id, size, prev);
       this.markVerified(id, st);
       return { id, size, created: prev === null };
     });
@@ -313,49 +320,18 @@ export class DiskChunkStore implements ChunkStore {
   // --- staged puts (bulk replication) -------------------------------------------------
 
   async stage(id: string, body: AsyncIterable<Uint8Array>, declaredSize: number): Promise<StagedChunk> {
-    checkDeclaredSize(id, declaredSize);
-    const existing = await lstatOrNull(this.chunkPath(id));
-    const reserve = existing === null ? declaredSize : 0;
-    if (this.usedBytes + this.reservedBytes + reserve > this.capacityBytes) {
-      throw diskFull(
-        this.nodeName,
-        `storing ${declaredSize} more bytes would exceed its capacity (${this.usedBytes} of ${this.capacityBytes} bytes used)`,
-      );
-    }
-    this.reservedBytes += reserve;
-    const tmpPath = path.join(this.tmpDir, `${id}.${randomBytes(8).toString("hex")}`);
+    const reserve = await this.reserve(id, declaredSize);
+    const tmpPath = this.tmpPathFor(id);
     let fh: FileHandle | undefined;
     try {
       fh = await open(tmpPath, "wx", 0o644);
-      const file = fh;
-      let batch: Uint8Array[] = [];
-      let batchBytes = 0;
-      const flush = async () => {
-        if (batchBytes === 0) return;
-        const bufs = batch;
-        batch = [];
-        batchBytes = 0;
-        await writeAll(file, bufs);
-      };
-      await consumeVerified(id, body, declaredSize, async (buf) => {
-        batch.push(buf);
-        batchBytes += buf.byteLength;
-        if (batchBytes >= WRITE_BATCH_BYTES) await flush();
-      });
-      await flush();
+      await writeVerified(fh, id, body, declaredSize);
       // Kept open: commitStaged flushes it through this handle.
-      const staged: DiskStagedChunk = { id, size: declaredSize, tmpPath, fh: file, reserve };
-      fh = undefined;
+      const staged: DiskStagedChunk = { id, size: declaredSize, tmpPath, fh, reserve };
       return staged;
     } catch (err) {
       this.reservedBytes -= reserve;
-      await fh?.close().catch(() => {});
-      await rm(tmpPath, { force: true }).catch(() => {});
-      const code = errnoCode(err);
-      if (code === "ENOSPC" || code === "EDQUOT") {
-        throw diskFull(this.nodeName, `the filesystem ran out of space while writing chunk ${id}`);
-      }
-      throw err;
+      throw await this.abandonWrite(id, tmpPath, fh, err);
     }
   }
 
@@ -372,7 +348,7 @@ export class DiskChunkStore implements ChunkStore {
       }),
     );
     // Then the renames, and one flush per directory that received a new entry.
-    const renamed: { s: DiskStagedChunk; prev: Stats | null; final: string }[] = [];
+    const renamed: { s: DiskStagedChunk; i: number; prev: Stats | null; final: string }[] = [];
     const results: (PutResult | Error)[] = new Array<PutResult | Error>(list.length);
     await Promise.all(
       list.map(async (s, i) => {
@@ -384,51 +360,34 @@ export class DiskChunkStore implements ChunkStore {
             const final = path.join(dir, s.id);
             const prev = await lstatOrNull(final);
             await rename(s.tmpPath, final);
-            renamed.push({ s, prev, final });
+            renamed.push({ s, i, prev, final });
           });
         } catch (err) {
-          results[i] = err instanceof Error ? err : new Error(String(err));
+          results[i] = toError(err);
           this.reservedBytes -= s.reserve;
           await rm(s.tmpPath, { force: true }).catch(() => {});
         }
       }),
     );
-    const dirs = new Map<string, Promise<void>>();
-    for (const r of renamed) {
-      const dir = path.dirname(r.final);
-      if (!dirs.has(dir)) dirs.set(dir, fsyncDir(dir));
-    }
+    // Each directory flushed once, all at the same time: its error, or null when durable.
     const dirSynced = new Map<string, Error | null>();
     await Promise.all(
-      [...dirs].map(async ([dir, p]) => {
-        dirSynced.set(
-          dir,
-          await p.then(
-            () => null,
-            (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-          ),
-        );
+      [...new Set(renamed.map((r) => path.dirname(r.final)))].map(async (dir) => {
+        dirSynced.set(dir, await fsyncDir(dir).then(() => null, toError));
       }),
     );
     for (const r of renamed) {
-      const i = list.indexOf(r.s);
       this.reservedBytes -= r.s.reserve;
-      if (r.prev === null) {
-        this.usedBytes += r.s.size;
-        this.chunkCount += 1;
-      } else {
-        this.usedBytes += r.s.size - r.prev.size;
-      }
-      this.corrupt.delete(r.s.id);
+      this.accountStored(r.s.id, r.s.size, r.prev);
       const err = dirSynced.get(path.dirname(r.final));
       if (err) {
         // Visible but maybe not durable: not reported stored; a later copy rewrites it.
-        results[i] = err;
+        results[r.i] = err;
         continue;
       }
       const st = await lstatOrNull(r.final);
       if (st) this.markVerified(r.s.id, st);
-      results[i] = { id: r.s.id, size: r.s.size, created: r.prev === null };
+      results[r.i] = { id: r.s.id, size: r.s.size, created: r.prev === null };
     }
     return results;
   }
@@ -436,8 +395,7 @@ export class DiskChunkStore implements ChunkStore {
   async discardStaged(staged: readonly StagedChunk[]): Promise<void> {
     for (const s of staged as readonly DiskStagedChunk[]) {
       this.reservedBytes -= s.reserve;
-      await s.fh.close().catch(() => {});
-      await rm(s.tmpPath, { force: true }).catch(() => {});
+      await dropTemp(s.tmpPath, s.fh);
     }
   }
 
@@ -587,6 +545,43 @@ async function hashFile(fh: FileHandle, size: number): Promise<string> {
     pos += bytesRead;
   }
   return hash.digest("hex");
+}
+
+/**
+ * Writes `body` to `fh` while checking it against the chunk id (see consumeVerified),
+ * coalescing small socket reads into writes of about WRITE_BATCH_BYTES.
+ */
+async function writeVerified(
+  fh: FileHandle,
+  id: string,
+  body: AsyncIterable<Uint8Array>,
+  declaredSize: number,
+): Promise<void> {
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    if (batchBytes === 0) return;
+    const bufs = batch;
+    batch = [];
+    batchBytes = 0;
+    await writeAll(fh, bufs);
+  };
+  await consumeVerified(id, body, declaredSize, async (buf) => {
+    batch.push(buf);
+    batchBytes += buf.byteLength;
+    if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+  });
+  await flush();
+}
+
+/** Closes (if still open) and removes a temp file that will not be committed; never rejects. */
+async function dropTemp(tmpPath: string, fh: FileHandle | undefined): Promise<void> {
+  await fh?.close().catch(() => {});
+  await rm(tmpPath, { force: true }).catch(() => {});
+}
+
+function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 async function writeAll(fh: FileHandle, bufs: Uint8Array[]): Promise<void> {

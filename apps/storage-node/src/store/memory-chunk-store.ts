@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import {
+  checkCapacity,
   checkDeclaredSize,
   consumeVerified,
-  diskFull,
   verifyingStream,
   type ChunkHandle,
   type ChunkInfo,
@@ -44,12 +44,11 @@ export class MemoryChunkStore implements ChunkStore {
   async put(id: string, body: AsyncIterable<Uint8Array>, declaredSize: number): Promise<PutResult> {
     checkDeclaredSize(id, declaredSize);
     const reserve = this.chunks.has(id) ? 0 : declaredSize;
-    if (this.usedBytes + this.reservedBytes + reserve > this.capacityBytes) {
-      throw diskFull(
-        this.nodeName,
-        `storing ${declaredSize} more bytes would exceed its capacity (${this.usedBytes} of ${this.capacityBytes} bytes used)`,
-      );
-    }
+    checkCapacity(this.nodeName, declaredSize, reserve, {
+      used: this.usedBytes,
+      reserved: this.reservedBytes,
+      capacity: this.capacityBytes,
+    });
     this.reservedBytes += reserve;
     try {
       const parts: Uint8Array[] = [];
@@ -76,25 +75,24 @@ export class MemoryChunkStore implements ChunkStore {
       }
       this.hooks.onCorrupt?.(id, reason);
     };
+    const verify = () => {
+      const actual = createHash("sha256").update(buf).digest("hex");
+      if (actual !== id) {
+        onBad(`content hashes to ${actual}`);
+        throw new AppError("NOT_FOUND", `chunk ${id} failed verification on storage node ${this.nodeName}`);
+      }
+    };
     return {
       id,
       size: buf.length,
       readAll: () =>
         Readable.from([buf.subarray(0)], { objectMode: false }).pipe(verifyingStream(id, buf.length, onBad)),
       readRange: async (start, end) => {
-        const actual = createHash("sha256").update(buf).digest("hex");
-        if (actual !== id) {
-          onBad(`content hashes to ${actual}`);
-          throw new AppError("NOT_FOUND", `chunk ${id} failed verification on storage node ${this.nodeName}`);
-        }
+        verify();
         return Readable.from([buf.subarray(start, end + 1)], { objectMode: false });
       },
       readVerified: async (into) => {
-        const actual = createHash("sha256").update(buf).digest("hex");
-        if (actual !== id) {
-          onBad(`content hashes to ${actual}`);
-          throw new AppError("NOT_FOUND", `chunk ${id} failed verification on storage node ${this.nodeName}`);
-        }
+        verify();
         const out = into && into.length >= buf.length ? into.subarray(0, buf.length) : Buffer.allocUnsafe(buf.length);
         buf.copy(out);
         return out;

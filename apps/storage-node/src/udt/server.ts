@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { listen, type UdtOptions, type UdtServer, type UdtSocket } from "@cumulus/udt";
 import { UDT_WAN_TUNING } from "@cumulus/client/node/udt-pool";
 import { AppError } from "@cumulus/protocol/errors";
-import type { CapabilityClaims, PipelineHop } from "@cumulus/protocol/node-api";
+import type { CapabilityClaims } from "@cumulus/protocol/node-api";
 import {
   UdtFrameError,
   UdtFrameReader,
@@ -14,12 +14,12 @@ import {
   type UdtRequest,
   type UdtResponse,
 } from "@cumulus/protocol/udt-frames";
-import { checkDeclaredSize, type ChunkStore } from "../store/chunk-store.ts";
+import type { ChunkStore } from "../store/chunk-store.ts";
 import type { NodeIdentity } from "../store/identity.ts";
+import { authorizeToken, chunkNotStored, putChunk, type Authorized } from "../service/chunk-api.ts";
 import type { Metrics } from "../service/metrics.ts";
 import type { NodeState } from "../service/node-state.ts";
 import type { PipelineForwarder } from "../service/pipeline.ts";
-import { signReceipt } from "../service/signing.ts";
 import type { CapabilityVerifier } from "../service/tokens.ts";
 
 export interface UdtDeps {
@@ -157,26 +157,8 @@ export class UdtDataServer {
     });
   }
 
-  private async authorize(
-    socket: UdtSocket,
-    op: CapabilityClaims["op"],
-    chunk: string,
-    token: string,
-  ): Promise<{ claims: CapabilityClaims; nodeId: string; epoch: number }> {
-    const active = this.d.state.active();
-    if (active === null) {
-      throw new AppError(
-        "UNAVAILABLE",
-        `storage node ${this.d.state.name} is not registered with the control plane yet; retry shortly`,
-      );
-    }
-    const claims = await this.d.verifier.verify(token, {
-      op,
-      nodeId: active.nodeId,
-      chunk,
-      remoteAddress: socket.remoteAddress,
-    });
-    return { claims, nodeId: active.nodeId, epoch: active.epoch };
+  private authorize(socket: UdtSocket, op: CapabilityClaims["op"], chunk: string, token: string): Promise<Authorized> {
+    return authorizeToken(this.d, token, { op, chunk, remoteAddress: socket.remoteAddress });
   }
 
   private async put(
@@ -186,48 +168,16 @@ export class UdtDataServer {
   ): Promise<number> {
     const { chunk: id, size, token } = req;
     const { claims, nodeId, epoch } = await this.authorize(socket, "write", id, token);
-    checkDeclaredSize(id, size);
-    const next = nextHop(claims.pipeline, nodeId);
-    const fwd = next ? this.d.forwarder.start(next, id, token, size) : null;
-    const metrics = this.d.metrics;
-    let received = 0;
-    async function* body(): AsyncGenerator<Uint8Array> {
-      let inFlight: Promise<void> | undefined;
-      try {
-        for await (const buf of reader.body(size)) {
-          received += buf.length;
-          metrics.bytesIn += buf.length;
-          metrics.udtBytesIn += buf.length;
-          await inFlight;
-          inFlight = fwd?.write(buf);
-          yield buf;
-        }
-        await inFlight;
-      } catch (err) {
-        if (err instanceof AppError) throw err;
-        throw new AppError(
-          "TRUNCATED",
-          `chunk ${id}: the UDT request body was cut off after ${received} of ${size} bytes`,
-        );
-      }
-      fwd?.end();
-    }
-    let created: boolean;
-    try {
-      ({ created } = await this.d.store.put(id, body(), size));
-    } catch (err) {
-      fwd?.abort();
-      throw err;
-    }
-    const receipts = [await signReceipt(this.d.identity.privateKey, { nodeId, epoch, chunk: id, size })];
-    if (fwd) {
-      const outcome = await fwd.result();
-      if (!outcome.ok) {
-        fwd.abort();
-        throw outcome.error;
-      }
-      receipts.push(...outcome.receipts);
-    }
+    const { receipts, created } = await putChunk(this.d, {
+      id,
+      size,
+      token,
+      claims,
+      nodeId,
+      epoch,
+      body: reader.body(size),
+      transport: "udt",
+    });
     if (created) this.d.log.debug({ chunk: id, size, transport: "udt" }, "chunk stored");
     await writeAll(socket, encodeUdtHeader({ status: 201, receipts }));
     return 201;
@@ -237,9 +187,7 @@ export class UdtDataServer {
     const id = req.chunk;
     await this.authorize(socket, "read", id, req.token);
     const handle = await this.d.store.open(id);
-    if (handle === null) {
-      throw new AppError("NOT_FOUND", `chunk ${id} is not stored on storage node ${this.d.state.name}`);
-    }
+    if (handle === null) throw chunkNotStored(id, this.d.state.name);
     const size = handle.size;
     if (req.op === "head") {
       await handle.close();
@@ -303,16 +251,4 @@ function writeAll(socket: UdtSocket, buf: Uint8Array): Promise<void> {
     socket.once("drain", done);
     socket.once("close", done);
   });
-}
-
-/** The hop after this node, or null when it is the last (same rules as the HTTP route). */
-function nextHop(pipeline: PipelineHop[] | undefined, nodeId: string): PipelineHop | null {
-  if (pipeline === undefined || pipeline.length === 0) return null;
-  const ids = new Set(pipeline.map((h) => h.nodeId));
-  if (ids.size !== pipeline.length) {
-    throw new AppError("FORBIDDEN", "capability token pipeline lists a storage node more than once");
-  }
-  const at = pipeline.findIndex((h) => h.nodeId === nodeId);
-  if (at === -1) throw new AppError("FORBIDDEN", `this storage node (${nodeId}) is not in the token's write pipeline`);
-  return pipeline[at + 1] ?? null;
 }
