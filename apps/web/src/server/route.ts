@@ -23,12 +23,30 @@ export function errorResponse(err: unknown, where: string): Response {
   });
 }
 
-export async function readJson(req: Request): Promise<unknown> {
+/**
+ * Reads a JSON body of at most `maxBytes`, counting bytes as they arrive so an oversized
+ * body is refused without buffering it (a manifest of a very large file needs more than
+ * the default; nothing else does).
+ */
+export async function readJson(req: Request, maxBytes = MAX_JSON_BYTES): Promise<unknown> {
+  const tooLarge = () => new AppError("PAYLOAD_TOO_LARGE", `request body over ${maxBytes} bytes`);
   const declared = Number(req.headers.get("content-length") ?? "0");
-  if (declared > MAX_JSON_BYTES) throw new AppError("PAYLOAD_TOO_LARGE", `request body over ${MAX_JSON_BYTES} bytes`);
-  const text = await req.text();
-  if (text.length > MAX_JSON_BYTES)
-    throw new AppError("PAYLOAD_TOO_LARGE", `request body over ${MAX_JSON_BYTES} bytes`);
+  if (declared > maxBytes) throw tooLarge();
+  if (!req.body) throw new AppError("BAD_REQUEST", "a JSON request body is required");
+  const reader = req.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    parts.push(value);
+  }
+  const text = Buffer.concat(parts).toString("utf8");
   try {
     return JSON.parse(text);
   } catch {

@@ -7,9 +7,9 @@ import { APIError, createAuthMiddleware, isAPIError } from "better-auth/api";
 import type { ControlContext } from "../context.ts";
 import { audit } from "../audit/audit.ts";
 import { CLIENT_IP_HEADER, clientIpFromHeaders } from "../ip-rules/client-ip.ts";
-import { decideIp } from "../ip-rules/ip-rules.ts";
 import { normalizeIp } from "../ip-rules/cidr.ts";
-import { lockoutFor, lockoutMessage, noteFailureForLockout } from "../users/lockout.ts";
+import { lockoutMessage, noteFailureForLockout } from "../users/lockout.ts";
+import { ipAllowed, lockedOut } from "./signin-checks.ts";
 import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from "./passwords.ts";
 
 /**
@@ -188,30 +188,12 @@ function createAuth(ctx: ControlContext, secret: string, secure: boolean) {
         const email = typeof body.email === "string" ? body.email.trim().toLowerCase() : "";
         const ip = ipOf(c.headers);
         if (!email) return; // better-auth answers the validation error
-        const state = await lockoutFor(prisma, email);
-        if (state.locked) {
-          await audit(ctx, {
-            action: "signin.failed",
-            actor: email,
-            target: email,
-            ip,
-            outcome: "denied",
-            details: { reason: "locked out", until: state.until?.toISOString() ?? null, via: "web" },
-          });
+        const state = await lockedOut(ctx, email, ip, "web");
+        if (state) {
           throw new APIError("TOO_MANY_REQUESTS", { message: lockoutMessage(state), code: "LOCKED_OUT" });
         }
         const user = await prisma.user.findUnique({ where: { email }, select: { id: true } });
-        const decision = await decideIp(prisma, user?.id ?? null, ip);
-        if (!decision.allowed) {
-          await audit(ctx, {
-            action: "signin.failed",
-            actor: email,
-            actorId: user?.id ?? null,
-            target: email,
-            ip,
-            outcome: "denied",
-            details: { reason: "ip denied", rule: decision.reason, via: "web" },
-          });
+        if (!(await ipAllowed(ctx, email, user?.id ?? null, ip, "web"))) {
           throw new APIError("FORBIDDEN", {
             message: `Sign-in from your address (${normalizeIp(ip) ?? ip ?? "unknown"}) is not allowed`,
             code: "IP_DENIED",

@@ -7,14 +7,9 @@ import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
 import { audit } from "../audit/audit.ts";
 import { hashPassword, verifyPassword } from "./passwords.ts";
-import { decideIp, ipDeniedError } from "../ip-rules/ip-rules.ts";
-import {
-  LOCKOUT_MAX_FAILURES,
-  LOCKOUT_WINDOW_MS,
-  lockoutFor,
-  lockoutMessage,
-  noteFailureForLockout,
-} from "../users/lockout.ts";
+import { ipAllowed, lockedOut } from "./signin-checks.ts";
+import { ipDeniedError } from "../ip-rules/ip-rules.ts";
+import { LOCKOUT_MAX_FAILURES, LOCKOUT_WINDOW_MS, lockoutMessage, noteFailureForLockout } from "../users/lockout.ts";
 
 export const DEVICE_TOKEN_PREFIX = "cmd_";
 
@@ -53,16 +48,8 @@ export async function createDeviceToken(
   const email = req.email.trim().toLowerCase();
   const ip = meta.ip ?? null;
   const now = meta.now ?? new Date();
-  const lock = await lockoutFor(ctx.prisma, email, now);
-  if (lock.locked) {
-    await audit(ctx, {
-      action: "signin.failed",
-      actor: email,
-      target: email,
-      ip,
-      outcome: "denied",
-      details: { reason: "locked out", until: lock.until?.toISOString() ?? null, via: "device-token" },
-    });
+  const lock = await lockedOut(ctx, email, ip, "device-token", now);
+  if (lock) {
     throw new AppError("RATE_LIMITED", `${lockoutMessage(lock, now)} (too many failed sign-ins for ${email})`);
   }
 
@@ -70,19 +57,7 @@ export async function createDeviceToken(
     where: { email },
     include: { accounts: { where: { providerId: "credential" }, select: { password: true } } },
   });
-  const decision = await decideIp(ctx.prisma, user?.id ?? null, ip);
-  if (!decision.allowed) {
-    await audit(ctx, {
-      action: "signin.failed",
-      actor: email,
-      actorId: user?.id ?? null,
-      target: email,
-      ip,
-      outcome: "denied",
-      details: { reason: "ip denied", rule: decision.reason, via: "device-token" },
-    });
-    throw ipDeniedError(ip);
-  }
+  if (!(await ipAllowed(ctx, email, user?.id ?? null, ip, "device-token"))) throw ipDeniedError(ip);
   const phc = user?.accounts.find((a) => a.password)?.password ?? null;
   let ok: boolean;
   if (phc) {

@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { importJWK, jwtVerify } from "jose";
-import { createTestDatabase, type TestDatabase } from "@cumulus/db/testing/database";
+import type { TestDatabase } from "@cumulus/db/testing/database";
 import { ZDownloadPlan } from "@cumulus/protocol/api";
 import { ZCapabilityClaims } from "@cumulus/protocol/node-api";
 import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
 import { getSigningKey } from "../keys/signing-keys.ts";
-import { whoami } from "../fs/home.ts";
-import { addNode, createUser, fakeChunk, testContext, upload, type TestNode } from "../fs/test-fixtures.ts";
+import { fakeChunk, setupCluster, upload, type TestNode } from "../fs/test-fixtures.ts";
 import { planDownload } from "./plan-download.ts";
 
 let db: TestDatabase;
@@ -18,16 +17,14 @@ let home: string;
 let nodes: TestNode[];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ctx = testContext(db.prisma, { defaultReplicas: 3 });
-  alice = await createUser(ctx, "alice@corp.test");
-  bob = await createUser(ctx, "bob@corp.test");
-  home = (await whoami(ctx, alice)).home;
-  nodes = [
-    await addNode(ctx, "hq-1", "hq"),
-    await addNode(ctx, "hq-2", "hq"),
-    await addNode(ctx, "branch-1", "branch"),
-  ];
+  ({ db, ctx, alice, bob, home, nodes } = await setupCluster({
+    replicas: 3,
+    nodes: [
+      ["hq-1", "hq"],
+      ["hq-2", "hq"],
+      ["branch-1", "branch"],
+    ],
+  }));
 });
 afterAll(async () => {
   await db?.drop();

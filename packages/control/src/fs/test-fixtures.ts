@@ -4,6 +4,7 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { pino } from "pino";
 import type { PrismaClient } from "@cumulus/db/client";
+import { createTestDatabase, type TestDatabase } from "@cumulus/db/testing/database";
 import type { BeginUploadResponse } from "@cumulus/protocol/api";
 import { DEFAULT_CONTROL_CONFIG, type ControlConfig, type ControlContext } from "../context.ts";
 import { setJoinToken } from "../cluster/join-token.ts";
@@ -12,6 +13,7 @@ import { hashPassword } from "../auth/passwords.ts";
 import type { AuthUser } from "../access/access.ts";
 import { beginUpload } from "../uploads/begin-upload.ts";
 import { commitUpload } from "../uploads/commit-upload.ts";
+import { whoami } from "./home.ts";
 
 export function testContext(prisma: PrismaClient, config: Partial<ControlConfig> = {}): ControlContext {
   return {
@@ -127,4 +129,34 @@ export async function upload(
   });
   const committed = await commitUpload(ctx, user, plan.uploadId, { receipts: await receiptsFor(plan, nodes) });
   return { plan, ...committed };
+}
+
+export type TestCluster = {
+  db: TestDatabase;
+  ctx: ControlContext;
+  alice: AuthUser;
+  bob: AuthUser;
+  /** alice's and bob's home folders (created). */
+  home: string;
+  bobHome: string;
+  nodes: TestNode[];
+};
+
+/**
+ * The usual int-test world: a fresh database, alice and bob with their homes, and storage
+ * nodes given as [name, site] (registered in order). Drop `db` in afterAll.
+ */
+export async function setupCluster(opts: {
+  replicas: number;
+  nodes: readonly (readonly [name: string, site: string])[];
+}): Promise<TestCluster> {
+  const db = await createTestDatabase();
+  const ctx = testContext(db.prisma, { defaultReplicas: opts.replicas });
+  const alice = await createUser(ctx, "alice@corp.test");
+  const bob = await createUser(ctx, "bob@corp.test");
+  const home = (await whoami(ctx, alice)).home;
+  const bobHome = (await whoami(ctx, bob)).home;
+  const nodes: TestNode[] = [];
+  for (const [name, site] of opts.nodes) nodes.push(await addNode(ctx, name, site));
+  return { db, ctx, alice, bob, home, bobHome, nodes };
 }

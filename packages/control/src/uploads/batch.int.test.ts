@@ -1,20 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "@cumulus/db/testing/database";
+import type { TestDatabase } from "@cumulus/db/testing/database";
 import { ZBeginUploadBatchResponse, ZCommitUploadBatchResponse, type BeginUploadResponse } from "@cumulus/protocol/api";
 import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
-import { whoami } from "../fs/home.ts";
 import { statEntry } from "../fs/stat.ts";
-import {
-  addNode,
-  createUser,
-  fakeChunk,
-  manifest,
-  receiptsFor,
-  testContext,
-  upload,
-  type TestNode,
-} from "../fs/test-fixtures.ts";
+import { fakeChunk, manifest, receiptsFor, setupCluster, upload, type TestNode } from "../fs/test-fixtures.ts";
 import { beginUploadBatch, commitUploadBatch } from "./batch.ts";
 
 let db: TestDatabase;
@@ -26,17 +16,14 @@ let bobHome: string;
 let nodes: TestNode[];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ctx = testContext(db.prisma, { defaultReplicas: 2 });
-  alice = await createUser(ctx, "alice@corp.test");
-  bob = await createUser(ctx, "bob@corp.test");
-  home = (await whoami(ctx, alice)).home;
-  bobHome = (await whoami(ctx, bob)).home;
-  nodes = [
-    await addNode(ctx, "hq-1", "hq"),
-    await addNode(ctx, "hq-2", "hq"),
-    await addNode(ctx, "branch-1", "branch"),
-  ];
+  ({ db, ctx, alice, bob, home, bobHome, nodes } = await setupCluster({
+    replicas: 2,
+    nodes: [
+      ["hq-1", "hq"],
+      ["hq-2", "hq"],
+      ["branch-1", "branch"],
+    ],
+  }));
 });
 afterAll(async () => {
   await db?.drop();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "@cumulus/db/testing/database";
+import type { TestDatabase } from "@cumulus/db/testing/database";
 import { AppError } from "@cumulus/protocol/errors";
 import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
@@ -12,12 +12,11 @@ import { grantShare } from "../shares/grants.ts";
 import { setUserQuota } from "../users/users.ts";
 import { me } from "../users/account.ts";
 import {
-  addNode,
   createUser,
   fakeChunk,
   manifest,
   receiptsFor,
-  testContext,
+  setupCluster,
   upload,
   type TestNode,
 } from "../fs/test-fixtures.ts";
@@ -33,14 +32,14 @@ let home: string;
 let nodes: TestNode[];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ctx = testContext(db.prisma, { defaultReplicas: 1 });
+  ({ db, ctx, alice, bob, home, nodes } = await setupCluster({
+    replicas: 1,
+    nodes: [
+      ["hq-1", "hq"],
+      ["hq-2", "hq"],
+    ],
+  }));
   admin = await createUser(ctx, "admin@corp.test", { role: "admin" });
-  alice = await createUser(ctx, "alice@corp.test");
-  bob = await createUser(ctx, "bob@corp.test");
-  home = (await whoami(ctx, alice)).home;
-  await whoami(ctx, bob);
-  nodes = [await addNode(ctx, "hq-1", "hq"), await addNode(ctx, "hq-2", "hq")];
   await setUserQuota(ctx, admin, { id: alice.id, quotaBytes: 10_000 });
 });
 afterAll(async () => {

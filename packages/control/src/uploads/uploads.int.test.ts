@@ -1,24 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateKeyPair, importJWK, jwtVerify } from "jose";
-import { createTestDatabase, type TestDatabase } from "@cumulus/db/testing/database";
+import type { TestDatabase } from "@cumulus/db/testing/database";
 import { ZBeginUploadResponse } from "@cumulus/protocol/api";
 import { ZCapabilityClaims } from "@cumulus/protocol/node-api";
 import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
 import { getSigningKey } from "../keys/signing-keys.ts";
 import { registerNode } from "../nodes/register-node.ts";
-import { whoami } from "../fs/home.ts";
 import { statEntry } from "../fs/stat.ts";
 import { listVersions, restoreVersion } from "../fs/versions.ts";
 import { mkdir } from "../fs/mkdir.ts";
 import {
-  addNode,
-  createUser,
   fakeChunk,
   manifest,
   receiptsFor,
   signReceipt,
-  testContext,
+  setupCluster,
   upload,
   type TestNode,
 } from "../fs/test-fixtures.ts";
@@ -34,17 +31,14 @@ let home: string;
 let nodes: TestNode[];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ctx = testContext(db.prisma, { defaultReplicas: 2 });
-  alice = await createUser(ctx, "alice@corp.test");
-  bob = await createUser(ctx, "bob@corp.test");
-  home = (await whoami(ctx, alice)).home;
-  await whoami(ctx, bob);
-  nodes = [
-    await addNode(ctx, "hq-1", "hq"),
-    await addNode(ctx, "hq-2", "hq"),
-    await addNode(ctx, "branch-1", "branch"),
-  ];
+  ({ db, ctx, alice, bob, home, nodes } = await setupCluster({
+    replicas: 2,
+    nodes: [
+      ["hq-1", "hq"],
+      ["hq-2", "hq"],
+      ["branch-1", "branch"],
+    ],
+  }));
 });
 afterAll(async () => {
   await db?.drop();

@@ -73,6 +73,9 @@ export type UserDetail = UserSummary & {
   ipRules: { id: string; cidr: string; action: "allow" | "deny" }[];
 };
 
+const quotaNumber = (q: bigint | null): number | null => (q === null ? null : Number(q));
+const quotaBigInt = (q: number | null): bigint | null => (q === null ? null : BigInt(q));
+
 export function toDevice(d: {
   id: string;
   name: string;
@@ -119,7 +122,7 @@ export async function listUsers(ctx: ControlContext, input: unknown = {}): Promi
     name: u.name,
     role: u.role,
     disabled: u.disabled,
-    quotaBytes: u.quotaBytes === null ? null : Number(u.quotaBytes),
+    quotaBytes: quotaNumber(u.quotaBytes),
     usedBytes: used.get(u.id) ?? 0,
     groups: u.memberships.map((m) => m.group.name).sort(),
     devices: u._count.deviceTokens,
@@ -148,7 +151,7 @@ export async function getUser(ctx: ControlContext, input: unknown): Promise<User
     name: u.name,
     role: u.role,
     disabled: u.disabled,
-    quotaBytes: u.quotaBytes === null ? null : Number(u.quotaBytes),
+    quotaBytes: quotaNumber(u.quotaBytes),
     usedBytes: used.get(u.id) ?? 0,
     groups: groups.map((g) => g.name),
     groupList: groups,
@@ -167,6 +170,29 @@ async function target(ctx: ControlContext, id: string) {
   if (!u) throw new AppError("NOT_FOUND", "no such user (deleted?)");
   return u;
 }
+
+/** Audits an account change made by `actor`, with the account's e-mail as target. */
+function auditBy(
+  ctx: ControlContext,
+  actor: AuthUser,
+  meta: Meta,
+  action: string,
+  target: string,
+  details: Record<string, unknown>,
+): Promise<void> {
+  return audit(ctx, { action, actor: actor.email, actorId: actor.id, target, ip: meta.ip ?? null, details });
+}
+
+/** The better-auth e-mail/password account row of a user. */
+const credentialAccount = (userId: string, password: string) => ({
+  id: randomUUID(),
+  accountId: userId,
+  providerId: "credential",
+  userId,
+  password,
+});
+
+const lastAdmin = () => new AppError("BAD_REQUEST", "this is the last enabled admin: make someone else an admin first");
 
 async function otherActiveAdmins(ctx: ControlContext, exceptId: string): Promise<number> {
   return ctx.prisma.user.count({ where: { role: "admin", disabled: false, id: { not: exceptId } } });
@@ -189,32 +215,17 @@ export async function createUser(
           name: req.name,
           role: req.role,
           emailVerified: true,
-          quotaBytes: req.quotaBytes === null ? null : BigInt(req.quotaBytes),
+          quotaBytes: quotaBigInt(req.quotaBytes),
         },
       });
-      await tx.account.create({
-        data: {
-          id: randomUUID(),
-          accountId: user.id,
-          providerId: "credential",
-          userId: user.id,
-          password: passwordHash,
-        },
-      });
+      await tx.account.create({ data: credentialAccount(user.id, passwordHash) });
       return user.id;
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw new AppError("ALREADY_EXISTS", `there is already an account for ${req.email}`);
     throw err;
   }
-  await audit(ctx, {
-    action: "user.create",
-    actor: admin.email,
-    actorId: admin.id,
-    target: req.email,
-    ip: meta.ip ?? null,
-    details: { userId: id, role: req.role, quotaBytes: req.quotaBytes },
-  });
+  await auditBy(ctx, admin, meta, "user.create", req.email, { userId: id, role: req.role, quotaBytes: req.quotaBytes });
   return (await listUsers(ctx, { query: req.email })).find((u) => u.id === id)!;
 }
 
@@ -233,20 +244,13 @@ export async function setUserDisabled(
   const u = await target(ctx, req.id);
   if (req.disabled && u.id === admin.id) throw new AppError("BAD_REQUEST", "you cannot disable your own account");
   if (req.disabled && u.role === "admin" && (await otherActiveAdmins(ctx, u.id)) === 0) {
-    throw new AppError("BAD_REQUEST", "this is the last enabled admin: make someone else an admin first");
+    throw lastAdmin();
   }
   await ctx.prisma.$transaction(async (tx) => {
     await tx.user.update({ where: { id: u.id }, data: { disabled: req.disabled } });
     if (req.disabled) await tx.session.deleteMany({ where: { userId: u.id } });
   });
-  await audit(ctx, {
-    action: req.disabled ? "user.disable" : "user.enable",
-    actor: admin.email,
-    actorId: admin.id,
-    target: u.email,
-    ip: meta.ip ?? null,
-    details: { userId: u.id },
-  });
+  await auditBy(ctx, admin, meta, req.disabled ? "user.disable" : "user.enable", u.email, { userId: u.id });
   return { disabled: req.disabled };
 }
 
@@ -261,17 +265,10 @@ export async function deleteUser(
   const u = await target(ctx, id);
   if (u.id === admin.id) throw new AppError("BAD_REQUEST", "you cannot delete your own account");
   if (u.role === "admin" && (await otherActiveAdmins(ctx, u.id)) === 0) {
-    throw new AppError("BAD_REQUEST", "this is the last enabled admin: make someone else an admin first");
+    throw lastAdmin();
   }
   await ctx.prisma.user.delete({ where: { id: u.id } });
-  await audit(ctx, {
-    action: "user.delete",
-    actor: admin.email,
-    actorId: admin.id,
-    target: u.email,
-    ip: meta.ip ?? null,
-    details: { userId: u.id, role: u.role },
-  });
+  await auditBy(ctx, admin, meta, "user.delete", u.email, { userId: u.id, role: u.role });
   return { deleted: true };
 }
 
@@ -291,20 +288,11 @@ export async function resetPassword(
       data: { password: passwordHash },
     });
     if (count === 0) {
-      await tx.account.create({
-        data: { id: randomUUID(), accountId: u.id, providerId: "credential", userId: u.id, password: passwordHash },
-      });
+      await tx.account.create({ data: credentialAccount(u.id, passwordHash) });
     }
     if (u.id !== admin.id) await tx.session.deleteMany({ where: { userId: u.id } });
   });
-  await audit(ctx, {
-    action: "user.password.reset",
-    actor: admin.email,
-    actorId: admin.id,
-    target: u.email,
-    ip: meta.ip ?? null,
-    details: { userId: u.id },
-  });
+  await auditBy(ctx, admin, meta, "user.password.reset", u.email, { userId: u.id });
   return { reset: true };
 }
 
@@ -318,17 +306,10 @@ export async function setUserRole(
   const u = await target(ctx, req.id);
   if (u.role === req.role) return { role: req.role };
   if (req.role === "user" && (await otherActiveAdmins(ctx, u.id)) === 0) {
-    throw new AppError("BAD_REQUEST", "this is the last enabled admin: make someone else an admin first");
+    throw lastAdmin();
   }
   await ctx.prisma.user.update({ where: { id: u.id }, data: { role: req.role } });
-  await audit(ctx, {
-    action: "user.role",
-    actor: admin.email,
-    actorId: admin.id,
-    target: u.email,
-    ip: meta.ip ?? null,
-    details: { userId: u.id, before: u.role, after: req.role },
-  });
+  await auditBy(ctx, admin, meta, "user.role", u.email, { userId: u.id, before: u.role, after: req.role });
   return { role: req.role };
 }
 
@@ -342,19 +323,12 @@ export async function setUserQuota(
   const u = await target(ctx, req.id);
   await ctx.prisma.user.update({
     where: { id: u.id },
-    data: { quotaBytes: req.quotaBytes === null ? null : BigInt(req.quotaBytes) },
+    data: { quotaBytes: quotaBigInt(req.quotaBytes) },
   });
-  await audit(ctx, {
-    action: "user.quota",
-    actor: admin.email,
-    actorId: admin.id,
-    target: u.email,
-    ip: meta.ip ?? null,
-    details: {
-      userId: u.id,
-      before: u.quotaBytes === null ? null : Number(u.quotaBytes),
-      after: req.quotaBytes,
-    },
+  await auditBy(ctx, admin, meta, "user.quota", u.email, {
+    userId: u.id,
+    before: quotaNumber(u.quotaBytes),
+    after: req.quotaBytes,
   });
   return { quotaBytes: req.quotaBytes };
 }
@@ -368,14 +342,7 @@ export async function unlockUser(
 ): Promise<{ unlocked: boolean }> {
   const { id } = ZUserId.parse(input);
   const u = await target(ctx, id);
-  await audit(ctx, {
-    action: "user.unlock",
-    actor: admin.email,
-    actorId: admin.id,
-    target: u.email,
-    ip: meta.ip ?? null,
-    details: { userId: u.id },
-  });
+  await auditBy(ctx, admin, meta, "user.unlock", u.email, { userId: u.id });
   return { unlocked: true };
 }
 
@@ -404,14 +371,7 @@ export async function revokeDeviceToken(
     data: { revokedAt: new Date() },
   });
   if (count > 0) {
-    await audit(ctx, {
-      action: "device-token.revoke",
-      actor: actor.email,
-      actorId: actor.id,
-      target: row.user.email,
-      ip: meta.ip ?? null,
-      details: { tokenId: id, device: row.name },
-    });
+    await auditBy(ctx, actor, meta, "device-token.revoke", row.user.email, { tokenId: id, device: row.name });
   }
   return { revoked: count > 0 };
 }
