@@ -1,16 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "@cumulus/db/testing/database";
 import { ZCreateDeviceTokenResponse } from "@cumulus/protocol/api";
 import type { ControlContext } from "../context.ts";
 import { createUser, testContext } from "../fs/test-fixtures.ts";
 import { authenticateRequest } from "./authenticate.ts";
-import {
-  createDeviceToken,
-  hashDeviceToken,
-  resetSigninThrottle,
-  revokeCurrentDeviceToken,
-  SIGNIN_MAX_FAILURES,
-} from "./device-tokens.ts";
+import { createDeviceToken, hashDeviceToken, revokeCurrentDeviceToken } from "./device-tokens.ts";
+import { LOCKOUT_MAX_FAILURES as SIGNIN_MAX_FAILURES } from "../users/lockout.ts";
 
 let db: TestDatabase;
 let ctx: ControlContext;
@@ -26,7 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await db?.drop();
 });
-beforeEach(() => resetSigninThrottle());
 
 const bearer = (token: string) => new Headers({ authorization: `Bearer ${token}` });
 

@@ -9,7 +9,7 @@ import { audit } from "../audit/audit.ts";
 import { hashPassword, verifyPassword } from "./passwords.ts";
 import { ipAllowed, lockedOut } from "./signin-checks.ts";
 import { ipDeniedError } from "../ip-rules/ip-rules.ts";
-import { LOCKOUT_MAX_FAILURES, LOCKOUT_WINDOW_MS, lockoutMessage, noteFailureForLockout } from "../users/lockout.ts";
+import { lockoutMessage, noteFailureForLockout } from "../users/lockout.ts";
 
 export const DEVICE_TOKEN_PREFIX = "cmd_";
 
@@ -17,15 +17,8 @@ export function hashDeviceToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
-// --- failed sign-in lock-out ---------------------------------------------------
-// Shared with the browser sign-in and persistent (users/lockout.ts): failures are the
-// audit log's `signin.failed` rows, so every control-plane process agrees.
-
-export const SIGNIN_MAX_FAILURES = LOCKOUT_MAX_FAILURES;
-export const SIGNIN_WINDOW_MS = LOCKOUT_WINDOW_MS;
-
-/** Kept for callers of the former in-memory throttle: the lock-out now lives in the database. */
-export function resetSigninThrottle(): void {}
+// Failed sign-ins lock an e-mail out through users/lockout.ts (shared with the browser
+// sign-in and persistent: failures are the audit log's `signin.failed` rows).
 
 // A fixed hash verified when the account does not exist, so that an unknown e-mail
 // takes as long to refuse as a wrong password.
