@@ -261,14 +261,16 @@ describe("staged puts (batched copies)", () => {
       ]);
       expect(store.usage()).toMatchObject({ usedBytes: x.data.length + y.data.length, chunkCount: 2 });
 
-      // Staged but never committed (a crash): gone after a restart, nothing half-visible.
+      // Staged but never committed (a crash: the old instance is never closed): gone after a
+      // restart, nothing half-visible.
       const z = makeChunk(10_000);
       await store.stage!(z.id, chunksOf(z.data), z.data.length);
-      await store.close();
+      const crashed = store;
       store = await DiskChunkStore.open({ dataDir: dir, nodeName: "stage-t" });
       expect(await store.stat(z.id)).toBeNull();
       expect((await store.list(null, 10)).map((c) => c.id).sort()).toEqual([x.id, y.id].sort());
       await store.close();
+      await crashed.close(); // releases the dead instance's open temp file
     } finally {
       await cleanup();
     }

@@ -175,6 +175,17 @@ describe("DiskChunkStore on disk", () => {
     expect(await buffer((await store.open(e.id))!.readAll())).toEqual(e.data);
   });
 
+  it("drops a batch still staged when the store closes instead of leaving its file open", async () => {
+    const { store, dir } = await openDisk();
+    const tmpFiles = () => readdir(path.join(dir, "tmp"));
+    const f = makeChunk(300);
+    await store.stage!(f.id, chunksOf(f.data), f.data.length);
+    expect(await tmpFiles()).toHaveLength(1);
+    await store.close();
+    expect(await tmpFiles()).toEqual([]);
+    expect(await store.stat(f.id)).toBeNull();
+  });
+
   it("cleans stale temp files at start and rebuilds usage by scanning", async () => {
     const { store, dir } = await openDisk();
     const chunks = [makeChunk(1234), makeChunk(4321)];

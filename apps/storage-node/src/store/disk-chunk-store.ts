@@ -71,6 +71,8 @@ export class DiskChunkStore implements ChunkStore {
   private chunkCount = 0;
   /** Bytes of in-flight writes, so concurrent PUTs cannot jointly overshoot capacity. */
   private reservedBytes = 0;
+  /** Staged chunks neither committed nor discarded yet: close() releases them. */
+  private readonly staged = new Set<DiskStagedChunk>();
   private readonly mutex = new KeyedMutex();
   private readonly knownDirs = new Set<string>();
   /** Chunks found corrupt that could not be moved away yet: hidden from reads and listings. */
@@ -286,6 +288,9 @@ export class DiskChunkStore implements ChunkStore {
 
   async close(): Promise<void> {
     this.verified.clear();
+    // A batch cut short by shutdown: its temp files are dropped (as a restart would) and
+    // their handles closed rather than left to the garbage collector.
+    await this.discardStaged([...this.staged]);
   }
 
   /** Walks chunk files in id order after `after`; `visit` returns false to stop. */
@@ -328,6 +333,7 @@ export class DiskChunkStore implements ChunkStore {
       await writeVerified(fh, id, body, declaredSize);
       // Kept open: commitStaged flushes it through this handle.
       const staged: DiskStagedChunk = { id, size: declaredSize, tmpPath, fh, reserve };
+      this.staged.add(staged);
       return staged;
     } catch (err) {
       this.reservedBytes -= reserve;
@@ -337,6 +343,7 @@ export class DiskChunkStore implements ChunkStore {
 
   async commitStaged(staged: readonly StagedChunk[]): Promise<(PutResult | Error)[]> {
     const list = staged as readonly DiskStagedChunk[];
+    for (const s of list) this.staged.delete(s);
     // Every file's data first, all at once: one journal commit can cover many of them.
     const synced = await Promise.allSettled(
       list.map(async (s) => {
@@ -394,6 +401,7 @@ export class DiskChunkStore implements ChunkStore {
 
   async discardStaged(staged: readonly StagedChunk[]): Promise<void> {
     for (const s of staged as readonly DiskStagedChunk[]) {
+      if (!this.staged.delete(s)) continue;
       this.reservedBytes -= s.reserve;
       await dropTemp(s.tmpPath, s.fh);
     }
