@@ -44,6 +44,22 @@ async function api<T>(route: string): Promise<T> {
 
 type Feed = { cursor: number; changes: { kind: string; entryId: string; name?: string }[] };
 
+/** Waits until an upload journal in `dir` holds at least one chunk's receipts. */
+async function waitForJournalReceipts(dir: string) {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!name.endsWith(".json")) continue;
+      const j = JSON.parse(await readFile(path.join(dir, name), "utf8").catch(() => "{}")) as {
+        receipts?: Record<string, unknown>;
+      };
+      if (Object.keys(j.receipts ?? {}).length > 0) return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no upload journal with receipts appeared in ${dir}`);
+}
+
 /** Waits until `pred` holds for an agent's /api/status. */
 async function waitStatus(
   agent: AgentProc,
@@ -222,8 +238,10 @@ test("the same file edited on both sides while one agent is stopped keeps both v
 test("kill -9 mid-upload and restart: the file arrives once, whole", async () => {
   const big = randomBytes(96 * 1024 * 1024);
   await writeFile(path.join(dirA, "big-up.bin"), big);
-  // A third of the way in: the upload journal (flushed every 500 ms) holds receipts by then.
-  await waitStatus(a!, (s) => s.progress.current.includes("/big-up.bin") && s.progress.bytesDone > 32 * 1024 * 1024);
+  // Kill once the upload journal on disk holds receipts (it is flushed every 500 ms or
+  // more), and the upload is still running: guessing from bytes sent races the flush.
+  await waitStatus(a!, (s) => s.progress.current.includes("/big-up.bin") && s.progress.bytesDone > 0);
+  await waitForJournalReceipts(path.join(a!.stateDir, "uploads"));
   await a!.kill9();
   a = agentA();
   const snap = await waitForSameTree([dirA, dirB], { until: (s) => "/big-up.bin" in s, timeoutMs: 240_000 });
