@@ -19,6 +19,7 @@ import {
   toAppError,
 } from "../protocol/http.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
+import { bodyPieces } from "./body-pieces.ts";
 import type { NodeIdentity } from "../store/identity.ts";
 import { authorizeToken, chunkNotStored, putChunk, type Authorized } from "../service/chunk-api.ts";
 import type { Metrics } from "../service/metrics.ts";
@@ -180,7 +181,7 @@ export class DataApi {
       claims,
       nodeId,
       epoch,
-      body: req as AsyncIterable<Buffer>,
+      body: bodyPieces(req),
       transport: "http",
       ...(ctx.expectContinue ? { onFirstRead: () => res.writeContinue() } : {}),
     });

@@ -152,14 +152,19 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
     let bufSize = 0;
     for (const p of parts.values()) bufSize = Math.max(bufSize, p.size);
     const free: Uint8Array[] = [];
-    await runPool(parts.values(), opts.concurrency ?? 4, async (part) => {
-      const into = free.pop() ?? Buffer.allocUnsafeSlow(bufSize);
-      try {
-        await fetchAndWrite(part, into);
-      } finally {
-        free.push(into);
-      }
-    });
+    const writeback = new EarlyWriteback(fh);
+    try {
+      await runPool(parts.values(), opts.concurrency ?? 4, async (part) => {
+        const into = free.pop() ?? Buffer.allocUnsafeSlow(bufSize);
+        try {
+          await fetchAndWrite(part, into);
+        } finally {
+          free.push(into);
+        }
+      });
+    } finally {
+      await writeback.settle();
+    }
 
     async function fetchAndWrite(part: Part, into: Uint8Array): Promise<void> {
       const data = await fetchPart(part, into);
@@ -173,6 +178,7 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
             });
           written += bytesWritten;
         }
+        writeback.wrote(data.length);
         progress.chunksTransferred++;
         progress.bytesTransferred += data.length;
         progress.bytesDone += data.length;
@@ -254,6 +260,45 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
     chunksDownloaded: progress.chunksTransferred,
     chunksSkipped: progress.chunksSkipped,
   };
+}
+
+/** Bytes written between background `fdatasync`s of a download (see EarlyWriteback). */
+const WRITEBACK_EVERY_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Starts the kernel's writeback of a download while it is still arriving: an
+ * `fdatasync` on the thread pool every WRITEBACK_EVERY_BYTES, one at a time, so the
+ * final fsync before the rename (the durability point, unchanged) finds little left to
+ * flush. On a 1 GiB download that fsync alone was 15% of the wall time. A failed early
+ * sync is ignored: the final fsync reports the same error.
+ */
+class EarlyWriteback {
+  private readonly fh: { datasync(): Promise<void> };
+  private sinceSync = 0;
+  private running: Promise<void> | null = null;
+
+  constructor(fh: { datasync(): Promise<void> }) {
+    this.fh = fh;
+  }
+
+  wrote(bytes: number): void {
+    this.sinceSync += bytes;
+    if (this.sinceSync < WRITEBACK_EVERY_BYTES || this.running !== null) return;
+    this.sinceSync = 0;
+    this.running = this.fh.datasync().then(
+      () => {
+        this.running = null;
+      },
+      () => {
+        this.running = null;
+      },
+    );
+  }
+
+  /** Waits for a sync still running (the file handle must not close under it). */
+  async settle(): Promise<void> {
+    await this.running;
+  }
 }
 
 interface ChunkAccess {
