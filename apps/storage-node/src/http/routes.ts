@@ -19,7 +19,6 @@ import {
   toAppError,
 } from "../protocol/http.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
-import { bodyPieces } from "./body-pieces.ts";
 import type { NodeIdentity } from "../store/identity.ts";
 import { authorizeToken, chunkNotStored, putChunk, type Authorized } from "../service/chunk-api.ts";
 import type { Metrics } from "../service/metrics.ts";
@@ -181,7 +180,7 @@ export class DataApi {
       claims,
       nodeId,
       epoch,
-      body: bodyPieces(req),
+      body: req as AsyncIterable<Buffer>,
       transport: "http",
       ...(ctx.expectContinue ? { onFirstRead: () => res.writeContinue() } : {}),
     });
