@@ -36,6 +36,8 @@ export interface DownloadFileOptions {
    * partial file for the next one. The caller owns cleaning up partials it no longer needs.
    */
   resume?: boolean;
+  /** Bytes written between background `fdatasync`s (default 64 MiB; see EarlyWriteback). */
+  writebackBytes?: number;
 }
 
 export interface DownloadResult {
@@ -152,7 +154,7 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
     let bufSize = 0;
     for (const p of parts.values()) bufSize = Math.max(bufSize, p.size);
     const free: Uint8Array[] = [];
-    const writeback = new EarlyWriteback(fh);
+    const writeback = new EarlyWriteback(fh, opts.writebackBytes ?? WRITEBACK_EVERY_BYTES);
     try {
       await runPool(parts.values(), opts.concurrency ?? 4, async (part) => {
         const into = free.pop() ?? Buffer.allocUnsafeSlow(bufSize);
@@ -274,16 +276,18 @@ const WRITEBACK_EVERY_BYTES = 64 * 1024 * 1024;
  */
 class EarlyWriteback {
   private readonly fh: { datasync(): Promise<void> };
+  private readonly every: number;
   private sinceSync = 0;
   private running: Promise<void> | null = null;
 
-  constructor(fh: { datasync(): Promise<void> }) {
+  constructor(fh: { datasync(): Promise<void> }, every: number) {
     this.fh = fh;
+    this.every = every;
   }
 
   wrote(bytes: number): void {
     this.sinceSync += bytes;
-    if (this.sinceSync < WRITEBACK_EVERY_BYTES || this.running !== null) return;
+    if (this.sinceSync < this.every || this.running !== null) return;
     this.sinceSync = 0;
     this.running = this.fh.datasync().then(
       () => {
