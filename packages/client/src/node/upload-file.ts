@@ -9,6 +9,7 @@ import { emptyProgress } from "../progress.ts";
 import { uploadContent, type ManifestLike, type UploadOptions, type UploadResult } from "../upload.ts";
 import type { ChunkIo } from "../chunks.ts";
 import { createHttpChunkIo } from "./http-chunk-io.ts";
+import { SmallChunkBatcher } from "./small-chunks.ts";
 import { FileReceiptJournal } from "./journal.ts";
 import { localError } from "./local-errors.ts";
 import { chunkAndPresend, type PresendResult } from "./presend.ts";
@@ -120,7 +121,8 @@ export async function openTransport(
   // Chunk bytes go over node:http (keep-alive agent per node), never global fetch: see
   // http-chunk-io.ts. Control-plane calls keep using the client's fetch.
   const http = createHttpChunkIo({ maxSockets: Math.max(4, concurrency ?? 4) });
-  if (transport === undefined || transport === "http") return http;
+  // Small chunk PUTs that overlap (many small files at once) go to a node in batches.
+  if (transport === undefined || transport === "http") return new SmallChunkBatcher(http);
   const { createChunkTransport } = await import("./udt-transport.ts");
   return createChunkTransport(transport, site, http) ?? http;
 }
