@@ -258,8 +258,8 @@ async function forwardBatch(
   });
   const length = head.length + items.reduce((s, x) => s + x.size, 0);
   const url = new URL(PUT_BATCH_PATH.slice(1), hop.url.endsWith("/") ? hop.url : `${hop.url}/`);
-  let status = 0;
-  let text = "";
+  let status: number;
+  let text: string;
   try {
     ({ status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = (url.protocol === "https:" ? https : http).request(url, {
