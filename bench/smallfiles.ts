@@ -109,14 +109,14 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const roles = up.byProc.map((p) => p.name);
   const table: Table = {
     headers: ["Process", "Upload CPU-ms/file", "Download CPU-ms/file"],
-        rows: roles.map((name, i) => [name, perFile(up.byProc[i]!.cpuS), perFile(down.byProc[i]!.cpuS)]),
+    rows: roles.map((name, i) => [name, perFile(up.byProc[i]!.cpuS), perFile(down.byProc[i]!.cpuS)]),
   };
   const total = (p: typeof up) => p.byProc.reduce((s, x) => s + x.cpuS, 0);
   table.rows.push(["**total**", `**${perFile(total(up))}**`, `**${perFile(total(down))}**`]);
   const rate = (p: typeof up) => (files / (p.ms / 1000)).toFixed(0);
   const summaryTable: Table = {
     headers: ["Phase", "Files", "Wall s", "Files/s", "CPU-ms/file (all processes)", "Load avg (1 min) at start"],
-        rows: [
+    rows: [
       ["upload", String(files), (up.ms / 1000).toFixed(1), rate(up), perFile(total(up)), up.load.toFixed(2)],
       ["download", String(files), (down.ms / 1000).toFixed(1), rate(down), perFile(total(down)), down.load.toFixed(2)],
     ],

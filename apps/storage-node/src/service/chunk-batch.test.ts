@@ -91,7 +91,7 @@ describe("POST /chunks/batch", () => {
   it("a chunk with a bad hash in the middle, or not covered by its token, fails alone; nothing of it is stored", async () => {
     const [a, b, c, d] = [makeChunk(700), makeChunk(800), makeChunk(900), makeChunk(600)];
     const liar = { id: b.id, data: Buffer.from(b.data) };
-    liar.data[10] ^= 0xff; // right size, wrong bytes
+    liar.data[10] = liar.data[10]! ^ 0xff; // right size, wrong bytes
     const token = await pipelineToken([a.id, b.id, c.id]); // d is not covered
     const res = await post(
       nodes[0]!,
