@@ -5,6 +5,7 @@ import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
 import { statEntry } from "../fs/stat.ts";
 import { fakeChunk, manifest, receiptsFor, setupCluster, upload, type TestNode } from "../fs/test-fixtures.ts";
+import { setPolicy } from "../policies/policy.ts";
 import { beginUploadBatch, commitUploadBatch } from "./batch.ts";
 
 let db: TestDatabase;
@@ -211,5 +212,23 @@ describe("batch uploads", () => {
     } finally {
       await ctx.prisma.user.update({ where: { id: bob.id }, data: { quotaBytes: null } });
     }
+  });
+  it("plans each file by its own effective policy: a file's own row wins over its folder's", async () => {
+    await upload(ctx, alice, nodes, `${home}/pol/own.txt`, [fakeChunk(10)], { parents: true });
+    await upload(ctx, alice, nodes, `${home}/pol/inherits.txt`, [fakeChunk(10)]);
+    await setPolicy(ctx, alice, { path: `${home}/pol`, replicas: 1 });
+    await setPolicy(ctx, alice, { path: `${home}/pol/own.txt`, replicas: 3 });
+    const res = await beginUploadBatch(ctx, alice, {
+      uploads: [
+        { path: `${home}/pol/own.txt`, ...manifest([fakeChunk(20)]), baseVersion: 1 },
+        { path: `${home}/pol/inherits.txt`, ...manifest([fakeChunk(20)]), baseVersion: 1 },
+        { path: `${home}/pol/new.txt`, ...manifest([fakeChunk(20)]), baseVersion: null },
+      ],
+    });
+    expect(res.results.map((r) => (r.ok ? r.value.missing.map((m) => m.pipeline.length) : r.error.code))).toEqual([
+      [3],
+      [1],
+      [1],
+    ]);
   });
 });

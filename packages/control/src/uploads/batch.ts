@@ -155,7 +155,25 @@ export async function beginUploadBatch(
     if (!p) policies.set(id, (p = effectivePolicyOf(ctx.prisma, ctx.config, id)));
     return p;
   };
-  const effs = await Promise.all(items.map((it) => policyOf(it.target!.entryId ?? it.target!.parentId)));
+  // A file without a policy row of its own has its folder's effective policy (same
+  // replicas, sites and source): one lookup per folder, and one per file that has a row.
+  const fileIds = items.flatMap((it) => (it.target!.entryId ? [it.target!.entryId] : []));
+  const own = new Set(
+    fileIds.length
+      ? (
+          await ctx.prisma.replicationPolicy.findMany({
+            where: { entryId: { in: fileIds } },
+            select: { entryId: true },
+          })
+        ).map((r) => r.entryId)
+      : [],
+  );
+  const effs = await Promise.all(
+    items.map((it) => {
+      const t = it.target!;
+      return policyOf(t.entryId && own.has(t.entryId) ? t.entryId : t.parentId);
+    }),
+  );
 
   const allIds = [...new Set(items.flatMap((it) => [...it.sizes.keys()]))];
   const known = new Map((await knownChunks(ctx.prisma, allIds)).map((c) => [c.id, c.size] as const));
