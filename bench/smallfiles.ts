@@ -10,6 +10,7 @@ import { BatchingClient } from "../packages/client/src/batching.ts";
 import { uploadFile, openTransport } from "../packages/client/src/node/upload-file.ts";
 import { downloadFile } from "../packages/client/src/node/download-file.ts";
 import { BenchCluster, cpuDelta, cpuSnapshot } from "./lib/cumulus.ts";
+import { profileWhile } from "./lib/inspect.ts";
 import type { BenchOptions, BenchResult, Table } from "./lib/harness.ts";
 
 export const summary = "small files: N × 4 KiB up and down through the SDK, files/s and CPU-ms per file by process";
@@ -62,12 +63,19 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   opts.defer(() => io.close());
 
   const procs = await bc.processes();
-  const phase = async (fn: () => Promise<void>) => {
+  const control = procs.find((p) => p.role === "control");
+  const phase = async (name: string, fn: () => Promise<void>) => {
     const before = cpuSnapshot(procs);
     const self0 = process.cpuUsage();
     const load = os.loadavg()[0]!;
     const t0 = performance.now();
-    await fn();
+    // --profile: the control plane's CPU profile of each phase (through its inspector).
+    if (opts.profile && control) {
+      await mkdir(path.join(opts.workDir, "profiles"), { recursive: true });
+      const file = path.join(opts.workDir, "profiles", `control-${name}.cpuprofile`);
+      await profileWhile(control.pid, file, fn, (m) => opts.log(m));
+      opts.log(`wrote ${file}`);
+    } else await fn();
     const ms = performance.now() - t0;
     const self = process.cpuUsage(self0);
     const byProc = cpuDelta(procs, before, cpuSnapshot(procs));
@@ -76,7 +84,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   };
 
   opts.log(`uploading ${files} files of 4 KiB`);
-  const up = await phase(() =>
+  const up = await phase("upload", () =>
     pool(names, UPLOAD_PARALLELISM, async (n) => {
       await uploadFile(client, {
         localPath: path.join(src, n),
@@ -89,7 +97,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     }),
   );
   opts.log(`downloading ${files} files`);
-  const down = await phase(() =>
+  const down = await phase("download", () =>
     pool(names, DOWNLOAD_PARALLELISM, async (n) => {
       await downloadFile(client, {
         remotePath: `${remote}/${n}`,
