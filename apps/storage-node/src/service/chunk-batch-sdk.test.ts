@@ -76,4 +76,21 @@ describe("SmallChunkBatcher against storage nodes", () => {
       io.close();
     }
   });
+  it("a caller that aborts is answered with its reason; the others still get their receipts", async () => {
+    const io = await openTransport("http", null);
+    try {
+      const hops = nodes.map((n) => ({ nodeId: n.nodeId(), url: n.url }));
+      const first = { node: nodes[0]!.state.name, site: "test", url: nodes[0]!.url };
+      const [a, b] = [makeChunk(2000), makeChunk(3000)];
+      const t = await cp.mint({ aud: hops.map((h) => h.nodeId), op: "write", chunks: [a.id, b.id], pipeline: hops });
+      const ac = new AbortController();
+      const pa = io.putChunk(fetch, first, t, a.id, a.data, { signal: ac.signal });
+      const pb = io.putChunk(fetch, first, t, b.id, b.data, {});
+      ac.abort(new Error("user gave up"));
+      await expect(pa).rejects.toThrow("user gave up");
+      expect(await pb).toHaveLength(2);
+    } finally {
+      io.close();
+    }
+  });
 });

@@ -72,7 +72,18 @@ export class SmallChunkBatcher implements ChunkIo {
     if (!q) this.queues.set(first.url, (q = new NodeQueue()));
     const queue = q;
     return new Promise<string[]>((resolve, reject) => {
-      queue.queue.push({ first, token, id, data, opts, resolve, reject });
+      // A caller that gives up is answered at once, even while its batch is in flight for
+      // the others (the chunk may still be stored: harmless, it is content-addressed).
+      const signal = opts.signal;
+      const onAbort = () => reject(signal!.reason);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const settle =
+        <T>(fn: (v: T) => void) =>
+        (v: T) => {
+          signal?.removeEventListener("abort", onAbort);
+          fn(v);
+        };
+      queue.queue.push({ first, token, id, data, opts, resolve: settle(resolve), reject: settle(reject) });
       this.schedule(first.url, queue, fetchFn);
     });
   };
