@@ -34,6 +34,7 @@ const DOWNLOAD_PARALLELISM = 16;
 
 export const flags = {
   files: "number of 4 KiB files (default 2000; 500 with --quick)",
+  "log-level": "the cluster's log level (default warn; with --keep the logs stay in the work dir)",
   "profile-process": "with --profile: the process to profile (control, worker or a node name; default control)",
 };
 
@@ -53,7 +54,8 @@ async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<
 export async function run(opts: BenchOptions): Promise<BenchResult> {
   const files = Number(opts.flags["files"] ?? (opts.quick ? 500 : 2000));
   if (!Number.isInteger(files) || files < 1) throw new Error(`--files must be a positive integer, got ${files}`);
-  const bc = await BenchCluster.start(opts);
+  const logLevel = opts.flags["log-level"];
+  const bc = await BenchCluster.start(opts, logLevel ? { CUMULUS_LOG_LEVEL: logLevel } : {});
   const admin = bc.cluster.admin;
   if (!admin) throw new Error("the cluster did not print its admin login");
   const client = new BatchingClient({ server: bc.url });
