@@ -163,7 +163,7 @@ export function durableReplicaRows(
   receipts: readonly VerifiedReceipt[],
   live: ReadonlyMap<string, readonly { nodeId: string }[]>,
 ): Map<string, { chunkId: string; nodeId: string; epoch: number }> {
-  const sizes = new Set(manifest.chunks.map((c) => c.id));
+  const ids = new Set(manifest.chunks.map((c) => c.id));
   const receiptNodes = new Map<string, Set<string>>();
   for (const r of receipts) {
     if (!r.counts) continue;
@@ -172,7 +172,7 @@ export function durableReplicaRows(
     else receiptNodes.set(r.chunkId, new Set([r.nodeId]));
   }
   const short: { id: string; copies: number }[] = [];
-  for (const id of sizes) {
+  for (const id of ids) {
     const durable = new Set([...(live.get(id) ?? []).map((r) => r.nodeId), ...(receiptNodes.get(id) ?? [])]);
     if (durable.size < manifest.replicas) short.push({ id, copies: durable.size });
   }
@@ -194,7 +194,7 @@ export function durableReplicaRows(
   return replicaRows;
 }
 
-export function parentOf(path: string): string {
+function parentOf(path: string): string {
   const i = path.lastIndexOf("/");
   return i <= 0 ? "/" : path.slice(0, i);
 }
