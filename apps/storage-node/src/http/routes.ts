@@ -25,6 +25,8 @@ import type { Metrics } from "../service/metrics.ts";
 import type { NodeState } from "../service/node-state.ts";
 import type { PipelineForwarder } from "../service/pipeline.ts";
 import type { CapabilityVerifier } from "../service/tokens.ts";
+import { PUT_BATCH_PATH } from "@cumulus/protocol/chunk-batch";
+import { putChunkBatch } from "../service/chunk-batch.ts";
 import { readReplicateBatchRequest, readReplicateRequest, type Replicator } from "../replication/replicator.ts";
 
 export interface ApiDeps {
@@ -98,6 +100,17 @@ export class DataApi {
   }
 
   private async route(ctx: Ctx, method: string, path: string): Promise<void> {
+    if (path === PUT_BATCH_PATH) {
+      ctx.route = "put_chunk_batch";
+      if (method !== "POST") return methodNotAllowed(ctx, "POST");
+      const out = await putChunkBatch(
+        this.d,
+        ctx.req as AsyncIterable<Buffer>,
+        parseContentLength(ctx.req.headers["content-length"]),
+        ctx.req.socket.remoteAddress,
+      );
+      return sendJson(ctx.res, 200, out);
+    }
     if (path.startsWith(CHUNK_PREFIX)) {
       const id = path.slice(CHUNK_PREFIX.length);
       ctx.route = "chunk";

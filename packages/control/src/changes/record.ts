@@ -25,22 +25,21 @@ export type ChangeInput = {
 export async function recordChanges(tx: Prisma.TransactionClient, changes: readonly ChangeInput[]): Promise<bigint[]> {
   if (changes.length === 0) return [];
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${CHANGE_FEED_LOCK}::bigint)`;
-  const seqs: bigint[] = [];
-  for (const c of changes) {
-    const row = await tx.change.create({
-      data: {
-        kind: c.kind,
-        entryId: c.entryId,
-        parentId: c.parentId,
-        name: c.name,
-        type: c.type,
-        versionId: c.versionId ?? null,
-        actorId: c.actorId,
-      },
-      select: { seq: true },
-    });
-    seqs.push(row.seq);
-  }
+  // One INSERT for the whole list (a batch of commits writes hundreds): the rows get their
+  // seqs in list order, as one create after another would give them.
+  const rows = await tx.change.createManyAndReturn({
+    data: changes.map((c) => ({
+      kind: c.kind,
+      entryId: c.entryId,
+      parentId: c.parentId,
+      name: c.name,
+      type: c.type,
+      versionId: c.versionId ?? null,
+      actorId: c.actorId,
+    })),
+    select: { seq: true },
+  });
+  const seqs = rows.map((r) => r.seq).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   await tx.$executeRaw`SELECT pg_notify(${CHANGE_CHANNEL}, ${String(seqs[seqs.length - 1])})`;
   return seqs;
 }

@@ -40,7 +40,7 @@ export async function fileVersion(
 }
 
 /** Same site first; within a group, a per-chunk hash order spreads reads over the replicas. */
-function nearestFirst(chunkId: string, replicas: readonly LiveReplica[], site: string | null): LiveReplica[] {
+export function nearestFirst(chunkId: string, replicas: readonly LiveReplica[], site: string | null): LiveReplica[] {
   const keyed = replicas.map((r) => ({
     r,
     near: site !== null && r.site === site ? 0 : 1,

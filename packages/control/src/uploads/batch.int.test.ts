@@ -5,6 +5,7 @@ import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
 import { statEntry } from "../fs/stat.ts";
 import { fakeChunk, manifest, receiptsFor, setupCluster, upload, type TestNode } from "../fs/test-fixtures.ts";
+import { setPolicy } from "../policies/policy.ts";
 import { beginUploadBatch, commitUploadBatch } from "./batch.ts";
 
 let db: TestDatabase;
@@ -116,5 +117,118 @@ describe("batch uploads", () => {
       commits: [{ uploadId: plan.uploadId, receipts: await receiptsFor(plan, nodes) }],
     });
     expect(out.results[0]).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
+  });
+  it("a mixed batch commits creates and updates together; the one file that changed meanwhile alone gets CONFLICT", async () => {
+    await upload(ctx, alice, nodes, `${home}/mixed/keep.txt`, [fakeChunk(100)], { parents: true });
+    await upload(ctx, alice, nodes, `${home}/mixed/raced.txt`, [fakeChunk(100)]);
+    const shared = fakeChunk(300);
+    const begun = await beginUploadBatch(ctx, alice, {
+      uploads: [
+        { path: `${home}/mixed/new-a.txt`, ...manifest([shared]), baseVersion: null },
+        { path: `${home}/mixed/keep.txt`, ...manifest([fakeChunk(200)]), baseVersion: 1 },
+        { path: `${home}/mixed/raced.txt`, ...manifest([fakeChunk(200)]), baseVersion: 1 },
+        // Same chunk as new-a: one token covers both files' chunk.
+        {
+          path: `${home}/mixed/deep/new-b.txt`,
+          ...manifest([shared, fakeChunk(50)]),
+          baseVersion: null,
+          parents: true,
+        },
+      ],
+    });
+    expect(begun.results.map((r) => r.ok)).toEqual([true, true, true, true]);
+    const plans = begun.results.map((r) => (r as { ok: true; value: BeginUploadResponse }).value);
+    // The whole batch got one write capability per pipeline, not one per file.
+    const tokens = new Set(plans.flatMap((p) => p.missing.map((m) => m.token)));
+    const pipelines = new Set(plans.flatMap((p) => p.missing.map((m) => m.pipeline.map((h) => h.nodeId).join(","))));
+    expect(tokens.size).toBe(pipelines.size);
+
+    // Someone else's commit lands on raced.txt between this batch's begin and commit.
+    await upload(ctx, alice, nodes, `${home}/mixed/raced.txt`, [fakeChunk(70)], { baseVersion: 1 });
+    const feedBefore = await ctx.prisma.change.count();
+    const before = await counts();
+    const commits = [];
+    for (const plan of plans) commits.push({ uploadId: plan.uploadId, receipts: await receiptsFor(plan, nodes) });
+    const out = await commitUploadBatch(ctx, alice, { commits });
+    expect(out.results.map((r) => (r.ok ? `v${r.value.version}` : r.error.code))).toEqual([
+      "v1",
+      "v2",
+      "CONFLICT",
+      "v1",
+    ]);
+    const conflict = out.results[2]!;
+    expect(!conflict.ok && conflict.error.details).toEqual({ currentVersion: 2 });
+    expect(!conflict.ok && conflict.error.message).toMatch(/changed since version 1 \(now 2\)/);
+    const after = await counts();
+    expect(after[0]! - before[0]!).toBe(2); // two new entries
+    expect(after[1]! - before[1]!).toBe(3); // three new versions
+    expect(after[2]! - before[2]!).toBe(-3); // the refused upload stays until it expires
+    // One change-feed row per committed file, in item order.
+    const feed = await ctx.prisma.change.findMany({ where: { seq: { gt: feedBefore } }, orderBy: { seq: "asc" } });
+    expect(feed.map((c) => `${c.kind} ${c.name}`)).toEqual(["create new-a.txt", "update keep.txt", "create new-b.txt"]);
+    expect((await statEntry(ctx, alice, { path: `${home}/mixed/keep.txt` })).versions).toBe(2);
+    expect((await statEntry(ctx, alice, { path: `${home}/mixed/raced.txt` })).versions).toBe(2);
+    expect(await statEntry(ctx, alice, { path: `${home}/mixed/deep/new-b.txt` })).toMatchObject({ size: 350 });
+  });
+
+  it("two items on one path go one by one: the second gets CONFLICT, the first commits", async () => {
+    const a = await beginUploadBatch(ctx, alice, {
+      uploads: [
+        { path: `${home}/twice.txt`, ...manifest([fakeChunk(10)]), baseVersion: null },
+        { path: `${home}/twice.txt`, ...manifest([fakeChunk(20)]), baseVersion: null },
+      ],
+    });
+    const plans = a.results.map((r) => (r as { ok: true; value: BeginUploadResponse }).value);
+    const commits = [];
+    for (const plan of plans) commits.push({ uploadId: plan.uploadId, receipts: await receiptsFor(plan, nodes) });
+    const out = await commitUploadBatch(ctx, alice, { commits });
+    expect(out.results.map((r) => (r.ok ? "ok" : r.error.code))).toEqual(["ok", "CONFLICT"]);
+    expect(await statEntry(ctx, alice, { path: `${home}/twice.txt` })).toMatchObject({ size: 10, versions: 1 });
+  });
+
+  it("quota is counted in item order within a batch: the file that no longer fits is refused, the others commit", async () => {
+    const used = Number(
+      (await ctx.prisma.entry.aggregate({ where: { ownerId: bob.id, type: "file" }, _sum: { size: true } }))._sum
+        .size ?? 0n,
+    );
+    await ctx.prisma.user.update({ where: { id: bob.id }, data: { quotaBytes: BigInt(used + 6000) } });
+    try {
+      const begun = await beginUploadBatch(ctx, bob, {
+        uploads: [4000, 4000, 1500].map((n, i) => ({
+          path: `${bobHome}/q${i}.bin`,
+          ...manifest([fakeChunk(n)]),
+          baseVersion: null,
+        })),
+      });
+      // Each fits alone, so all begin.
+      expect(begun.results.map((r) => r.ok)).toEqual([true, true, true]);
+      const plans = begun.results.map((r) => (r as { ok: true; value: BeginUploadResponse }).value);
+      const commits = [];
+      for (const plan of plans) commits.push({ uploadId: plan.uploadId, receipts: await receiptsFor(plan, nodes) });
+      const out = await commitUploadBatch(ctx, bob, { commits });
+      expect(out.results.map((r) => (r.ok ? "ok" : r.error.code))).toEqual(["ok", "QUOTA_EXCEEDED", "ok"]);
+      const refused = out.results[1]!;
+      expect(!refused.ok && refused.error.details).toMatchObject({ usedBytes: used + 4000, requestedBytes: 4000 });
+    } finally {
+      await ctx.prisma.user.update({ where: { id: bob.id }, data: { quotaBytes: null } });
+    }
+  });
+  it("plans each file by its own effective policy: a file's own row wins over its folder's", async () => {
+    await upload(ctx, alice, nodes, `${home}/pol/own.txt`, [fakeChunk(10)], { parents: true });
+    await upload(ctx, alice, nodes, `${home}/pol/inherits.txt`, [fakeChunk(10)]);
+    await setPolicy(ctx, alice, { path: `${home}/pol`, replicas: 1 });
+    await setPolicy(ctx, alice, { path: `${home}/pol/own.txt`, replicas: 3 });
+    const res = await beginUploadBatch(ctx, alice, {
+      uploads: [
+        { path: `${home}/pol/own.txt`, ...manifest([fakeChunk(20)]), baseVersion: 1 },
+        { path: `${home}/pol/inherits.txt`, ...manifest([fakeChunk(20)]), baseVersion: 1 },
+        { path: `${home}/pol/new.txt`, ...manifest([fakeChunk(20)]), baseVersion: null },
+      ],
+    });
+    expect(res.results.map((r) => (r.ok ? r.value.missing.map((m) => m.pipeline.length) : r.error.code))).toEqual([
+      [3],
+      [1],
+      [1],
+    ]);
   });
 });

@@ -10,9 +10,9 @@ import { ENTRY_INCLUDE, isUniqueViolation, toApiEntry } from "../fs/tree.ts";
 import { liveReplicas } from "../fs/replicas.ts";
 import { checkTarget, quotaOwner, type StoredManifest } from "./begin-upload.ts";
 import { assertWithinQuota, lockOwner } from "./quota.ts";
-import { verifyReceipts } from "./receipts.ts";
+import { verifyReceipts, type VerifiedReceipt } from "./receipts.ts";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const INSERT_BATCH = 5_000;
 
 /** SHA-256 over the ordered manifest: equal for equal content, cheap to compare. */
@@ -22,7 +22,7 @@ export function contentHashOf(chunks: readonly { id: string; size: number }[]): 
   return h.digest("hex");
 }
 
-function uploadNotFound(id: string): AppError {
+export function uploadNotFound(id: string): AppError {
   return new AppError("NOT_FOUND", `upload ${id} does not exist or has expired: begin the upload again`);
 }
 
@@ -50,32 +50,7 @@ export async function commitUpload(
 
   const receipts = await verifyReceipts(ctx.prisma, req.receipts, sizes);
   const live = await liveReplicas(ctx.prisma, ctx.config, [...sizes.keys()], now);
-  const receiptNodes = new Map<string, Set<string>>();
-  for (const r of receipts) {
-    if (!r.counts) continue;
-    const set = receiptNodes.get(r.chunkId);
-    if (set) set.add(r.nodeId);
-    else receiptNodes.set(r.chunkId, new Set([r.nodeId]));
-  }
-  const short: { id: string; copies: number }[] = [];
-  for (const id of sizes.keys()) {
-    const durable = new Set([...(live.get(id) ?? []).map((r) => r.nodeId), ...(receiptNodes.get(id) ?? [])]);
-    if (durable.size < manifest.replicas) short.push({ id, copies: durable.size });
-  }
-  if (short.length > 0) {
-    const first = short[0]!;
-    const more = short.length > 1 ? ` (and ${short.length - 1} more chunk${short.length > 2 ? "s" : ""})` : "";
-    const what =
-      first.copies === 0
-        ? `chunk ${first.id} was never stored`
-        : `chunk ${first.id} has ${first.copies} durable cop${first.copies === 1 ? "y" : "ies"}, policy needs ${manifest.replicas}`;
-    throw new AppError("BAD_REQUEST", `${what}${more}: upload it again`, { chunks: short.slice(0, 100) });
-  }
-
-  // A node may have sent a receipt twice (client retry); keep one per (chunk, node).
-  const replicaRows = new Map<string, { chunkId: string; nodeId: string; epoch: number }>();
-  for (const r of receipts)
-    replicaRows.set(`${r.chunkId}|${r.nodeId}`, { chunkId: r.chunkId, nodeId: r.nodeId, epoch: r.epoch });
+  const replicaRows = durableReplicaRows(manifest, receipts, live);
 
   try {
     const result = await ctx.prisma.$transaction(
@@ -121,7 +96,7 @@ export async function commitUpload(
           created = true;
         }
 
-        await insertChunks(tx, manifest, replicaRows);
+        await insertChunks(tx, manifest.chunks, replicaRows);
         const last = await tx.fileVersion.aggregate({ where: { entryId }, _max: { number: true } });
         const number = (last._max.number ?? 0) + 1;
         const version = await tx.fileVersion.create({
@@ -178,17 +153,58 @@ export async function commitUpload(
   }
 }
 
+/**
+ * Checks that every chunk of the upload is durable on as many distinct nodes as the policy
+ * asked for (counting live replicas and fresh receipts) and returns the replica rows the
+ * receipts add; a BAD_REQUEST names the chunks that are short.
+ */
+export function durableReplicaRows(
+  manifest: StoredManifest,
+  receipts: readonly VerifiedReceipt[],
+  live: ReadonlyMap<string, readonly { nodeId: string }[]>,
+): Map<string, { chunkId: string; nodeId: string; epoch: number }> {
+  const ids = new Set(manifest.chunks.map((c) => c.id));
+  const receiptNodes = new Map<string, Set<string>>();
+  for (const r of receipts) {
+    if (!r.counts) continue;
+    const set = receiptNodes.get(r.chunkId);
+    if (set) set.add(r.nodeId);
+    else receiptNodes.set(r.chunkId, new Set([r.nodeId]));
+  }
+  const short: { id: string; copies: number }[] = [];
+  for (const id of ids) {
+    const durable = new Set([...(live.get(id) ?? []).map((r) => r.nodeId), ...(receiptNodes.get(id) ?? [])]);
+    if (durable.size < manifest.replicas) short.push({ id, copies: durable.size });
+  }
+  if (short.length > 0) {
+    const first = short[0]!;
+    const more = short.length > 1 ? ` (and ${short.length - 1} more chunk${short.length > 2 ? "s" : ""})` : "";
+    const what =
+      first.copies === 0
+        ? `chunk ${first.id} was never stored`
+        : `chunk ${first.id} has ${first.copies} durable cop${first.copies === 1 ? "y" : "ies"}, policy needs ${manifest.replicas}`;
+    throw new AppError("BAD_REQUEST", `${what}${more}: upload it again`, { chunks: short.slice(0, 100) });
+  }
+
+  // A node may have sent a receipt twice (client retry); keep one per (chunk, node).
+  const replicaRows = new Map<string, { chunkId: string; nodeId: string; epoch: number }>();
+  for (const r of receipts)
+    replicaRows.set(`${r.chunkId}|${r.nodeId}`, { chunkId: r.chunkId, nodeId: r.nodeId, epoch: r.epoch });
+
+  return replicaRows;
+}
+
 function parentOf(path: string): string {
   const i = path.lastIndexOf("/");
   return i <= 0 ? "/" : path.slice(0, i);
 }
 
-async function insertChunks(
+export async function insertChunks(
   tx: Prisma.TransactionClient,
-  manifest: StoredManifest,
+  chunks: readonly { id: string; size: number }[],
   replicas: ReadonlyMap<string, { chunkId: string; nodeId: string; epoch: number }>,
 ): Promise<void> {
-  const distinct = [...new Map(manifest.chunks.map((c) => [c.id, c] as const)).values()];
+  const distinct = [...new Map(chunks.map((c) => [c.id, c] as const)).values()];
   // unnest() inserts: one statement and a few array parameters per batch, where
   // createMany would bind every column of every row separately.
   for (let i = 0; i < distinct.length; i += INSERT_BATCH) {

@@ -85,13 +85,29 @@ export async function assertWithinQuota(
   growth: number,
 ): Promise<void> {
   if (growth <= 0) return;
-  const u = await db.user.findUnique({ where: { id: owner.id }, select: { quotaBytes: true } });
-  if (!u || u.quotaBytes === null) return;
-  const quota = Number(u.quotaBytes);
+  const q = await quotaOf(db, owner.id);
+  if (q === null) return;
   const used = await usedBytesOf(db, owner.id);
-  if (used + growth <= quota) return;
+  if (used + growth <= q) return;
+  throw quotaExceeded(owner, path, growth, q, used);
+}
+
+/** The owner's quota in bytes, or null when they have none. */
+export async function quotaOf(db: Db, ownerId: string): Promise<number | null> {
+  const u = await db.user.findUnique({ where: { id: ownerId }, select: { quotaBytes: true } });
+  return !u || u.quotaBytes === null ? null : Number(u.quotaBytes);
+}
+
+/** The QUOTA_EXCEEDED error of assertWithinQuota (batches check many writes against one usage). */
+export function quotaExceeded(
+  owner: { id: string; email: string },
+  path: string,
+  growth: number,
+  quota: number,
+  used: number,
+): AppError {
   const whose = `${owner.email}'s quota`;
-  throw new AppError(
+  return new AppError(
     "QUOTA_EXCEEDED",
     `${path} needs ${formatBytes(growth)} more but ${whose} is ${formatBytes(quota)} with ${formatBytes(used)} used (${formatBytes(Math.max(0, quota - used))} free): delete files (the trash does not count) or ask an admin for a larger quota`,
     { usedBytes: used, quotaBytes: quota, requestedBytes: growth, owner: owner.email },

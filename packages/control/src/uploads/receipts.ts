@@ -18,6 +18,7 @@ export async function verifyReceipts(
   db: Db,
   receipts: Record<string, string[]>,
   sizes: ReadonlyMap<string, number>,
+  cache: ReceiptCache = newReceiptCache(),
 ): Promise<VerifiedReceipt[]> {
   const decoded: { chunkId: string; receipt: string; iss: string }[] = [];
   for (const [chunkId, list] of Object.entries(receipts)) {
@@ -30,11 +31,12 @@ export async function verifyReceipts(
       decoded.push({ chunkId, receipt, iss: iss.toLowerCase() });
     }
   }
-  const nodeIds = [...new Set(decoded.map((d) => d.iss))];
-  const nodes = new Map(
-    (await db.storageNode.findMany({ where: { id: { in: nodeIds } } })).map((n) => [n.id, n] as const),
+  await loadReceiptNodes(
+    db,
+    decoded.map((d) => d.iss),
+    cache,
   );
-  const keys = new Map<string, KeyObject>();
+  const { nodes, keys } = cache;
   const out: VerifiedReceipt[] = [];
   for (const [i, d] of decoded.entries()) {
     // Verification is synchronous CPU work: let other requests run between slices.
@@ -86,6 +88,39 @@ export async function verifyReceipts(
     });
   }
   return out;
+}
+
+type NodeRow = Awaited<ReturnType<Db["storageNode"]["findMany"]>>[number];
+
+/**
+ * Nodes and public keys already looked up: a batch of commits verifies every item's
+ * receipts against one lookup of the nodes instead of one per item.
+ */
+export type ReceiptCache = { nodes: Map<string, NodeRow>; keys: Map<string, KeyObject>; looked: Set<string> };
+
+export function newReceiptCache(): ReceiptCache {
+  return { nodes: new Map(), keys: new Map(), looked: new Set() };
+}
+
+/** The issuers a set of receipts names (unverified: only to look their nodes up). */
+export function receiptIssuers(receipts: Record<string, string[]>): string[] {
+  const out = new Set<string>();
+  for (const list of Object.values(receipts)) {
+    if (!Array.isArray(list)) continue;
+    for (const r of list) {
+      const iss = typeof r === "string" ? unverifiedPayload(r)?.["iss"] : undefined;
+      if (typeof iss === "string" && UUID.test(iss)) out.add(iss.toLowerCase());
+    }
+  }
+  return [...out];
+}
+
+/** Looks up the nodes among `ids` not looked up yet, in one query. */
+export async function loadReceiptNodes(db: Db, ids: readonly string[], cache: ReceiptCache): Promise<void> {
+  const todo = [...new Set(ids)].filter((id) => !cache.looked.has(id));
+  if (todo.length === 0) return;
+  for (const n of await db.storageNode.findMany({ where: { id: { in: todo } } })) cache.nodes.set(n.id, n);
+  for (const id of todo) cache.looked.add(id);
 }
 
 function unverifiedPayload(jws: string): Record<string, unknown> | null {
