@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BatchingClient } from "@cumulus/client/batching";
+import { MAX_BATCH_ITEMS } from "@cumulus/protocol/api";
 import { CumulusClient } from "@cumulus/client/client";
 import type { TransferProgress } from "@cumulus/client/progress";
 import type {
@@ -60,15 +61,35 @@ const MAX_ACTIVITY = 200;
 const TRANSFER_PARALLELISM = 6;
 /**
  * Small uploads at once: their time is control-plane round trips, which the batching client
- * folds into one request per step for all of them, so many in flight is what makes it fast.
+ * folds into one request per step for all of them (up to MAX_BATCH_ITEMS), so a full batch
+ * in flight is what makes them fast on a server that answers slowly.
  */
-const SMALL_UPLOAD_PARALLELISM = 64;
+const SMALL_UPLOAD_PARALLELISM = MAX_BATCH_ITEMS;
 const SMALL_FILE = 256 * 1024;
-/** Downloads at once (sizes are not known before the plan): their plans are batched too. */
-const DOWNLOAD_PARALLELISM = 16;
+/**
+ * Downloads at once (sizes are not known before the plan): their plans are batched too, and
+ * the chunk transport's socket limit keeps big ones from all streaming at once.
+ */
+const DOWNLOAD_PARALLELISM = 128;
+/**
+ * Transfers run as one batch at most: its state rows are committed together (one SQLite
+ * commit, one fsync per folder the downloads wrote to), so a batch is also what a crash can
+ * cost to re-link, never to re-transfer.
+ */
+const MAX_PLAN_BATCH = 2000;
 
 function isTransfer(op: Operation): op is Extract<Operation, { kind: "upload" | "download" }> {
   return op.kind === "upload" || op.kind === "download";
+}
+
+/** The first `n` keys of a map, without copying all of them. */
+function firstKeys<K>(m: ReadonlyMap<K, unknown>, n: number): K[] {
+  const out: K[] = [];
+  for (const k of m.keys()) {
+    if (out.length >= n) break;
+    out.push(k);
+  }
+  return out;
 }
 
 /** Runs `fn` over `items` with at most `n` at once; results in input order. */
@@ -427,10 +448,19 @@ export class SyncAgent extends EventEmitter {
     const remote = this.remote!;
     const transfers = operations.filter(isTransfer);
     this.progress = { filesPending: transfers.length, bytesTotal: 0, bytesDone: 0, current: [] };
-    for (const op of transfers) if (op.kind === "upload") this.progress.bytesTotal += local.get(op.localId)?.size ?? 0;
+    // Upload sizes are known now; a download's when its plan arrives (its first progress report).
+    const sizes = new Map<Operation, number>();
+    for (const op of transfers)
+      if (op.kind === "upload") {
+        const size = local.get(op.localId)?.size ?? 0;
+        sizes.set(op, size);
+        this.progress.bytesTotal += size;
+      }
     let doneBytes = 0;
     let lastEmit = 0;
+    // Bytes of the transfers in flight, and their sum (kept as it changes: hundreds run at once).
     const inFlight = new Map<string, number>();
+    let inFlightBytes = 0;
     const executor = new Executor(
       {
         client: this.client!,
@@ -453,7 +483,7 @@ export class SyncAgent extends EventEmitter {
       let detail: string | null = null;
       if (isTransfer(op)) {
         inFlight.set(where, 0);
-        this.progress.current = [...inFlight.keys()].slice(0, 5);
+        if (inFlight.size <= 5) this.progress.current = firstKeys(inFlight, 5);
       }
       let outcome;
       try {
@@ -461,10 +491,13 @@ export class SyncAgent extends EventEmitter {
           onTransfer: (d) => (detail = d),
           onProgress: (p: Readonly<TransferProgress>) => {
             if (p.phase === "hashing") return;
+            if (op.kind === "download" && !sizes.has(op)) {
+              sizes.set(op, p.bytesTotal);
+              this.progress.bytesTotal += p.bytesTotal;
+            }
+            inFlightBytes += p.bytesDone - (inFlight.get(where) ?? 0);
             inFlight.set(where, p.bytesDone);
-            let sum = doneBytes;
-            for (const v of inFlight.values()) sum += v;
-            this.progress.bytesDone = sum;
+            this.progress.bytesDone = doneBytes + inFlightBytes;
             if (Date.now() - lastEmit > 250) {
               lastEmit = Date.now();
               this.emitStatus();
@@ -490,19 +523,19 @@ export class SyncAgent extends EventEmitter {
         this.markDirty(this.retryAt - Date.now());
         return "skipped";
       } finally {
+        inFlightBytes -= inFlight.get(where) ?? 0;
         inFlight.delete(where);
       }
-      // One transaction (one commit) for what the operation did: its synced rows, the remote
-      // rows it touched and the hashes it learnt land together.
-      this.state!.tx(() => {
-        applyOutcome(this.synced!, op, outcome, remote.tree, executor.local);
-        remote.persist();
-        this.state!.saveHashes(this.scanner!.takeHashChanges());
-      });
+      // What the operation did (its synced rows, the remote rows it touched, the hashes it
+      // learnt) is written in the batch's transaction (runPlan), committed once per batch.
+      applyOutcome(this.synced!, op, outcome, remote.tree, executor.local);
+      remote.persist();
+      this.state!.saveHashes(this.scanner!.takeHashChanges());
       if (isTransfer(op)) {
         this.progress.filesPending = Math.max(0, this.progress.filesPending - 1);
-        if (op.kind === "upload") doneBytes += local.get(op.localId)?.size ?? 0;
-        this.progress.current = [...inFlight.keys()].slice(0, 5);
+        doneBytes += sizes.get(op) ?? 0;
+        this.progress.bytesDone = doneBytes + inFlightBytes;
+        this.progress.current = firstKeys(inFlight, 5);
       }
       this.recordActivity(op, detail);
       this.setState("syncing", this.syncingMessage());
@@ -516,7 +549,7 @@ export class SyncAgent extends EventEmitter {
           ? DOWNLOAD_PARALLELISM
           : TRANSFER_PARALLELISM;
     try {
-      await this.runPlan(operations, runOne, () => fatal, parallelism);
+      await this.runPlan(operations, runOne, () => fatal, parallelism, () => executor.syncDirs());
     } finally {
       await executor.close();
     }
@@ -527,6 +560,7 @@ export class SyncAgent extends EventEmitter {
     runOne: (op: Operation) => Promise<"ok" | "replan" | "skipped">,
     fatal: () => unknown,
     parallelism: (batch: readonly Operation[]) => number,
+    makeDurable: () => Promise<void>,
   ): Promise<void> {
     for (let i = 0; i < operations.length;) {
       if (this.stopped || this.paused) return;
@@ -535,7 +569,7 @@ export class SyncAgent extends EventEmitter {
       const batch: Operation[] = [operations[i]!];
       if (isTransfer(operations[i]!)) {
         const paths = new Set([(operations[i] as { path: string }).path]);
-        for (let j = i + 1; j < operations.length && batch.length < 256; j++) {
+        for (let j = i + 1; j < operations.length && batch.length < MAX_PLAN_BATCH; j++) {
           const next = operations[j]!;
           if (!isTransfer(next) || paths.has(next.path)) break;
           paths.add(next.path);
@@ -543,7 +577,15 @@ export class SyncAgent extends EventEmitter {
         }
       }
       i += batch.length;
-      const results = await pool(batch, parallelism(batch), runOne);
+      // One commit for the batch, after the downloads' renames are durable: a crash before
+      // it leaves done-but-unrecorded operations, which the next plan links (same content).
+      const results = await this.state!.group(async () => {
+        try {
+          return await pool(batch, parallelism(batch), runOne);
+        } finally {
+          await makeDurable();
+        }
+      });
       if (fatal()) throw fatal();
       if (results.includes("replan")) {
         this.markDirty(0);

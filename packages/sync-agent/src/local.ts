@@ -9,6 +9,13 @@ import type { HashEntry } from "./state.ts";
 import { IndexedTree } from "./tree.ts";
 
 export const PARTIAL_SUFFIX = ".cumulus-partial";
+/** Hidden names downloads land under before they are linked to theirs (executor.ts downloadTemp). */
+export const DOWNLOAD_PREFIX = ".cumulus-dl-";
+
+/** A download's temporary file (its partial, or the finished file not yet linked to its name). */
+export function isDownloadTemp(name: string): boolean {
+  return name.endsWith(PARTIAL_SUFFIX) || name.startsWith(DOWNLOAD_PREFIX);
+}
 export const IGNORE_FILE = ".cumulusignore";
 
 export function localIdOf(st: Stats): string {
@@ -119,7 +126,7 @@ export class LocalScanner {
         } catch {
           continue; // gone since readdir
         }
-        if (name.endsWith(PARTIAL_SUFFIX)) {
+        if (isDownloadTemp(name)) {
           if (opts.removePartials) await rm(abs, { force: true }).catch(() => undefined);
           else partials.push(abs);
           continue;

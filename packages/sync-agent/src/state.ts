@@ -159,6 +159,24 @@ export class AgentState {
     }
   }
 
+  /**
+   * Runs async `fn` with every write made meanwhile (its own and any `tx` of other tasks)
+   * in one transaction, committed when it ends, whether it succeeds or throws: a group
+   * commit, not an atomic unit (each write is one an operation already did). A nested call
+   * joins the outer one.
+   */
+  async group<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.depth > 0) return fn();
+    this.depth++;
+    this.db.exec("BEGIN");
+    try {
+      return await fn();
+    } finally {
+      this.depth--;
+      this.db.exec("COMMIT");
+    }
+  }
+
   private txInner(fn: () => void): void {
     this.db.exec("BEGIN");
     try {

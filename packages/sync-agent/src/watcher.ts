@@ -1,6 +1,6 @@
 import path from "node:path";
 import { watch } from "chokidar";
-import { PARTIAL_SUFFIX } from "./local.ts";
+import { isDownloadTemp } from "./local.ts";
 
 export interface FolderWatcher {
   close(): Promise<void>;
@@ -20,7 +20,7 @@ export function watchFolder(
     ignoreInitial: true,
     persistent: true,
     followSymlinks: false,
-    ignored: (p: string) => p.endsWith(PARTIAL_SUFFIX) || skip.some((s) => p === s || p.startsWith(s + path.sep)),
+    ignored: (p: string) => isDownloadTemp(path.basename(p)) || skip.some((s) => p === s || p.startsWith(s + path.sep)),
   });
   w.on("all", (_event: string, p: string) => opts.onChange(p));
   w.on("error", (err: unknown) => opts.onError?.(err));
