@@ -77,6 +77,8 @@ const DOWNLOAD_PARALLELISM = 128;
  * cost to re-link, never to re-transfer.
  */
 const MAX_PLAN_BATCH = 2000;
+/** Watcher paths kept for the next round; past this many a full scan is as cheap. */
+const MAX_CHANGED_PATHS = 50_000;
 
 function isTransfer(op: Operation): op is Extract<Operation, { kind: "upload" | "download" }> {
   return op.kind === "upload" || op.kind === "download";
@@ -136,6 +138,10 @@ export class SyncAgent extends EventEmitter {
   private running: Promise<void> | null = null;
   private feedLoop: Promise<void> | null = null;
   private rescanTimer: NodeJS.Timeout | null = null;
+  /** Paths the watcher reported since the last scan: the next round looks at only these. */
+  private changedPaths = new Set<string>();
+  /** The next round walks the whole folder (first round, safety-net timer, watcher trouble). */
+  private fullScan = true;
   private retryAt = 0;
   private failures = 0;
   private lastRoundQuiet = false;
@@ -207,9 +213,19 @@ export class SyncAgent extends EventEmitter {
     this.remote = new RemoteMirror(this.client, this.settings.remotePath, this.state);
     this.setState("starting", "Starting");
     if (this.opts.watch !== false) {
-      this.watcher = watchFolder(localDir, { skip: [this.stateDir], onChange: () => this.markDirty() });
+      this.watcher = watchFolder(localDir, {
+        skip: [this.stateDir],
+        onChange: (p) => {
+          if (this.changedPaths.size < MAX_CHANGED_PATHS) this.changedPaths.add(p);
+          else this.fullScan = true;
+          this.markDirty();
+        },
+        // What changed before the watcher was ready, or while it failed, only a full scan sees.
+        onReady: () => this.rescan(),
+        onError: () => this.rescan(),
+      });
     }
-    this.rescanTimer = setInterval(() => this.markDirty(), this.opts.rescanMs ?? 60_000);
+    this.rescanTimer = setInterval(() => this.rescan(), this.opts.rescanMs ?? 60_000);
     this.rescanTimer.unref();
     this.running = this.loop();
     this.feedLoop = this.follow();
@@ -267,6 +283,11 @@ export class SyncAgent extends EventEmitter {
   }
 
   // --- loops --------------------------------------------------------------------------------
+
+  private rescan(): void {
+    this.fullScan = true;
+    this.markDirty();
+  }
 
   markDirty(delay = this.opts.debounceMs ?? 150): void {
     this.dirty = true;
@@ -368,12 +389,24 @@ export class SyncAgent extends EventEmitter {
       await remote.pull(0, this.ac.signal);
     }
     this.caseInsensitive ??= await isCaseInsensitive(this.settings.localDir!);
-    const scan = await scanner.scan({
+    const scanOpts = {
       caseInsensitive: this.caseInsensitive,
       stableMs: this.opts.stableMs ?? 500,
       skip: [this.stateDir],
       signal: this.ac.signal,
-    });
+    };
+    // Without a watcher every round walks the folder; with one, only what it reported.
+    const full = this.fullScan || !this.watcher;
+    const changed = this.changedPaths;
+    this.changedPaths = new Set();
+    this.fullScan = false;
+    let scan;
+    try {
+      scan = (full ? null : await scanner.update(changed, scanOpts)) ?? (await scanner.scan(scanOpts));
+    } catch (err) {
+      this.fullScan = true; // what `changed` held is not in the tree
+      throw err;
+    }
     state.saveHashes(scanner.takeHashChanges());
     const localRoot = scan.tree.root()!;
     if (!this.synced) {
@@ -424,6 +457,7 @@ export class SyncAgent extends EventEmitter {
       // Partial downloads of an interrupted run are resumed by the plan that needs them;
       // with nothing left to do, any still here are stale.
       for (const p of scan.partials) await rm(p, { force: true }).catch(() => undefined);
+      scanner.clearPartials();
       this.lastRoundQuiet = scan.unstable === 0;
       if (scan.unstable > 0) this.markDirty(Math.min(this.opts.stableMs ?? 500, 160));
       this.progress = { filesPending: 0, bytesTotal: 0, bytesDone: 0, current: [] };

@@ -7,13 +7,19 @@ export interface FolderWatcher {
 }
 
 /**
- * Watches a folder tree and reports that something changed; the agent then rescans (the
- * scan's size/mtime/inode fast path keeps that cheap), so the watcher only has to be
- * prompt, not precise. Our own partial downloads and the state directory are not watched.
+ * Watches a folder tree and reports the paths that changed; the agent then looks at those
+ * paths and their folders again (LocalScanner.update), with a full rescan now and then as
+ * the safety net for events a watcher can miss. Our own partial downloads and the state directory are not watched.
  */
 export function watchFolder(
   root: string,
-  opts: { skip: readonly string[]; onChange: (p: string) => void; onError?: (err: unknown) => void },
+  opts: {
+    skip: readonly string[];
+    onChange: (p: string) => void;
+    onError?: (err: unknown) => void;
+    /** The initial listing is done: events are reported from now on. */
+    onReady?: () => void;
+  },
 ): FolderWatcher {
   const skip = opts.skip.map((s) => path.resolve(s));
   const w = watch(path.resolve(root), {
@@ -24,5 +30,6 @@ export function watchFolder(
   });
   w.on("all", (_event: string, p: string) => opts.onChange(p));
   w.on("error", (err: unknown) => opts.onError?.(err));
+  w.on("ready", () => opts.onReady?.());
   return { close: () => w.close() };
 }
