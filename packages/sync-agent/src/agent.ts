@@ -77,6 +77,8 @@ const DOWNLOAD_PARALLELISM = 128;
  * cost to re-link, never to re-transfer.
  */
 const MAX_PLAN_BATCH = 2000;
+/** Delay between a change-feed answer and the round that plans it. */
+const FEED_DEBOUNCE_MS = 20;
 /** Watcher paths kept for the next round; past this many a full scan is as cheap. */
 const MAX_CHANGED_PATHS = 50_000;
 
@@ -353,7 +355,9 @@ export class SyncAgent extends EventEmitter {
       }
       try {
         const n = await this.remote.pull(this.opts.longPollSec ?? 25, this.ac.signal);
-        if (n > 0) this.markDirty();
+        // A feed answer is already a batch (the server commits many files at once): plan it
+        // now rather than after the watcher's debounce, which is for bursts of local events.
+        if (n > 0) this.markDirty(Math.min(this.opts.debounceMs ?? 150, FEED_DEBOUNCE_MS));
         if (failures > 0) {
           failures = 0;
           this.clearErrors("NETWORK");
@@ -583,7 +587,13 @@ export class SyncAgent extends EventEmitter {
           ? DOWNLOAD_PARALLELISM
           : TRANSFER_PARALLELISM;
     try {
-      await this.runPlan(operations, runOne, () => fatal, parallelism, () => executor.syncDirs());
+      await this.runPlan(
+        operations,
+        runOne,
+        () => fatal,
+        parallelism,
+        () => executor.syncDirs(),
+      );
     } finally {
       await executor.close();
     }

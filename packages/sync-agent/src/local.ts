@@ -235,12 +235,7 @@ export class LocalScanner {
   }
 
   /** Lists folder `dir` (at `rel`) again: new and vanished names, and `names` (or all) looked at anew. */
-  private async relist(
-    ps: ScanPass,
-    dir: LocalNode,
-    rel: string,
-    names: ReadonlySet<string> | "all",
-  ): Promise<void> {
+  private async relist(ps: ScanPass, dir: LocalNode, rel: string, names: ReadonlySet<string> | "all"): Promise<void> {
     const abs = rel === "" ? this.root : path.join(this.root, ...rel.split("/").filter(Boolean));
     let listed: string[];
     try {
