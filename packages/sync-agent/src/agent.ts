@@ -19,7 +19,7 @@ import type {
 import { nameProblem } from "@cumulus/protocol/paths";
 import { initialSynced, type LocalNode } from "@cumulus/sync-engine/model";
 import type { Operation } from "@cumulus/sync-engine/operations";
-import { planWithReport } from "@cumulus/sync-engine/planner";
+import { planWithReport, type Waiting } from "@cumulus/sync-engine/planner";
 import { applyOutcome } from "@cumulus/sync-engine/synced";
 import { describeError, Executor, PreconditionFailed } from "./executor.ts";
 import { isCaseInsensitive, LocalScanner } from "./local.ts";
@@ -142,6 +142,8 @@ export class SyncAgent extends EventEmitter {
   private rescanTimer: NodeJS.Timeout | null = null;
   /** Paths the watcher reported since the last scan: the next round looks at only these. */
   private changedPaths = new Set<string>();
+  /** The inputs of the last plan that found nothing to do (see round()). */
+  private lastEmptyPlan: { inputs: string; waiting: Waiting[] } | null = null;
   /** The next round walks the whole folder (first round, safety-net timer, watcher trouble). */
   private fullScan = true;
   private retryAt = 0;
@@ -431,13 +433,22 @@ export class SyncAgent extends EventEmitter {
       const n = remote.tree.resolve(rel);
       if (n) excluded.add(n.id);
     }
-    const { operations, waiting } = planWithReport(remote.tree, scan.tree, this.synced, {
-      ignore: scan.ignore,
-      excludedRemoteIds: excluded,
-      caseInsensitive: this.caseInsensitive,
-      device: this.opts.device,
-      isValidName: (n) => nameProblem(n) === null,
-    });
+    // The planner is pure: with the three trees (and the settings) as they were when it last
+    // found nothing to do, it would find nothing again. Rounds woken by the echo of our own
+    // writes (watcher events, the feed returning our uploads) skip it; on a large folder a
+    // plan is most of a round's CPU.
+    const inputs = `${scan.tree.stamp}|${remote.tree.stamp}|${this.synced.stamp}|${[...excluded].join(",")}`;
+    const same = !dryRun && this.lastEmptyPlan?.inputs === inputs && scan.unstable === 0;
+    const { operations, waiting } = same
+      ? { operations: [] as Operation[], waiting: this.lastEmptyPlan!.waiting }
+      : planWithReport(remote.tree, scan.tree, this.synced, {
+          ignore: scan.ignore,
+          excludedRemoteIds: excluded,
+          caseInsensitive: this.caseInsensitive,
+          device: this.opts.device,
+          isValidName: (n) => nameProblem(n) === null,
+        });
+    this.lastEmptyPlan = operations.length === 0 && !dryRun ? { inputs, waiting } : null;
     // Names the server refuses wait in place; a person has to rename them.
     for (const w of waiting)
       if (w.reason.startsWith("name not allowed"))

@@ -211,6 +211,12 @@ type RemoteRow = {
 export class PersistentSynced extends SyncedStore {
   declare private state?: AgentState;
   declare loading?: boolean;
+  declare private changes?: number;
+
+  /** Grows with every change: equal stamps, equal contents. */
+  get stamp(): number {
+    return this.changes ?? 0;
+  }
 
   constructor(state: AgentState) {
     super();
@@ -218,14 +224,21 @@ export class PersistentSynced extends SyncedStore {
   }
 
   override set(id: string, node: SyncedNode): this {
+    this.changes = (this.changes ?? 0) + 1;
     super.set(id, node);
     if (this.state && !this.loading) this.state.writeSynced(node);
     return this;
   }
 
   override delete(id: string): boolean {
+    this.changes = (this.changes ?? 0) + 1;
     const had = super.delete(id);
     if (had && this.state) this.state.deleteSynced(id);
     return had;
+  }
+
+  override clear(): void {
+    this.changes = (this.changes ?? 0) + 1;
+    super.clear();
   }
 }
