@@ -51,12 +51,27 @@ describe("LocalScanner", () => {
     const p = path.join(dir, "doc.txt");
     await writeFile(p, "draft");
     const scanner = new LocalScanner(dir, new Map());
-    expect((await scanner.scan({ stableMs: 60_000, settleMs: 0 })).tree.resolve("/doc.txt")?.unstable).toBe(true);
+    // The clock stands still just after the write: only a second look can tell it settled.
+    const m = (await stat(p)).mtimeMs;
+    let t = m + 5;
+    const opts = { stableMs: 60_000, settleMs: 1000, now: () => t };
+    expect((await scanner.scan(opts)).tree.resolve("/doc.txt")?.unstable).toBe(true);
     await writeFile(p, "draft, longer");
-    expect((await scanner.scan({ stableMs: 60_000, settleMs: 0 })).tree.resolve("/doc.txt")?.unstable).toBe(true);
-    const settled = (await scanner.scan({ stableMs: 60_000, settleMs: 0 })).tree.resolve("/doc.txt")!;
+    t = (await stat(p)).mtimeMs + 5;
+    expect((await scanner.scan(opts)).tree.resolve("/doc.txt")?.unstable).toBe(true);
+    t += 1000; // seen unchanged a settle period later
+    const settled = (await scanner.scan(opts)).tree.resolve("/doc.txt")!;
     expect(settled.unstable).toBeUndefined();
     expect(settled.contentHash).toBe(await hashFile(p, 13));
+  });
+
+  it("does not keep a file that stopped changing waiting: quiet for settleMs is settled at first sight", async () => {
+    const p = path.join(dir, "done.txt");
+    await writeFile(p, "written");
+    const m = (await stat(p)).mtimeMs;
+    const scan = await new LocalScanner(dir, new Map()).scan({ stableMs: 60_000, settleMs: 150, now: () => m + 200 });
+    expect(scan.unstable).toBe(0);
+    expect(scan.tree.resolve("/done.txt")?.contentHash).toBe(await hashFile(p, 7));
   });
 
   it("skips the state dir, symlinks and partial downloads; removes partials when asked; reads .cumulusignore", async () => {

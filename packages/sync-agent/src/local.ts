@@ -25,7 +25,8 @@ export function localIdOf(st: Stats): string {
 export interface ScanOptions {
   /**
    * A file is still being written while its mtime is younger than this (default 500 ms),
-   * unless a scan `settleMs` (default 150 ms) earlier saw the same size and mtime.
+   * unless it is at least `settleMs` (default 150 ms) old or a scan `settleMs` earlier saw
+   * the same size and mtime: a file that stopped changing is not kept waiting.
    */
   stableMs?: number;
   settleMs?: number;
@@ -361,8 +362,9 @@ export class LocalScanner {
       tree.set(id, base);
       return;
     }
-    if (now() - st.mtimeMs < stableMs) {
-      // Young, but unchanged since an earlier scan at least `settleMs` ago: the writer is done.
+    // Young, but not written for `settleMs` (by its mtime, or as seen by an earlier scan at
+    // least that long ago: the same evidence): the writer is done.
+    if (now() - st.mtimeMs < stableMs && now() - st.mtimeMs < settleMs) {
       const seenBefore = this.observed.get(id);
       if (
         !seenBefore ||
