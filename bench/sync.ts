@@ -44,7 +44,8 @@ Between measurements both sides must report themselves idle. CPU seconds are tho
 pair's processes during each measurement (\`/proc/PID/stat\`): both Syncthing daemons; for
 Cumulus both agents plus every process of the cluster (control plane, worker, storage nodes;
 PostgreSQL excluded). \`--quick\`: 5 latency files, 500 small files, 64 MiB. \`--only syncthing\`
-or \`--only cumulus\` runs one side.
+or \`--only cumulus\` runs one side; \`--many N\` sets the number of small files, \`--skip
+latency,many,big\` leaves measurements out, \`--profile\` writes a V8 CPU profile of each agent.
 
 Targets: latency p50 < 1 s and ≤ 0.25 × Syncthing's; 10,000 small files faster than Syncthing;
 the big file within 1.2 × Syncthing's time. A MISS is reported, not a failure.`;
