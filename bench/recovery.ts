@@ -1,10 +1,11 @@
 // `npm run bench -- recovery`: how fast the cluster restores full replication after a
 // storage node holding N bytes is killed, next to the raw copy speed of the same disk
 // measured in the same run.
-import { readdir, stat } from "node:fs/promises";
+import { mkdir, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { CumulusClient } from "../packages/client/src/client.ts";
 import { BenchCluster, cpuDelta, cpuSnapshot, requireCli } from "./lib/cumulus.ts";
+import { profileWhile } from "./lib/inspect.ts";
 import {
   MiB,
   dropCaches,
@@ -22,6 +23,8 @@ import {
 } from "./lib/harness.ts";
 
 export const summary = "kill -9 a node holding N bytes: time to full replication, vs. the raw copy speed of the disk";
+
+export const flags = { "profile-node": "with --profile: the storage node to profile (default: the first survivor)" };
 
 export const method = `How fast the reconciler restores full replication after a storage node dies, next to
 what the same disk does when it just copies the same files, in one run. A fresh cluster in a
@@ -147,21 +150,49 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const procs = await bc.processes();
   const victimPid = procs.find((p) => p.name === victimName)!.pid;
   const before = cpuSnapshot(procs);
-  const t0 = performance.now();
-  process.kill(victimPid, "SIGKILL");
   let downAt: number | null = null;
-  let last;
-  for (;;) {
-    await sleep(250, opts.signal);
-    last = await client.sysinfo();
-    if (downAt === null && last.nodes.find((n) => n.name === victimName)?.status === "down") downAt = performance.now();
-    if (
-      downAt !== null &&
-      last.underReplicated === 0 &&
-      last.repair.unavailable === 0 &&
-      last.repair.queued + last.repair.running === 0
-    )
-      break;
+  let last: Awaited<ReturnType<typeof client.sysinfo>> | undefined;
+  let t0 = 0;
+  let lastLine = "";
+  const repair = async () => {
+    t0 = performance.now();
+    process.kill(victimPid, "SIGKILL");
+    for (;;) {
+      await sleep(250, opts.signal);
+      last = await client.sysinfo();
+      if (downAt === null && last.nodes.find((n) => n.name === victimName)?.status === "down")
+        downAt = performance.now();
+      if (downAt !== null) {
+        // The repair's timeline (planning latency, throughput, the tail) for --keep runs.
+        const r = last.repair;
+        const line = `under-replicated ${last.underReplicated}, queued ${r.queued}, running ${r.running}, unavailable ${r.unavailable}`;
+        if (line !== lastLine) opts.log(`+${((performance.now() - downAt) / 1000).toFixed(2)} s after 'down': ${line}`);
+        lastLine = line;
+      }
+      if (
+        downAt !== null &&
+        last.underReplicated === 0 &&
+        last.repair.unavailable === 0 &&
+        last.repair.queued + last.repair.running === 0
+      )
+        break;
+    }
+  };
+  // One inspector port: one storage node profiled (flag --profile-node, default the first survivor).
+  const profiled = procs.find(
+    (p) =>
+      p.role === "storage-node" &&
+      p.name !== victimName &&
+      (!opts.flags["profile-node"] || p.name === opts.flags["profile-node"]),
+  );
+  if (opts.profile && profiled) {
+    const dir = path.join(opts.workDir, "profiles");
+    await mkdir(dir, { recursive: true });
+    await profileWhile(profiled.pid, path.join(dir, `repair-${profiled.name}.cpuprofile`), repair, (msg) =>
+      opts.log(`profile: ${msg}`),
+    );
+  } else {
+    await repair();
   }
   const t1 = performance.now();
   const after = cpuSnapshot(procs);
@@ -209,7 +240,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
         ? "Page cache dropped before the raw copy and before the kill."
         : "The page cache could not be dropped: reads may have been warm.",
       `Storage nodes used ${cpuOf("storage-node").toFixed(1)} CPU s, the workers ${cpuOf("worker").toFixed(1)}, the control plane ${cpuOf("control").toFixed(1)} during the repair: ${(cpu.reduce((t, p) => t + p.cpuS, 0) / (victimBytes / 2 ** 30)).toFixed(1)} CPU s per GiB repaired (on a shared machine, CPU seconds say more than wall time).`,
-      `After the repair: ${last.chunks} chunks, ${last.replicas} replicas counted, ${last.underReplicated} under-replicated.`,
+      `After the repair: ${last!.chunks} chunks, ${last!.replicas} replicas counted, ${last!.underReplicated} under-replicated.`,
     ],
     history: {
       "victim bytes": humanSize(victimBytes),
