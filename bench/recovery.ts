@@ -52,6 +52,26 @@ node that will be killed holds about SIZE of chunks (about 2 × SIZE uploaded in
   per directory) before it answers. MB/s is the victim's bytes over that time.
 - CPU seconds of every process of the cluster come from \`/proc/PID/stat\`, from the kill
   and from 'down' (the repair proper, without the idle seconds of failure detection).
+- \`--profile\` (with \`--profile-node NAME\`) keeps a CPU profile of one surviving node during
+  the repair; the log shows the repair's timeline (under-replicated, queued, running) as
+  sysinfo reported it every 250 ms.
+
+Where the CPU went, and what changed (2026-11-22). Before, the storage nodes burned 12–14
+CPU ms per MB repaired (about 13 CPU s per GiB in the nodes, ~24 % of it garbage collection):
+the target pulled each chunk with node:http, which hands every 64 KiB socket read over as a
+new Buffer through its stream machinery, and wrote it piecewise. Now the target receives each
+chunk whole into a reused 4 MiB buffer over raw keep-alive connections (the client's
+\`raw-get\` reader), hashes it once and writes it with one call; the source already read each
+chunk in one read into a reused buffer, hashed it and sent it in one write. A staged chunk's
+\`fdatasync\` starts as soon as it is written, so the disk writes while the rest of the batch
+arrives; the batch's commit then only renames and flushes each directory once. The two
+hashes (source and target) are the floor: ~1.8 CPU s per GiB at 1150 MB/s. Measured after
+the change: about 5 CPU s per GiB in the nodes from 'down' (load ~6), a bit over a third of
+before. When an hq node dies, every copy must land on the one other hq node (one replica
+per site), so that node's CPU and disk bound the repair; the sources are the two branch
+nodes. The tail: sysinfo used to show the repair running for one more scan interval after
+the last copy (graphile-worker deletes a finished job's row without waiting); the
+reconciler now counts a job as done when it ends and rescans at once.
 
 Target: repair MB/s ≥ 0.5 × raw copy MB/s. A MISS is reported, not a failure.`;
 
@@ -98,9 +118,13 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   if (added.status !== 0) throw new Error(`npm run node -- add: ${added.stderr}`);
   const client = new CumulusClient({ server: bc.url, timeoutMs: 60_000 });
   await client.login({ email: cluster.admin!.email, password: cluster.admin!.password, deviceName: "bench" });
-  for (;;) {
+  // Bounded: a node that cannot start (its port taken meanwhile) must fail the run, not stall it.
+  for (const until = Date.now() + 120_000; ;) {
     const s = await client.sysinfo();
     if (s.nodes.filter((n) => n.status === "active").length === 4) break;
+    if (Date.now() > until) {
+      throw new Error(`4 active storage nodes expected, got ${s.nodes.map((n) => `${n.name}:${n.status}`).join(", ")}`);
+    }
     await sleep(500, opts.signal);
   }
   await bc.login();
