@@ -66,12 +66,17 @@ chunk in one read into a reused buffer, hashed it and sent it in one write. A st
 \`fdatasync\` starts as soon as it is written, so the disk writes while the rest of the batch
 arrives; the batch's commit then only renames and flushes each directory once. The two
 hashes (source and target) are the floor: ~1.8 CPU s per GiB at 1150 MB/s. Measured after
-the change: about 5 CPU s per GiB in the nodes from 'down' (load ~6), a bit over a third of
-before. When an hq node dies, every copy must land on the one other hq node (one replica
-per site), so that node's CPU and disk bound the repair; the sources are the two branch
-nodes. The tail: sysinfo used to show the repair running for one more scan interval after
-the last copy (graphile-worker deletes a finished job's row without waiting); the
-reconciler now counts a job as done when it ends and rescans at once.
+the change: 5.0 CPU s per GiB in the nodes from 'down' at load ~6 (1 GiB, 0.55 × raw copy,
+not recorded), 6.8 at load ~24 (the last run below): about half of before, not yet the third
+that two hashes and the kernel's copies would allow; per-chunk requests (one GET per chunk,
+not one framed stream per batch), file opens, stats and the journal commits of many
+concurrent flushes are what is left. Under load the wall time follows the CPU share the
+cluster gets, so compare CPU seconds across runs, not MB/s. When a node dies, every copy
+must land on the one other node of its site (one replica per site), so that node's CPU and
+disk bound the repair; the sources are the other site's nodes. The tail: sysinfo used to
+show the repair running for one more scan interval after the last copy (graphile-worker
+deletes a finished job's row without waiting); the reconciler now counts a job as done when
+it ends and rescans at once.
 
 Target: repair MB/s ≥ 0.5 × raw copy MB/s. A MISS is reported, not a failure.`;
 
