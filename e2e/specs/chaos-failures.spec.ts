@@ -97,19 +97,25 @@ test("kill -9 of one of four nodes: files stay readable, replication is restored
   await readAll();
 });
 
-test("kill -9 of a node during 20 concurrent uploads: each fails cleanly or is complete with its copies", async () => {
-  const jobs = Array.from({ length: 20 }, (_, i) => ({
+test("kill -9 of a node during 50 concurrent uploads: each fails cleanly or is complete with its copies", async () => {
+  // Small files (64-160 KiB in 16 KiB chunks, ~5 MiB in all) keep 50 uploads quick while
+  // still giving each several chunks, so a kill can land between an upload's chunks.
+  const n = 50;
+  const killAt = 20;
+  const jobs = Array.from({ length: n }, (_, i) => ({
     path: `/chaos/b/u${i}.bin`,
-    data: r.bytes(96 * KiB + r.int(160 * KiB)),
+    data: r.bytes(64 * KiB + r.int(96 * KiB)),
   }));
   let killed = false;
   const results = await Promise.all(
     jobs.map(async (j, i) => {
-      // Stagger the starts so the kill lands in the middle of the batch.
-      await new Promise((res) => setTimeout(res, i * 150));
-      if (i === 8 && !killed) {
+      // Stagger the starts so the kill lands in the middle of the batch: uploads before it
+      // are in flight, the ones after it start against a node that is gone but not yet down.
+      await new Promise((res) => setTimeout(res, i * 60));
+      if (i === killAt && !killed) {
         killed = true;
         await chaos.kill("branch-1");
+        step(`killed branch-1 at upload ${i} of ${n}`);
       }
       try {
         await chaos.upload(j.path, j.data, { chunkSize: 16 * KiB });

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import { AppError } from "@cumulus/protocol/errors";
+import { MAX_CHUNK_BYTES } from "@cumulus/protocol/ids";
 import {
   ZReplicateBatchRequest,
   ZReplicateRequest,
@@ -26,6 +27,8 @@ const MAX_BATCH_BODY_BYTES = 64 * 1024;
  * busy while one chunk is hashed; the reconciler bounds how many batches a node runs.
  */
 const BATCH_PARALLEL = 4;
+/** Whole-chunk receive buffers kept for reuse (MAX_CHUNK_BYTES each). */
+const RECEIVE_BUFFERS_KEPT = 32;
 
 export interface ReplicatorDeps {
   store: ChunkStore;
@@ -45,6 +48,8 @@ export interface ReplicatorDeps {
  */
 export class Replicator {
   private readonly d: ReplicatorDeps;
+  /** Whole-chunk receive buffers: a chunk lands in one, is hashed and written in one piece. */
+  private readonly buffers: Buffer[] = [];
   copies = 0;
   bytesCopied = 0;
 
@@ -113,6 +118,8 @@ export class Replicator {
     const failures: string[] = [];
     for (const source of sources) {
       try {
+        const whole = await this.pullWhole(source, chunk, size, readToken, deadline, sink);
+        if (whole !== null) return { source, stored: whole.stored };
         const body = await this.d.transport.fetchChunk(source, chunk, size, readToken, deadline);
         const metrics = this.d.metrics;
         async function* counted(): AsyncGenerator<Uint8Array> {
@@ -136,6 +143,33 @@ export class Replicator {
       `could not copy chunk ${chunk} from any source (${failures.join("; ") || "deadline reached"})`,
       { failures: failures.slice(0, 16) },
     );
+  }
+
+  /**
+   * One chunk received whole into a reused buffer, then handed to `sink` as one piece (one
+   * hash update, one write): no per-read garbage. null when the transport cannot for this
+   * source. A buffer is reused only after a complete answer: a failed connection may
+   * still be writing into it.
+   */
+  private async pullWhole<T>(
+    source: PipelineHop,
+    chunk: string,
+    size: number,
+    readToken: string,
+    deadline: AbortSignal,
+    sink: (id: string, body: AsyncIterable<Uint8Array>, size: number) => Promise<T>,
+  ): Promise<{ stored: T } | null> {
+    const transport = this.d.transport;
+    if (!transport.fetchChunkInto) return null;
+    const buf = this.buffers.pop() ?? Buffer.allocUnsafeSlow(MAX_CHUNK_BYTES);
+    const body = await transport.fetchChunkInto(source, chunk, size, readToken, deadline, buf);
+    try {
+      if (body === null) return null;
+      this.d.metrics.bytesIn += body.byteLength;
+      return { stored: await sink(chunk, once(body), size) };
+    } finally {
+      if (this.buffers.length < RECEIVE_BUFFERS_KEPT) this.buffers.push(buf);
+    }
   }
 
   /**
@@ -324,4 +358,8 @@ export async function readReplicateBatchRequest(req: IncomingMessage): Promise<R
     throw new AppError("BAD_REQUEST", `invalid replicate batch request: ${i?.path.join(".")}: ${i?.message}`);
   }
   return parsed.data;
+}
+
+async function* once(buf: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield buf;
 }

@@ -1,5 +1,6 @@
 import http from "node:http";
 import https from "node:https";
+import { RawGetError, RawGetter, RawProtocolError } from "@cumulus/client/node/raw-get";
 import { AppError } from "@cumulus/protocol/errors";
 import type { PipelineHop } from "@cumulus/protocol/node-api";
 
@@ -17,6 +18,20 @@ export interface ChunkTransport {
     readToken: string,
     signal: AbortSignal,
   ): Promise<AsyncIterable<Uint8Array>>;
+  /**
+   * The whole chunk received straight into `into` (at least `size` bytes), unverified;
+   * resolves with the view of `into` that holds it. null: this transport cannot for this
+   * source, use fetchChunk. After a rejection `into` may still be written to by the dying
+   * connection and must not be reused.
+   */
+  fetchChunkInto?(
+    source: PipelineHop,
+    chunk: string,
+    size: number,
+    readToken: string,
+    signal: AbortSignal,
+    into: Uint8Array,
+  ): Promise<Uint8Array | null>;
   close(): void;
 }
 
@@ -26,10 +41,61 @@ const MAX_ERROR_BODY = 64 * 1024;
 export class HttpChunkTransport implements ChunkTransport {
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+  /**
+   * Plain-HTTP sources: a minimal keep-alive reader that receives the body into the
+   * caller's buffer. node:http allocated a Buffer per 64 KiB socket read and ran it through
+   * its stream machinery: most of a repair's garbage collection on the target.
+   */
+  private readonly raw = new RawGetter(64);
   private readonly idleTimeoutMs: number;
 
   constructor(opts: { idleTimeoutMs?: number } = {}) {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+  }
+
+  async fetchChunkInto(
+    source: PipelineHop,
+    chunk: string,
+    size: number,
+    readToken: string,
+    signal: AbortSignal,
+    into: Uint8Array,
+  ): Promise<Uint8Array | null> {
+    const url = new URL(`chunks/${chunk}`, source.url.endsWith("/") ? source.url : `${source.url}/`);
+    if (url.protocol !== "http:") return null;
+    const where = `source node ${source.nodeId} (${source.url})`;
+    signal.throwIfAborted();
+    let destroy: ((e: Error) => void) | null = null;
+    const onAbort = () => destroy?.(new Error("copy deadline reached"));
+    let idle: NodeJS.Timeout | null = null;
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const res = await this.raw.get(url, readToken, size, into, MAX_ERROR_BODY, (d) => {
+        destroy = d;
+        // A whole chunk (≤ 4 MiB) that takes longer than the idle time-out is stuck.
+        idle = setTimeout(() => d(new Error(`no answer within ${this.idleTimeoutMs} ms`)), this.idleTimeoutMs);
+        idle.unref();
+      });
+      if (res.status === 200) return res.body;
+      let body: unknown = null;
+      try {
+        body = JSON.parse(Buffer.from(res.body).toString("utf8"));
+      } catch {
+        // status says enough
+      }
+      const err = AppError.fromBody(body, res.status);
+      throw new AppError(err.code, `${where}: ${err.message}`);
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      if (err instanceof RawProtocolError && err.length !== null) {
+        throw new AppError("BAD_REQUEST", `${where} has ${err.length} bytes for chunk ${chunk}, expected ${size}`);
+      }
+      const msg = err instanceof RawGetError || err instanceof RawProtocolError ? err.message : describe(err);
+      throw new AppError("UNAVAILABLE", `${where}: ${msg}`);
+    } finally {
+      if (idle) clearTimeout(idle);
+      signal.removeEventListener("abort", onAbort);
+    }
   }
 
   fetchChunk(
@@ -93,6 +159,7 @@ export class HttpChunkTransport implements ChunkTransport {
   }
 
   close(): void {
+    this.raw.close();
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }

@@ -45,6 +45,11 @@ interface DiskStagedChunk extends StagedChunk {
   readonly fh: FileHandle;
   /** Capacity reserved for it until it is committed or discarded. */
   readonly reserve: number;
+  /**
+   * Its data flush, started as soon as it is written: the disk writes while the rest of
+   * the batch arrives instead of all at once when it is committed.
+   */
+  readonly flushed: Promise<void>;
 }
 
 interface VerifiedStamp {
@@ -331,8 +336,10 @@ export class DiskChunkStore implements ChunkStore {
     try {
       fh = await open(tmpPath, "wx", 0o644);
       await writeVerified(fh, id, body, declaredSize);
-      // Kept open: commitStaged flushes it through this handle.
-      const staged: DiskStagedChunk = { id, size: declaredSize, tmpPath, fh, reserve };
+      // Kept open: commitStaged waits for this flush and closes the handle.
+      const flushed = fh.datasync();
+      flushed.catch(() => {});
+      const staged: DiskStagedChunk = { id, size: declaredSize, tmpPath, fh, reserve, flushed };
       this.staged.add(staged);
       return staged;
     } catch (err) {
@@ -344,11 +351,12 @@ export class DiskChunkStore implements ChunkStore {
   async commitStaged(staged: readonly StagedChunk[]): Promise<(PutResult | Error)[]> {
     const list = staged as readonly DiskStagedChunk[];
     for (const s of list) this.staged.delete(s);
-    // Every file's data first, all at once: one journal commit can cover many of them.
+    // Every file's data first (flushes started when each was staged; the journal groups
+    // concurrent ones into few commits).
     const synced = await Promise.allSettled(
       list.map(async (s) => {
         try {
-          await s.fh.sync();
+          await s.flushed;
         } finally {
           await s.fh.close();
         }
@@ -403,6 +411,7 @@ export class DiskChunkStore implements ChunkStore {
     for (const s of staged as readonly DiskStagedChunk[]) {
       if (!this.staged.delete(s)) continue;
       this.reservedBytes -= s.reserve;
+      await s.flushed.catch(() => {});
       await dropTemp(s.tmpPath, s.fh);
     }
   }

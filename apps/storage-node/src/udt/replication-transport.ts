@@ -79,6 +79,18 @@ export class WanAwareChunkTransport implements ChunkTransport {
     return body();
   }
 
+  async fetchChunkInto(
+    source: PipelineHop,
+    chunk: string,
+    size: number,
+    readToken: string,
+    signal: AbortSignal,
+    into: Uint8Array,
+  ): Promise<Uint8Array | null> {
+    if (this.usesUdt(source) || !this.http.fetchChunkInto) return null;
+    return this.http.fetchChunkInto(source, chunk, size, readToken, signal, into);
+  }
+
   close(): void {
     this.http.close();
   }

@@ -53,7 +53,12 @@ export type QueueDeps = {
   /** Chunk ids an upload in progress references (for orphan deletes). */
   isProtected: (chunk: string) => Promise<boolean>;
   onFinished: (t: FinishedTask) => void;
+  /** A job ended with success: the queue just got shorter (the status can say so). */
+  onJobDone?: () => void;
 };
+
+/** Jobs that ended with success are remembered this long (their row's delete may lag). */
+const DONE_MEMORY_MS = 60_000;
 
 function graphileLogger(log: Logger): GraphileLogger {
   return new GraphileLogger(() => (level, message, meta) => {
@@ -76,6 +81,13 @@ export class RepairQueue {
   private readonly log: Logger;
   /** The per-node limits, enforced while tasks run (admission queues a little more). */
   readonly slots: NodeSlots;
+  /**
+   * Jobs that ended with success in this process, by id: graphile-worker deletes their
+   * row without waiting, so right after the last copy of a repair the row can still be
+   * locked and the scan it triggers would report the repair as running for one more
+   * interval.
+   */
+  private readonly done = new Map<string, number>();
 
   constructor(deps: QueueDeps) {
     this.d = deps;
@@ -180,6 +192,11 @@ export class RepairQueue {
       taskList,
       logger,
     });
+    this.runner.events.on("job:complete", ({ job, error }) => {
+      if (error !== undefined && error !== null) return;
+      this.done.set(String(job.id), Date.now());
+      this.d.onJobDone?.();
+    });
   }
 
   /** Jobs of ours in the queue (waiting, retrying or running), for admission. */
@@ -194,7 +211,11 @@ export class RepairQueue {
     const tasks: OutstandingTask[] = [];
     const counts: QueueCounts = { queued: 0, running: 0, retrying: 0 };
     const failedIds: string[] = [];
+    const present = new Set(rows.map((r) => r.id));
+    const cutoff = Date.now() - DONE_MEMORY_MS;
+    for (const [id, at] of this.done) if (!present.has(id) || at < cutoff) this.done.delete(id);
     for (const r of rows) {
+      if (r.locked && this.done.has(r.id)) continue;
       if (!r.locked && r.attempts >= r.maxAttempts) {
         failedIds.push(r.id);
         continue;

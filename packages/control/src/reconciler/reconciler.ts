@@ -46,6 +46,8 @@ export class Reconciler {
   private outstandingKeys = new Set<string>();
   private protectedIds: ReadonlySet<string> = new Set();
   private wake: (() => void) | null = null;
+  /** Work finished while a scan ran (when `wake` is not set). */
+  private poked = false;
   private lastError: string | null = null;
   /** The earliest heartbeat deadline of a live node seen by the last scan (ms since the epoch). */
   private nextExpiry = Infinity;
@@ -61,6 +63,8 @@ export class Reconciler {
       config: cfg,
       isProtected: async (chunk) => (await protectedChunks(ctx.prisma)).has(chunk),
       onFinished: (t) => this.onFinished(t),
+      // Once its row no longer counts, the next scan reports the shorter queue.
+      onJobDone: () => this.poke(),
     });
   }
 
@@ -78,7 +82,13 @@ export class Reconciler {
       this.cooldown.delete(t.key);
     }
     // Work finished: the next step (e.g. dropping a surplus copy) need not wait a full interval.
-    this.wake?.();
+    this.poke();
+  }
+
+  /** Asks for a scan soon; one asked for during a scan follows it after MIN_SCAN_GAP_MS. */
+  private poke(): void {
+    if (this.wake) this.wake();
+    else this.poked = true;
   }
 
   /** Runs until `signal` aborts (leadership lost or shutdown). */
@@ -87,6 +97,7 @@ export class Reconciler {
     try {
       while (!signal.aborted) {
         const t0 = Date.now();
+        this.poked = false;
         try {
           await this.scan(t0);
           this.lastError = null;
@@ -98,10 +109,9 @@ export class Reconciler {
         // Scan again after the interval, or right when a silent node's heartbeat times
         // out, whichever comes first: its repair starts the moment it counts as down.
         const expiry = this.nextExpiry - Date.now() + EXPIRY_SLACK_MS;
-        const left = Math.max(
-          MIN_SCAN_GAP_MS,
-          Math.min(this.cfg.scanIntervalMs - (Date.now() - t0), Math.max(0, expiry)),
-        );
+        const left = this.poked
+          ? MIN_SCAN_GAP_MS
+          : Math.max(MIN_SCAN_GAP_MS, Math.min(this.cfg.scanIntervalMs - (Date.now() - t0), Math.max(0, expiry)));
         const sleptAt = Date.now();
         await new Promise<void>((resolve) => {
           let settled = false;
