@@ -166,7 +166,8 @@ export class DiskChunkStore implements ChunkStore {
     try {
       fh = await open(tmpPath, "wx", 0o644);
       await writeVerified(fh, id, body, declaredSize);
-      await fh.sync();
+      // fdatasync: enough for a freshly written file (see datasyncAndClose).
+      await fh.datasync();
       // Same inode and mtime after the rename: the stamp that marks it verified.
       const st = await fh.stat();
       await fh.close();
