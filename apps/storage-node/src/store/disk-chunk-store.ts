@@ -189,12 +189,9 @@ export class DiskChunkStore implements ChunkStore {
    */
   private async reserve(id: string, declaredSize: number): Promise<number> {
     checkDeclaredSize(id, declaredSize);
-    return this.reserveBeside(id, declaredSize, await lstatOrNull(this.chunkPath(id)));
-  }
-
-  private reserveBeside(id: string, declaredSize: number, existing: Stats | null | undefined): number {
+    const existing = await lstatOrNull(this.chunkPath(id));
     // Rewriting a chunk that is already present costs no extra space.
-    const reserve = existing == null ? declaredSize : 0;
+    const reserve = existing === null ? declaredSize : 0;
     checkCapacity(this.nodeName, declaredSize, reserve, {
       used: this.usedBytes,
       reserved: this.reservedBytes,
@@ -372,7 +369,9 @@ export class DiskChunkStore implements ChunkStore {
     const actual = createHash("sha256").update(data).digest("hex");
     if (actual !== id)
       throw new AppError("HASH_MISMATCH", `chunk ${id}: body hashes to ${actual}, not to the chunk id`, { actual });
-    const reserve = this.reserveBeside(id, size, lstatSync(this.chunkPath(id), { throwIfNoEntry: false }));
+    // Asynchronous on purpose: on a large store the chunk's directory may not be cached, and
+    // that lookup may read the disk. It also warms the lookup the commit's rename needs.
+    const reserve = await this.reserve(id, size);
     const tmpPath = this.tmpPathFor(id);
     let fd: number | null = null;
     try {
