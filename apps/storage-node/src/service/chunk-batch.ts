@@ -164,7 +164,11 @@ export async function putChunkBatch(
       const item = byK.get(k);
       if (!item) continue;
       try {
-        if (canStage) staged.push({ item, s: await store.stage!(it.id, once(data), it.size) });
+        if (canStage)
+          staged.push({
+            item,
+            s: store.stageBytes ? await store.stageBytes(it.id, data) : await store.stage!(it.id, once(data), it.size),
+          });
         else await store.put(it.id, once(data), it.size);
         bytes.set(k, data);
       } catch (err) {

@@ -175,15 +175,59 @@ describe("DiskChunkStore on disk", () => {
     expect(await buffer((await store.open(e.id))!.readAll())).toEqual(e.data);
   });
 
+  it("stages in-memory chunks like streamed ones: verified first, capacity held, mixed commits in order", async () => {
+    const { store, dir } = await openDisk({ capacityBytes: 150_000 });
+    const tmpFiles = () => readdir(path.join(dir, "tmp"));
+    // The last one is above the synchronous-write limit and takes the streamed path.
+    const [a, b, c, big] = [makeChunk(4096), makeChunk(4096), makeChunk(1000), makeChunk(100_000)];
+    // A bad chunk: refused before anything is written or reserved.
+    await expectAppError(store.stageBytes!(a.id, b.data), "HASH_MISMATCH");
+    await expectAppError(store.stageBytes!(big.id, Buffer.alloc(100_000)), "HASH_MISMATCH");
+    expect(await tmpFiles()).toEqual([]);
+    const sa = await store.stageBytes!(a.id, a.data);
+    const sb = await store.stageBytes!(b.id, b.data);
+    const sc = await store.stage!(c.id, chunksOf(c.data), c.data.length);
+    const sbig = await store.stageBytes!(big.id, big.data);
+    expect(await tmpFiles()).toHaveLength(4);
+    // Staged but not committed: invisible, and its bytes held against the capacity.
+    expect(await store.stat(a.id)).toBeNull();
+    const tooMuch = makeChunk(60_000);
+    await expectAppError(store.stageBytes!(tooMuch.id, tooMuch.data), "DISK_FULL");
+    await store.discardStaged!([sb]);
+    expect(await tmpFiles()).toHaveLength(3);
+    expect(await store.commitStaged!([sa, sc, sbig])).toEqual([
+      { id: a.id, size: a.data.length, created: true },
+      { id: c.id, size: c.data.length, created: true },
+      { id: big.id, size: big.data.length, created: true },
+    ]);
+    expect(await tmpFiles()).toEqual([]);
+    expect(store.usage()).toMatchObject({ usedBytes: 4096 + 1000 + 100_000, chunkCount: 3 });
+    // Rewriting a present chunk reserves nothing and reports it was there.
+    expect(await store.commitStaged!([await store.stageBytes!(a.id, a.data)])).toEqual([
+      { id: a.id, size: a.data.length, created: false },
+    ]);
+    expect(store.usage()).toMatchObject({ usedBytes: 4096 + 1000 + 100_000, chunkCount: 3 });
+    for (const x of [a, c, big]) expect(await buffer((await store.open(x.id))!.readAll())).toEqual(x.data);
+    // Marked verified at commit: a range read needs no hashing pass, and survives a restart.
+    expect((await buffer(await (await store.open(a.id))!.readRange(0, 9))).equals(a.data.subarray(0, 10))).toBe(true);
+    await store.close();
+    const reopened = await DiskChunkStore.open({ dataDir: dir, nodeName: "node-t" });
+    expect(reopened.usage()).toMatchObject({ usedBytes: 4096 + 1000 + 100_000, chunkCount: 3 });
+    expect(await buffer((await reopened.open(a.id))!.readAll())).toEqual(a.data);
+  });
+
   it("drops a batch still staged when the store closes instead of leaving its file open", async () => {
     const { store, dir } = await openDisk();
     const tmpFiles = () => readdir(path.join(dir, "tmp"));
     const f = makeChunk(300);
     await store.stage!(f.id, chunksOf(f.data), f.data.length);
-    expect(await tmpFiles()).toHaveLength(1);
+    const g = makeChunk(300);
+    await store.stageBytes!(g.id, g.data);
+    expect(await tmpFiles()).toHaveLength(2);
     await store.close();
     expect(await tmpFiles()).toEqual([]);
     expect(await store.stat(f.id)).toBeNull();
+    expect(await store.stat(g.id)).toBeNull();
   });
 
   it("cleans stale temp files at start and rebuilds usage by scanning", async () => {

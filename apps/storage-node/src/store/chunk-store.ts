@@ -77,6 +77,11 @@ export interface ChunkStore {
    * flushed. Stores without it get plain `put`s.
    */
   stage?(id: string, body: AsyncIterable<Uint8Array>, declaredSize: number): Promise<StagedChunk>;
+  /**
+   * `stage` for a chunk whose bytes are already in memory (a chunk batch): verified by
+   * hash before anything is written, then staged like `stage` does, at less cost per chunk.
+   */
+  stageBytes?(id: string, data: Uint8Array): Promise<StagedChunk>;
   /** One result per staged chunk, in order: stored, or the error that lost it. */
   commitStaged?(staged: readonly StagedChunk[]): Promise<(PutResult | Error)[]>;
   /** Drops staged chunks that will not be committed. */
@@ -199,6 +204,11 @@ export function verifyingStream(id: string, expectedSize: number, onMismatch: (r
 /** Serialises async critical sections per key (here: per chunk id). */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
+
+  /** True when nothing holds or waits for `key`: synchronous work on it cannot interleave. */
+  idle(key: string): boolean {
+    return !this.tails.has(key);
+  }
 
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.tails.get(key) ?? Promise.resolve();

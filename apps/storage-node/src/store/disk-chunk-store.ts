@@ -1,5 +1,15 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { Stats } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fdatasync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  renameSync,
+  writeSync,
+  type Stats,
+} from "node:fs";
 import { lstat, mkdir, open, readdir, rename, rm, statfs, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { pipeline, type Readable } from "node:stream";
@@ -21,7 +31,7 @@ import {
   type StoreHooks,
   type StoreUsage,
 } from "./chunk-store.ts";
-import { errnoCode, fsyncDir } from "./fs-util.ts";
+import { errnoCode, fsyncDir, fsyncDirHot } from "./fs-util.ts";
 
 const ID_RE = /^[0-9a-f]{64}$/;
 const FANOUT_RE = /^[0-9a-f]{2}$/;
@@ -29,6 +39,13 @@ const FANOUT_RE = /^[0-9a-f]{2}$/;
 const WRITE_BATCH_BYTES = 512 * 1024;
 const READ_HIGH_WATER = 256 * 1024;
 const VERIFIED_CACHE_MAX = 100_000;
+/**
+ * Up to this size a chunk batch's chunk is written with synchronous calls on the main
+ * thread (open, write: page-cache work of microseconds), leaving only the fdatasync and the
+ * directory fsync to the thread pool: each thread-pool round trip and its promises cost
+ * more CPU than such a write itself. Larger chunks keep the asynchronous path.
+ */
+const SYNC_STAGE_MAX_BYTES = 64 * 1024;
 
 export interface DiskChunkStoreOptions extends StoreHooks {
   dataDir: string;
@@ -42,14 +59,17 @@ export interface DiskChunkStoreOptions extends StoreHooks {
 
 interface DiskStagedChunk extends StagedChunk {
   readonly tmpPath: string;
-  readonly fh: FileHandle;
+  /** Exactly one of fh (stage) and fd (stageBytes) is set. */
+  readonly fh: FileHandle | null;
+  readonly fd: number | null;
   /** Capacity reserved for it until it is committed or discarded. */
   readonly reserve: number;
   /**
-   * Its data flush, started as soon as it is written: the disk writes while the rest of
-   * the batch arrives instead of all at once when it is committed.
+   * Its data flush (fh-staged chunks), started as soon as it is written: the disk writes
+   * while the rest of the batch arrives instead of all at once when it is committed.
+   * Null for fd-staged chunks, which commitStaged flushes with one datasync-and-close.
    */
-  readonly flushed: Promise<void>;
+  readonly flushed: Promise<void> | null;
 }
 
 interface VerifiedStamp {
@@ -152,7 +172,8 @@ export class DiskChunkStore implements ChunkStore {
     try {
       fh = await open(tmpPath, "wx", 0o644);
       await writeVerified(fh, id, body, declaredSize);
-      await fh.sync();
+      // fdatasync: enough for a freshly written file (see datasyncAndClose).
+      await fh.datasync();
       // Same inode and mtime after the rename: the stamp that marks it verified.
       const st = await fh.stat();
       await fh.close();
@@ -339,7 +360,7 @@ export class DiskChunkStore implements ChunkStore {
       // Kept open: commitStaged waits for this flush and closes the handle.
       const flushed = fh.datasync();
       flushed.catch(() => {});
-      const staged: DiskStagedChunk = { id, size: declaredSize, tmpPath, fh, reserve, flushed };
+      const staged: DiskStagedChunk = { id, size: declaredSize, tmpPath, fh, fd: null, reserve, flushed };
       this.staged.add(staged);
       return staged;
     } catch (err) {
@@ -348,18 +369,47 @@ export class DiskChunkStore implements ChunkStore {
     }
   }
 
+  async stageBytes(id: string, data: Uint8Array): Promise<StagedChunk> {
+    const size = data.byteLength;
+    if (size > SYNC_STAGE_MAX_BYTES) return this.stage(id, once(data), size);
+    checkDeclaredSize(id, size);
+    // Verified before a byte is written: a bad chunk costs no file at all.
+    const actual = createHash("sha256").update(data).digest("hex");
+    if (actual !== id)
+      throw new AppError("HASH_MISMATCH", `chunk ${id}: body hashes to ${actual}, not to the chunk id`, { actual });
+    // Asynchronous on purpose: on a large store the chunk's directory may not be cached, and
+    // that lookup may read the disk. It also warms the lookup the commit's rename needs.
+    const reserve = await this.reserve(id, size);
+    const tmpPath = this.tmpPathFor(id);
+    let fd: number | null = null;
+    try {
+      // O_EXCL: a temp name is never shared, so an existing file means something is wrong.
+      fd = openSync(tmpPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+      for (let off = 0; off < size;) off += writeSync(fd, data, off, size - off);
+    } catch (err) {
+      this.reservedBytes -= reserve;
+      if (fd !== null) closeQuietly(fd);
+      throw await this.abandonWrite(id, tmpPath, undefined, err);
+    }
+    const staged: DiskStagedChunk = { id, size, tmpPath, fh: null, fd, reserve, flushed: null };
+    this.staged.add(staged);
+    return staged;
+  }
+
   async commitStaged(staged: readonly StagedChunk[]): Promise<(PutResult | Error)[]> {
     const list = staged as readonly DiskStagedChunk[];
     for (const s of list) this.staged.delete(s);
     // Every file's data first (flushes started when each was staged; the journal groups
     // concurrent ones into few commits).
     const synced = await Promise.allSettled(
-      list.map(async (s) => {
+      list.map(async (s): Promise<Stats | null> => {
+        if (s.fd !== null) return datasyncAndClose(s.fd);
         try {
           await s.flushed;
         } finally {
-          await s.fh.close();
+          await s.fh!.close();
         }
+        return null;
       }),
     );
     // Then the renames, and one flush per directory that received a new entry.
@@ -369,6 +419,16 @@ export class DiskChunkStore implements ChunkStore {
       list.map(async (s, i) => {
         try {
           if (synced[i]!.status === "rejected") throw (synced[i] as PromiseRejectedResult).reason;
+          const dir = this.chunkDir(s.id);
+          if (s.fd !== null && this.knownDirs.has(dir) && this.mutex.idle(s.id)) {
+            // Nothing else works on this id right now, and nothing can start before these
+            // two calls return: the mutex's exclusion without its promises.
+            const final = path.join(dir, s.id);
+            const prev = lstatSync(final, { throwIfNoEntry: false }) ?? null;
+            renameSync(s.tmpPath, final);
+            renamed.push({ s, i, prev, final });
+            return;
+          }
           await this.mutex.run(s.id, async () => {
             const dir = this.chunkDir(s.id);
             await this.ensureDir(dir);
@@ -388,7 +448,8 @@ export class DiskChunkStore implements ChunkStore {
     const dirSynced = new Map<string, Error | null>();
     await Promise.all(
       [...new Set(renamed.map((r) => path.dirname(r.final)))].map(async (dir) => {
-        dirSynced.set(dir, await fsyncDir(dir).then(() => null, toError));
+        // Just renamed into, so its lookup is in the dentry cache (see fsyncDirHot).
+        dirSynced.set(dir, await fsyncDirHot(dir).then(() => null, toError));
       }),
     );
     for (const r of renamed) {
@@ -400,7 +461,10 @@ export class DiskChunkStore implements ChunkStore {
         results[r.i] = err;
         continue;
       }
-      const st = await lstatOrNull(r.final);
+      // A staged fd's stat from before the rename: same inode, size and mtime after it.
+      const fdStat =
+        synced[r.i]!.status === "fulfilled" ? (synced[r.i] as PromiseFulfilledResult<Stats | null>).value : null;
+      const st = fdStat ?? (await lstatOrNull(r.final));
       if (st) this.markVerified(r.s.id, st);
       results[r.i] = { id: r.s.id, size: r.s.size, created: r.prev === null };
     }
@@ -411,8 +475,9 @@ export class DiskChunkStore implements ChunkStore {
     for (const s of staged as readonly DiskStagedChunk[]) {
       if (!this.staged.delete(s)) continue;
       this.reservedBytes -= s.reserve;
-      await s.flushed.catch(() => {});
-      await dropTemp(s.tmpPath, s.fh);
+      if (s.fd !== null) closeQuietly(s.fd);
+      await s.flushed?.catch(() => {});
+      await dropTemp(s.tmpPath, s.fh ?? undefined);
     }
   }
 
@@ -595,6 +660,45 @@ async function writeVerified(
 async function dropTemp(tmpPath: string, fh: FileHandle | undefined): Promise<void> {
   await fh?.close().catch(() => {});
   await rm(tmpPath, { force: true }).catch(() => {});
+}
+
+async function* once(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield data;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Only ever used on a write that is being abandoned.
+  }
+}
+
+/**
+ * fdatasync, then the fd's stat, then close. fdatasync is enough for a freshly written
+ * file: it flushes the data and every piece of metadata needed to read it back (the size
+ * and the block allocation; on ext4 that is a journal commit holding the whole inode),
+ * skipping only timestamp-only updates, and there are none after the last write.
+ */
+function datasyncAndClose(fd: number): Promise<Stats> {
+  return new Promise((resolve, reject) => {
+    fdatasync(fd, (err) => {
+      let st: Stats | null = null;
+      let failed: unknown = err;
+      try {
+        if (!err) st = fstatSync(fd);
+      } catch (e) {
+        failed = e;
+      }
+      try {
+        closeSync(fd);
+      } catch (e) {
+        failed ??= e;
+      }
+      if (failed || st === null) reject(failed instanceof Error ? failed : new Error(String(failed)));
+      else resolve(st);
+    });
+  });
 }
 
 function toError(err: unknown): Error {

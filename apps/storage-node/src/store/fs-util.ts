@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { closeSync, fsync, openSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import path from "node:path";
 
@@ -13,6 +14,32 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * fsyncDir for a directory whose lookup is known to be cached (just created or renamed
+ * into): open and close are then microseconds of main-thread work, so only the fsync
+ * takes a thread-pool round trip. Not for cold directories, whose open may read the disk.
+ */
+export function fsyncDirHot(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let fd: number;
+    try {
+      fd = openSync(dir, "r");
+    } catch (err) {
+      reject(err as Error);
+      return;
+    }
+    fsync(fd, (err) => {
+      try {
+        closeSync(fd);
+      } catch (e) {
+        err ??= e as NodeJS.ErrnoException;
+      }
+      if (err) reject(err);
+      else resolve();
+    });
+  });
 }
 
 /** Writes a small file so that readers see either the old or the new content, never half. */
