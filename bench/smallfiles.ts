@@ -35,6 +35,7 @@ const DOWNLOAD_PARALLELISM = 16;
 export const flags = {
   files: "number of 4 KiB files (default 2000; 500 with --quick)",
   "log-level": "the cluster's log level (default warn; with --keep the logs stay in the work dir)",
+  "batch-linger": "how long a control-plane batch waits for more calls under load, ms (default: the SDK's)",
   "profile-process": "with --profile: the process to profile (control, worker or a node name; default control)",
 };
 
@@ -58,7 +59,10 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const bc = await BenchCluster.start(opts, logLevel ? { CUMULUS_LOG_LEVEL: logLevel } : {});
   const admin = bc.cluster.admin;
   if (!admin) throw new Error("the cluster did not print its admin login");
-  const client = new BatchingClient({ server: bc.url });
+  const linger = opts.flags["batch-linger"];
+  if (linger !== undefined && !(Number(linger) >= 0))
+    throw new Error(`--batch-linger must be a number of milliseconds >= 0, got ${linger}`);
+  const client = new BatchingClient({ server: bc.url, ...(linger !== undefined ? { batchLingerMs: Number(linger) } : {}) });
   await client.login({ email: admin.email, password: admin.password, deviceName: "bench-smallfiles" });
   const src = path.join(opts.workDir, "src");
   const dst = path.join(opts.workDir, "dst");
@@ -146,6 +150,9 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     ],
     notes: [
       `Upload: ${UPLOAD_PARALLELISM} files side by side; download: ${DOWNLOAD_PARALLELISM}; every file verified afterwards.`,
+      `Control-plane calls per request (mean batch size): ${Object.entries(client.batchStats())
+        .map(([k, v]) => `${k} ${(v.calls / Math.max(1, v.requests)).toFixed(1)} (${v.requests} requests)`)
+        .join(", ")}${linger !== undefined ? `; batch linger ${linger} ms` : ""}.`,
       "CPU-ms per file is user + system time of each process over the phase divided by the file count; PostgreSQL is not counted.",
     ],
     history: {
