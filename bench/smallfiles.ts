@@ -62,7 +62,10 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const linger = opts.flags["batch-linger"];
   if (linger !== undefined && !(Number(linger) >= 0))
     throw new Error(`--batch-linger must be a number of milliseconds >= 0, got ${linger}`);
-  const client = new BatchingClient({ server: bc.url, ...(linger !== undefined ? { batchLingerMs: Number(linger) } : {}) });
+  const client = new BatchingClient({
+    server: bc.url,
+    ...(linger !== undefined ? { batchLingerMs: Number(linger) } : {}),
+  });
   await client.login({ email: admin.email, password: admin.password, deviceName: "bench-smallfiles" });
   const src = path.join(opts.workDir, "src");
   const dst = path.join(opts.workDir, "dst");

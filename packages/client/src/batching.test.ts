@@ -45,14 +45,16 @@ describe("Coalescer", () => {
   it("sends the calls that arrive while a request is in flight as one batch, each with its own result", async () => {
     const sent: Sent = { batches: [], singles: [] };
     let open!: () => void;
-    const s = server(
-      sent,
-      new Promise<void>((r) => (open = r)),
-    );
+    const s = server(sent, new Promise<void>((r) => (open = r)));
     const c = new Coalescer(s.sendBatch, s.sendOne, { lingerMs: 0 });
     const first = c.call(1);
     await ticks(2);
-    const rest = [2, -3, 4].map((n) => c.call(n).then((v) => ({ v }), (e: unknown) => ({ e })));
+    const rest = [2, -3, 4].map((n) =>
+      c.call(n).then(
+        (v) => ({ v }),
+        (e: unknown) => ({ e }),
+      ),
+    );
     open();
     expect(await first).toBe(2);
     const out = await Promise.all(rest);
