@@ -51,6 +51,8 @@ the big file within 1.2 × Syncthing's time. A MISS is reported, not a failure.`
 
 export const flags = {
   only: "syncthing or cumulus: run one side only (no ratios)",
+  many: "number of 4 KiB files in (b) (default 10,000; 500 with --quick)",
+  skip: "measurements left out, comma-separated: latency, many, big (e.g. --skip latency,big)",
   "watcher-delay": `Syncthing's fsWatcherDelayS (default ${DEFAULT_WATCHER_DELAY_S}, its own default)`,
 };
 
@@ -58,15 +60,28 @@ interface Sizes {
   latencyFiles: number;
   manyFiles: number;
   big: number;
+  skip: ReadonlySet<Measurement>;
 }
 
-function sizesOf(opts: Pick<BenchOptions, "size" | "quick">): Sizes {
+const MEASUREMENTS = ["latency", "many", "big"] as const;
+type Measurement = (typeof MEASUREMENTS)[number];
+
+function sizesOf(opts: Pick<BenchOptions, "size" | "quick" | "flags">): Sizes {
+  const manyRaw = opts.flags.many;
+  const many = manyRaw === undefined ? (opts.quick ? 500 : 10_000) : Number(manyRaw);
+  if (!Number.isInteger(many) || many < 1) throw new Error(`--many must be a whole number ≥ 1, not "${manyRaw}"`);
+  const skip = new Set<Measurement>();
+  for (const m of (opts.flags.skip ?? "").split(",").filter(Boolean)) {
+    if (!(MEASUREMENTS as readonly string[]).includes(m))
+      throw new Error(`--skip takes ${MEASUREMENTS.join(", ")} (comma-separated), not "${m}"`);
+    skip.add(m as Measurement);
+  }
   return opts.quick
-    ? { latencyFiles: 5, manyFiles: 500, big: opts.size ?? 64 * MiB }
-    : { latencyFiles: 50, manyFiles: 10_000, big: opts.size ?? GiB };
+    ? { latencyFiles: 5, manyFiles: many, big: opts.size ?? 64 * MiB, skip }
+    : { latencyFiles: 50, manyFiles: many, big: opts.size ?? GiB, skip };
 }
 
-export function timeoutMs(opts: Pick<BenchOptions, "size" | "quick">): number {
+export function timeoutMs(opts: Pick<BenchOptions, "size" | "quick" | "flags">): number {
   const s = sizesOf(opts);
   // Per system: cluster start, latency files at up to 30 s each under load, 10k files at
   // >= 20 files/s, the big file staged and synced at >= 2 MB/s.
@@ -76,33 +91,42 @@ export function timeoutMs(opts: Pick<BenchOptions, "size" | "quick">): number {
 
 interface SideResult {
   label: string;
-  latency: Measured<number[]>;
-  many: Measured<number>;
-  big: Measured<number>;
+  latency: Measured<number[]> | null;
+  many: Measured<number> | null;
+  big: Measured<number> | null;
 }
 
 async function measureSide(pair: SyncPair, opts: BenchOptions, sizes: Sizes, stageDir: string): Promise<SideResult> {
   const common = { signal: opts.signal, log: opts.log };
-  opts.log(`${pair.label}: (a) latency, ${sizes.latencyFiles} files of 1 KiB`);
-  const latency = await measureLatency(pair, { ...common, files: sizes.latencyFiles, bytes: KiB, timeoutMs: 120_000 });
-  opts.log(`${pair.label}: p50 ${Math.round(percentile(latency.value, 50))} ms`);
-  opts.log(`${pair.label}: (b) ${sizes.manyFiles} files of 4 KiB`);
-  const many = await measureMany(pair, {
-    ...common,
-    files: sizes.manyFiles,
-    bytes: 4 * KiB,
-    stageDir,
-    timeoutMs: 120_000 + sizes.manyFiles * 100,
-  });
-  opts.log(`${pair.label}: ${fmtSeconds(many.value)} s`);
-  opts.log(`${pair.label}: (c) one file of ${humanSize(sizes.big)}`);
-  const big = await measureBig(pair, {
-    ...common,
-    bytes: sizes.big,
-    stageDir,
-    timeoutMs: 300_000 + (sizes.big / 1e6) * 1000,
-  });
-  opts.log(`${pair.label}: ${fmtSeconds(big.value)} s`);
+  let latency: Measured<number[]> | null = null;
+  let many: Measured<number> | null = null;
+  let big: Measured<number> | null = null;
+  if (!sizes.skip.has("latency")) {
+    opts.log(`${pair.label}: (a) latency, ${sizes.latencyFiles} files of 1 KiB`);
+    latency = await measureLatency(pair, { ...common, files: sizes.latencyFiles, bytes: KiB, timeoutMs: 120_000 });
+    opts.log(`${pair.label}: p50 ${Math.round(percentile(latency.value, 50))} ms`);
+  }
+  if (!sizes.skip.has("many")) {
+    opts.log(`${pair.label}: (b) ${sizes.manyFiles} files of 4 KiB`);
+    many = await measureMany(pair, {
+      ...common,
+      files: sizes.manyFiles,
+      bytes: 4 * KiB,
+      stageDir,
+      timeoutMs: 120_000 + sizes.manyFiles * 100,
+    });
+    opts.log(`${pair.label}: ${fmtSeconds(many.value)} s (${many.cpuS.toFixed(1)} CPU-s)`);
+  }
+  if (!sizes.skip.has("big")) {
+    opts.log(`${pair.label}: (c) one file of ${humanSize(sizes.big)}`);
+    big = await measureBig(pair, {
+      ...common,
+      bytes: sizes.big,
+      stageDir,
+      timeoutMs: 300_000 + (sizes.big / 1e6) * 1000,
+    });
+    opts.log(`${pair.label}: ${fmtSeconds(big.value)} s (${big.cpuS.toFixed(1)} CPU-s)`);
+  }
   return { label: pair.label, latency, many, big };
 }
 
@@ -158,13 +182,13 @@ function report(sizes: Sizes, watcherDelayS: number, cu: SideResult | null, st: 
   const ratio = (c: number | undefined, b: number | undefined) =>
     c === undefined || b === undefined ? "—" : `${(c / b).toFixed(2)}×`;
   const verdict = (ok: boolean | null) => (ok === null ? "—" : ok ? "OK" : "MISS");
-  const p = (r: SideResult | null, q: number) => (r ? percentile(r.latency.value, q) : undefined);
+  const p = (r: SideResult | null, q: number) => (r?.latency ? percentile(r.latency.value, q) : undefined);
   const cu50 = p(cu, 50);
   const st50 = p(st, 50);
   const both = cu !== null && st !== null;
   const latencyOk = cu50 === undefined ? null : cu50 < 1000 && (st50 === undefined || cu50 <= 0.25 * st50);
-  const manyOk = both ? cu.many.value < st.many.value : null;
-  const bigOk = both ? cu.big.value <= 1.2 * st.big.value : null;
+  const manyOk = both && cu.many && st.many ? cu.many.value < st.many.value : null;
+  const bigOk = both && cu.big && st.big ? cu.big.value <= 1.2 * st.big.value : null;
   const cuName = cu?.label ?? "Cumulus";
   const stName = st?.label ?? "Syncthing";
   const main: Table = {
@@ -174,25 +198,25 @@ function report(sizes: Sizes, watcherDelayS: number, cu: SideResult | null, st: 
       ["(a) latency p95", s(p(cu, 95)), s(p(st, 95)), ratio(p(cu, 95), p(st, 95)), "", ""],
       [
         `(b) ${sizes.manyFiles.toLocaleString("en-US")} × 4 KiB`,
-        s(cu?.many.value),
-        s(st?.many.value),
-        ratio(cu?.many.value, st?.many.value),
+        s(cu?.many?.value),
+        s(st?.many?.value),
+        ratio(cu?.many?.value, st?.many?.value),
         "< 1×",
         verdict(manyOk),
       ],
       [
         `(c) one ${humanSize(sizes.big)} file`,
-        s(cu?.big.value),
-        s(st?.big.value),
-        ratio(cu?.big.value, st?.big.value),
+        s(cu?.big?.value),
+        s(st?.big?.value),
+        ratio(cu?.big?.value, st?.big?.value),
         "≤ 1.2×",
         verdict(bigOk),
       ],
     ],
   };
-  const rate = (r: SideResult | null) => (r ? `${fmtRate(mbps(sizes.big, r.big.value))} MB/s` : "—");
-  const filesPerS = (r: SideResult | null) => (r ? (sizes.manyFiles / (r.many.value / 1000)).toFixed(0) : "—");
-  const cpu = (m: Measured<unknown> | undefined) => (m === undefined ? "—" : m.cpuS.toFixed(1));
+  const rate = (r: SideResult | null) => (r?.big ? `${fmtRate(mbps(sizes.big, r.big.value))} MB/s` : "—");
+  const filesPerS = (r: SideResult | null) => (r?.many ? (sizes.manyFiles / (r.many.value / 1000)).toFixed(0) : "—");
+  const cpu = (m: Measured<unknown> | null | undefined) => (m ? m.cpuS.toFixed(1) : "—");
   const detail: Table = {
     headers: ["", cuName, stName],
     rows: [
@@ -210,6 +234,7 @@ function report(sizes: Sizes, watcherDelayS: number, cu: SideResult | null, st: 
   ];
   if (!cu) notes.push("Cumulus was not run (`--only syncthing`).");
   if (!st) notes.push("Syncthing was not run (`--only cumulus`): no ratios.");
+  if (sizes.skip.size > 0) notes.push(`Not measured (\`--skip\`): ${[...sizes.skip].join(", ")}.`);
   const misses = [latencyOk, manyOk, bigOk].filter((x) => x === false).length;
   return {
     headline: `sync latency, ${sizes.manyFiles} small files, ${humanSize(sizes.big)}: Cumulus vs Syncthing${
@@ -223,13 +248,13 @@ function report(sizes: Sizes, watcherDelayS: number, cu: SideResult | null, st: 
     history: {
       "Latency p50 Cumulus s": s(cu50),
       "Latency p50 Syncthing s": s(st50),
-      "Small files ratio": ratio(cu?.many.value, st?.many.value),
-      "Big file ratio": ratio(cu?.big.value, st?.big.value),
+      "Small files ratio": ratio(cu?.many?.value, st?.many?.value),
+      "Big file ratio": ratio(cu?.big?.value, st?.big?.value),
     },
   };
 }
 
 function minMax(r: SideResult | null): string {
-  if (!r) return "—";
+  if (!r?.latency) return "—";
   return `${fmtSeconds(Math.min(...r.latency.value))} / ${fmtSeconds(Math.max(...r.latency.value))}`;
 }

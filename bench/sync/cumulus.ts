@@ -95,9 +95,13 @@ export async function startCumulusPair(opts: BenchOptions, dir: string): Promise
 
 function startAgent(opts: BenchOptions, bc: BenchCluster, name: string, folder: string, stateDir: string): Agent {
   const log = openSync(path.join(stateDir, "agent.log"), "a");
+  // --profile: a V8 CPU profile of each agent, written when it exits (Ctrl-C below).
+  const prof = opts.profile
+    ? [`--cpu-prof`, `--cpu-prof-dir=${path.join(opts.workDir, "profiles", `agent-${name}`)}`]
+    : [];
   const child = spawn(
     process.execPath,
-    [CLI, "sync", folder, "--remote", REMOTE, "--state-dir", stateDir, "--device", `bench-${name}`],
+    [...prof, CLI, "sync", folder, "--remote", REMOTE, "--state-dir", stateDir, "--device", `bench-${name}`],
     {
       cwd: opts.workDir,
       // Credentials from the `cumulus login` config, as for a person at a terminal.

@@ -75,7 +75,7 @@ async function waitStatus(
 }
 
 function noPartials(snap: Record<string, string>): void {
-  expect(Object.keys(snap).filter((p) => p.includes(".cumulus-partial"))).toEqual([]);
+  expect(Object.keys(snap).filter((p) => p.includes(".cumulus-partial") || p.includes("/.cumulus-dl-"))).toEqual([]);
 }
 
 test.beforeAll(async () => {
@@ -259,7 +259,8 @@ test("kill -9 mid-download and restart: no partial file is left and the file is 
   cumulus(["put", src, `${REMOTE}/big-down.bin`]);
   // A third of the way into B's download (its partial file holds chunks), kill it.
   await waitStatus(b!, (s) => s.progress.current.includes("/big-down.bin") && s.progress.bytesDone > 32 * 1024 * 1024);
-  expect((await readdir(dirB)).some((n) => n.startsWith("big-down.bin") && n.endsWith(".cumulus-partial"))).toBe(true);
+  // Downloads land in a hidden `.cumulus-dl-…` file (one `.cumulus-partial` suffix while incomplete).
+  expect((await readdir(dirB)).some((n) => /^\.cumulus-dl-[0-9a-f]+\.cumulus-partial$/.test(n))).toBe(true);
   await b!.kill9();
   b = agentB();
   const snap = await waitForSameTree([dirA, dirB], { until: (s) => "/big-down.bin" in s, timeoutMs: 240_000 });

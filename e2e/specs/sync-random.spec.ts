@@ -308,7 +308,11 @@ async function run(trace: string[]): Promise<void> {
     const a = r.pick(agents);
     const snap = await snapshot(a.folder);
     // Not the agent's own download temp files: nobody edits those.
-    const files = [...snap.items].filter(([k, v]) => v !== "dir" && !k.endsWith(".cumulus-partial")).map(([k]) => k);
+    const files = [...snap.items]
+      .filter(
+        ([k, v]) => v !== "dir" && !k.endsWith(".cumulus-partial") && !path.basename(k).startsWith(".cumulus-dl-"),
+      )
+      .map(([k]) => k);
     const dirs = ["", ...[...snap.items].filter(([, v]) => v === "dir").map(([k]) => k)];
     const someDir = () => r.pick(dirs);
     const op = r.int(100);

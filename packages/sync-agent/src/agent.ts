@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BatchingClient } from "@cumulus/client/batching";
+import { MAX_BATCH_ITEMS } from "@cumulus/protocol/api";
 import { CumulusClient } from "@cumulus/client/client";
 import type { TransferProgress } from "@cumulus/client/progress";
 import type {
@@ -18,7 +19,7 @@ import type {
 import { nameProblem } from "@cumulus/protocol/paths";
 import { initialSynced, type LocalNode } from "@cumulus/sync-engine/model";
 import type { Operation } from "@cumulus/sync-engine/operations";
-import { planWithReport } from "@cumulus/sync-engine/planner";
+import { planWithReport, type Waiting } from "@cumulus/sync-engine/planner";
 import { applyOutcome } from "@cumulus/sync-engine/synced";
 import { describeError, Executor, PreconditionFailed } from "./executor.ts";
 import { isCaseInsensitive, LocalScanner } from "./local.ts";
@@ -60,15 +61,39 @@ const MAX_ACTIVITY = 200;
 const TRANSFER_PARALLELISM = 6;
 /**
  * Small uploads at once: their time is control-plane round trips, which the batching client
- * folds into one request per step for all of them, so many in flight is what makes it fast.
+ * folds into one request per step for all of them (up to MAX_BATCH_ITEMS), so a full batch
+ * in flight is what makes them fast on a server that answers slowly.
  */
-const SMALL_UPLOAD_PARALLELISM = 64;
+const SMALL_UPLOAD_PARALLELISM = MAX_BATCH_ITEMS;
 const SMALL_FILE = 256 * 1024;
-/** Downloads at once (sizes are not known before the plan): their plans are batched too. */
-const DOWNLOAD_PARALLELISM = 16;
+/**
+ * Downloads at once (sizes are not known before the plan): their plans are batched too, and
+ * the chunk transport's socket limit keeps big ones from all streaming at once.
+ */
+const DOWNLOAD_PARALLELISM = 128;
+/**
+ * Transfers run as one batch at most: its state rows are committed together (one SQLite
+ * commit, one fsync per folder the downloads wrote to), so a batch is also what a crash can
+ * cost to re-link, never to re-transfer.
+ */
+const MAX_PLAN_BATCH = 2000;
+/** Delay between a change-feed answer and the round that plans it. */
+const FEED_DEBOUNCE_MS = 20;
+/** Watcher paths kept for the next round; past this many a full scan is as cheap. */
+const MAX_CHANGED_PATHS = 50_000;
 
 function isTransfer(op: Operation): op is Extract<Operation, { kind: "upload" | "download" }> {
   return op.kind === "upload" || op.kind === "download";
+}
+
+/** The first `n` keys of a map, without copying all of them. */
+function firstKeys<K>(m: ReadonlyMap<K, unknown>, n: number): K[] {
+  const out: K[] = [];
+  for (const k of m.keys()) {
+    if (out.length >= n) break;
+    out.push(k);
+  }
+  return out;
 }
 
 /** Runs `fn` over `items` with at most `n` at once; results in input order. */
@@ -115,6 +140,12 @@ export class SyncAgent extends EventEmitter {
   private running: Promise<void> | null = null;
   private feedLoop: Promise<void> | null = null;
   private rescanTimer: NodeJS.Timeout | null = null;
+  /** Paths the watcher reported since the last scan: the next round looks at only these. */
+  private changedPaths = new Set<string>();
+  /** The inputs of the last plan that found nothing to do (see round()). */
+  private lastEmptyPlan: { inputs: string; waiting: Waiting[] } | null = null;
+  /** The next round walks the whole folder (first round, safety-net timer, watcher trouble). */
+  private fullScan = true;
   private retryAt = 0;
   private failures = 0;
   private lastRoundQuiet = false;
@@ -186,9 +217,19 @@ export class SyncAgent extends EventEmitter {
     this.remote = new RemoteMirror(this.client, this.settings.remotePath, this.state);
     this.setState("starting", "Starting");
     if (this.opts.watch !== false) {
-      this.watcher = watchFolder(localDir, { skip: [this.stateDir], onChange: () => this.markDirty() });
+      this.watcher = watchFolder(localDir, {
+        skip: [this.stateDir],
+        onChange: (p) => {
+          if (this.changedPaths.size < MAX_CHANGED_PATHS) this.changedPaths.add(p);
+          else this.fullScan = true;
+          this.markDirty();
+        },
+        // What changed before the watcher was ready, or while it failed, only a full scan sees.
+        onReady: () => this.rescan(),
+        onError: () => this.rescan(),
+      });
     }
-    this.rescanTimer = setInterval(() => this.markDirty(), this.opts.rescanMs ?? 60_000);
+    this.rescanTimer = setInterval(() => this.rescan(), this.opts.rescanMs ?? 60_000);
     this.rescanTimer.unref();
     this.running = this.loop();
     this.feedLoop = this.follow();
@@ -246,6 +287,11 @@ export class SyncAgent extends EventEmitter {
   }
 
   // --- loops --------------------------------------------------------------------------------
+
+  private rescan(): void {
+    this.fullScan = true;
+    this.markDirty();
+  }
 
   markDirty(delay = this.opts.debounceMs ?? 150): void {
     this.dirty = true;
@@ -311,7 +357,9 @@ export class SyncAgent extends EventEmitter {
       }
       try {
         const n = await this.remote.pull(this.opts.longPollSec ?? 25, this.ac.signal);
-        if (n > 0) this.markDirty();
+        // A feed answer is already a batch (the server commits many files at once): plan it
+        // now rather than after the watcher's debounce, which is for bursts of local events.
+        if (n > 0) this.markDirty(Math.min(this.opts.debounceMs ?? 150, FEED_DEBOUNCE_MS));
         if (failures > 0) {
           failures = 0;
           this.clearErrors("NETWORK");
@@ -347,12 +395,24 @@ export class SyncAgent extends EventEmitter {
       await remote.pull(0, this.ac.signal);
     }
     this.caseInsensitive ??= await isCaseInsensitive(this.settings.localDir!);
-    const scan = await scanner.scan({
+    const scanOpts = {
       caseInsensitive: this.caseInsensitive,
       stableMs: this.opts.stableMs ?? 500,
       skip: [this.stateDir],
       signal: this.ac.signal,
-    });
+    };
+    // Without a watcher every round walks the folder; with one, only what it reported.
+    const full = this.fullScan || !this.watcher;
+    const changed = this.changedPaths;
+    this.changedPaths = new Set();
+    this.fullScan = false;
+    let scan;
+    try {
+      scan = (full ? null : await scanner.update(changed, scanOpts)) ?? (await scanner.scan(scanOpts));
+    } catch (err) {
+      this.fullScan = true; // what `changed` held is not in the tree
+      throw err;
+    }
     state.saveHashes(scanner.takeHashChanges());
     const localRoot = scan.tree.root()!;
     if (!this.synced) {
@@ -373,13 +433,22 @@ export class SyncAgent extends EventEmitter {
       const n = remote.tree.resolve(rel);
       if (n) excluded.add(n.id);
     }
-    const { operations, waiting } = planWithReport(remote.tree, scan.tree, this.synced, {
-      ignore: scan.ignore,
-      excludedRemoteIds: excluded,
-      caseInsensitive: this.caseInsensitive,
-      device: this.opts.device,
-      isValidName: (n) => nameProblem(n) === null,
-    });
+    // The planner is pure: with the three trees (and the settings) as they were when it last
+    // found nothing to do, it would find nothing again. Rounds woken by the echo of our own
+    // writes (watcher events, the feed returning our uploads) skip it; on a large folder a
+    // plan is most of a round's CPU.
+    const inputs = `${scan.tree.stamp}|${remote.tree.stamp}|${this.synced.stamp}|${[...excluded].join(",")}`;
+    const same = !dryRun && this.lastEmptyPlan?.inputs === inputs && scan.unstable === 0;
+    const { operations, waiting } = same
+      ? { operations: [] as Operation[], waiting: this.lastEmptyPlan!.waiting }
+      : planWithReport(remote.tree, scan.tree, this.synced, {
+          ignore: scan.ignore,
+          excludedRemoteIds: excluded,
+          caseInsensitive: this.caseInsensitive,
+          device: this.opts.device,
+          isValidName: (n) => nameProblem(n) === null,
+        });
+    this.lastEmptyPlan = operations.length === 0 && !dryRun ? { inputs, waiting } : null;
     // Names the server refuses wait in place; a person has to rename them.
     for (const w of waiting)
       if (w.reason.startsWith("name not allowed"))
@@ -403,6 +472,7 @@ export class SyncAgent extends EventEmitter {
       // Partial downloads of an interrupted run are resumed by the plan that needs them;
       // with nothing left to do, any still here are stale.
       for (const p of scan.partials) await rm(p, { force: true }).catch(() => undefined);
+      scanner.clearPartials();
       this.lastRoundQuiet = scan.unstable === 0;
       if (scan.unstable > 0) this.markDirty(Math.min(this.opts.stableMs ?? 500, 160));
       this.progress = { filesPending: 0, bytesTotal: 0, bytesDone: 0, current: [] };
@@ -427,10 +497,19 @@ export class SyncAgent extends EventEmitter {
     const remote = this.remote!;
     const transfers = operations.filter(isTransfer);
     this.progress = { filesPending: transfers.length, bytesTotal: 0, bytesDone: 0, current: [] };
-    for (const op of transfers) if (op.kind === "upload") this.progress.bytesTotal += local.get(op.localId)?.size ?? 0;
+    // Upload sizes are known now; a download's when its plan arrives (its first progress report).
+    const sizes = new Map<Operation, number>();
+    for (const op of transfers)
+      if (op.kind === "upload") {
+        const size = local.get(op.localId)?.size ?? 0;
+        sizes.set(op, size);
+        this.progress.bytesTotal += size;
+      }
     let doneBytes = 0;
     let lastEmit = 0;
+    // Bytes of the transfers in flight, and their sum (kept as it changes: hundreds run at once).
     const inFlight = new Map<string, number>();
+    let inFlightBytes = 0;
     const executor = new Executor(
       {
         client: this.client!,
@@ -453,7 +532,7 @@ export class SyncAgent extends EventEmitter {
       let detail: string | null = null;
       if (isTransfer(op)) {
         inFlight.set(where, 0);
-        this.progress.current = [...inFlight.keys()].slice(0, 5);
+        if (inFlight.size <= 5) this.progress.current = firstKeys(inFlight, 5);
       }
       let outcome;
       try {
@@ -461,10 +540,13 @@ export class SyncAgent extends EventEmitter {
           onTransfer: (d) => (detail = d),
           onProgress: (p: Readonly<TransferProgress>) => {
             if (p.phase === "hashing") return;
+            if (op.kind === "download" && !sizes.has(op)) {
+              sizes.set(op, p.bytesTotal);
+              this.progress.bytesTotal += p.bytesTotal;
+            }
+            inFlightBytes += p.bytesDone - (inFlight.get(where) ?? 0);
             inFlight.set(where, p.bytesDone);
-            let sum = doneBytes;
-            for (const v of inFlight.values()) sum += v;
-            this.progress.bytesDone = sum;
+            this.progress.bytesDone = doneBytes + inFlightBytes;
             if (Date.now() - lastEmit > 250) {
               lastEmit = Date.now();
               this.emitStatus();
@@ -490,19 +572,19 @@ export class SyncAgent extends EventEmitter {
         this.markDirty(this.retryAt - Date.now());
         return "skipped";
       } finally {
+        inFlightBytes -= inFlight.get(where) ?? 0;
         inFlight.delete(where);
       }
-      // One transaction (one commit) for what the operation did: its synced rows, the remote
-      // rows it touched and the hashes it learnt land together.
-      this.state!.tx(() => {
-        applyOutcome(this.synced!, op, outcome, remote.tree, executor.local);
-        remote.persist();
-        this.state!.saveHashes(this.scanner!.takeHashChanges());
-      });
+      // What the operation did (its synced rows, the remote rows it touched, the hashes it
+      // learnt) is written in the batch's transaction (runPlan), committed once per batch.
+      applyOutcome(this.synced!, op, outcome, remote.tree, executor.local);
+      remote.persist();
+      this.state!.saveHashes(this.scanner!.takeHashChanges());
       if (isTransfer(op)) {
         this.progress.filesPending = Math.max(0, this.progress.filesPending - 1);
-        if (op.kind === "upload") doneBytes += local.get(op.localId)?.size ?? 0;
-        this.progress.current = [...inFlight.keys()].slice(0, 5);
+        doneBytes += sizes.get(op) ?? 0;
+        this.progress.bytesDone = doneBytes + inFlightBytes;
+        this.progress.current = firstKeys(inFlight, 5);
       }
       this.recordActivity(op, detail);
       this.setState("syncing", this.syncingMessage());
@@ -516,7 +598,13 @@ export class SyncAgent extends EventEmitter {
           ? DOWNLOAD_PARALLELISM
           : TRANSFER_PARALLELISM;
     try {
-      await this.runPlan(operations, runOne, () => fatal, parallelism);
+      await this.runPlan(
+        operations,
+        runOne,
+        () => fatal,
+        parallelism,
+        () => executor.syncDirs(),
+      );
     } finally {
       await executor.close();
     }
@@ -527,6 +615,7 @@ export class SyncAgent extends EventEmitter {
     runOne: (op: Operation) => Promise<"ok" | "replan" | "skipped">,
     fatal: () => unknown,
     parallelism: (batch: readonly Operation[]) => number,
+    makeDurable: () => Promise<void>,
   ): Promise<void> {
     for (let i = 0; i < operations.length;) {
       if (this.stopped || this.paused) return;
@@ -535,7 +624,7 @@ export class SyncAgent extends EventEmitter {
       const batch: Operation[] = [operations[i]!];
       if (isTransfer(operations[i]!)) {
         const paths = new Set([(operations[i] as { path: string }).path]);
-        for (let j = i + 1; j < operations.length && batch.length < 256; j++) {
+        for (let j = i + 1; j < operations.length && batch.length < MAX_PLAN_BATCH; j++) {
           const next = operations[j]!;
           if (!isTransfer(next) || paths.has(next.path)) break;
           paths.add(next.path);
@@ -543,7 +632,15 @@ export class SyncAgent extends EventEmitter {
         }
       }
       i += batch.length;
-      const results = await pool(batch, parallelism(batch), runOne);
+      // One commit for the batch, after the downloads' renames are durable: a crash before
+      // it leaves done-but-unrecorded operations, which the next plan links (same content).
+      const results = await this.state!.group(async () => {
+        try {
+          return await pool(batch, parallelism(batch), runOne);
+        } finally {
+          await makeDurable();
+        }
+      });
       if (fatal()) throw fatal();
       if (results.includes("replan")) {
         this.markDirty(0);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Stats } from "node:fs";
 import { link, lstat, mkdir, open, rename, rmdir, unlink } from "node:fs/promises";
 import path from "node:path";
@@ -9,7 +10,7 @@ import type { LocalNode, RemoteNode } from "@cumulus/sync-engine/model";
 import type { Operation, Outcome } from "@cumulus/sync-engine/operations";
 import { AppError } from "@cumulus/protocol/errors";
 import { hashFile } from "./hash.ts";
-import { localIdOf, PARTIAL_SUFFIX, type LocalScanner } from "./local.ts";
+import { DOWNLOAD_PREFIX, localIdOf, type LocalScanner } from "./local.ts";
 import type { RemoteMirror } from "./remote.ts";
 import { type IndexedTree, joinRemote, splitPath } from "./tree.ts";
 
@@ -31,6 +32,24 @@ export interface ExecutorOptions {
   deviceName: string;
   concurrency?: number;
   signal?: AbortSignal;
+}
+
+/**
+ * Files up to this size are sent without an upload journal: they are one chunk, so there is
+ * nothing to resume, and the journal's file writes would be most of their local cost.
+ */
+export const NO_JOURNAL_BELOW = 256 * 1024;
+
+/**
+ * Where a download of `dest` lands before it is linked to its name: downloadFile writes
+ * `<tmp>.cumulus-partial`, fsyncs it and renames it to `<tmp>`. A hidden `.cumulus-dl-…`
+ * name (ignored by default, and the same for every attempt, so an interrupted download
+ * resumes) keeps that partial at one `.cumulus-partial` suffix, and a short hash keeps it
+ * within the file system's name limit whatever the length of the real name.
+ */
+export function downloadTemp(dest: string): string {
+  const h = createHash("sha256").update(path.basename(dest)).digest("hex").slice(0, 20);
+  return path.join(path.dirname(dest), `${DOWNLOAD_PREFIX}${h}`);
 }
 
 export interface RunHooks {
@@ -55,6 +74,11 @@ const isCode = (err: unknown, ...codes: string[]): boolean =>
 export class Executor {
   readonly o: ExecutorOptions;
   local: IndexedTree<LocalNode>;
+  /**
+   * Folders whose entries downloads changed since the last `syncDirs()`: their fsync is
+   * done once per batch (before the batch's state rows are committed), not once per file.
+   */
+  private dirtyDirs = new Set<string>();
   /** One keep-alive connection pool to the storage nodes for every transfer of the plan. */
   private io: Promise<Awaited<ReturnType<typeof openTransport>>> | null = null;
 
@@ -66,6 +90,13 @@ export class Executor {
   private chunkIo(): Promise<Awaited<ReturnType<typeof openTransport>>> {
     this.io ??= openTransport("http", this.o.client.site, 16);
     return this.io;
+  }
+
+  /** Makes the renames and links of the downloads so far durable (one fsync per folder). */
+  async syncDirs(): Promise<void> {
+    const dirs = [...this.dirtyDirs];
+    this.dirtyDirs.clear();
+    await Promise.all(dirs.map(fsyncDir));
   }
 
   async close(): Promise<void> {
@@ -154,7 +185,7 @@ export class Executor {
           localPath: abs,
           remotePath: this.remotePath(op.path),
           baseVersion: op.baseVersion,
-          journalDir: this.o.journalDir,
+          ...(before.size >= NO_JOURNAL_BELOW ? { journalDir: this.o.journalDir } : {}),
           chunkIo: await this.chunkIo(),
           deviceName: this.o.deviceName,
           concurrency: this.o.concurrency ?? 4,
@@ -187,7 +218,7 @@ export class Executor {
         if (r.version !== op.version) throw new PreconditionFailed(`remote ${op.path} is at v${r.version}`);
         const parent = this.localParent(op.path);
         const dest = this.abs(op.path);
-        const tmp = dest + PARTIAL_SUFFIX;
+        const tmp = downloadTemp(dest);
         const got = await downloadFile(client, {
           remotePath: rPath,
           localPath: tmp,
@@ -214,7 +245,8 @@ export class Executor {
             await rename(tmp, dest);
             this.local.delete(op.localId);
           }
-          await fsyncDir(path.dirname(dest));
+          // Durable before the state row says so: the caller runs syncDirs() before committing.
+          this.dirtyDirs.add(path.dirname(dest));
           const id = localIdOf(st);
           this.o.scanner.remember(id, { size: st.size, mtimeMs: st.mtimeMs, hash });
           this.local.set(id, {

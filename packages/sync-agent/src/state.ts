@@ -159,6 +159,24 @@ export class AgentState {
     }
   }
 
+  /**
+   * Runs async `fn` with every write made meanwhile (its own and any `tx` of other tasks)
+   * in one transaction, committed when it ends, whether it succeeds or throws: a group
+   * commit, not an atomic unit (each write is one an operation already did). A nested call
+   * joins the outer one.
+   */
+  async group<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.depth > 0) return fn();
+    this.depth++;
+    this.db.exec("BEGIN");
+    try {
+      return await fn();
+    } finally {
+      this.depth--;
+      this.db.exec("COMMIT");
+    }
+  }
+
   private txInner(fn: () => void): void {
     this.db.exec("BEGIN");
     try {
@@ -193,6 +211,12 @@ type RemoteRow = {
 export class PersistentSynced extends SyncedStore {
   declare private state?: AgentState;
   declare loading?: boolean;
+  declare private changes?: number;
+
+  /** Grows with every change: equal stamps, equal contents. */
+  get stamp(): number {
+    return this.changes ?? 0;
+  }
 
   constructor(state: AgentState) {
     super();
@@ -200,14 +224,21 @@ export class PersistentSynced extends SyncedStore {
   }
 
   override set(id: string, node: SyncedNode): this {
+    this.changes = (this.changes ?? 0) + 1;
     super.set(id, node);
     if (this.state && !this.loading) this.state.writeSynced(node);
     return this;
   }
 
   override delete(id: string): boolean {
+    this.changes = (this.changes ?? 0) + 1;
     const had = super.delete(id);
     if (had && this.state) this.state.deleteSynced(id);
     return had;
+  }
+
+  override clear(): void {
+    this.changes = (this.changes ?? 0) + 1;
+    super.clear();
   }
 }

@@ -6,6 +6,16 @@ interface TreeNode {
   readonly name: string;
 }
 
+let serials = 0;
+
+/** Same fields, same values (nodes are flat records). */
+function sameNode(a: object, b: object): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if ((a as Record<string, unknown>)[k] !== (b as Record<string, unknown>)[k]) return false;
+  return true;
+}
+
 /**
  * A tree map (id → node) that also indexes children by NFC name, so that path lookups and
  * subtree walks stay cheap on large folders. It is a plain Map to the planner.
@@ -13,6 +23,21 @@ interface TreeNode {
 export class IndexedTree<N extends TreeNode> extends Map<string, N> {
   // `declare`d: Map's constructor calls set() before field initialisers would run.
   declare private kids?: Map<string, Map<string, string>>;
+  declare private changes?: number;
+  declare private serialNo?: number;
+
+  /**
+   * Which tree and how far it has changed ("<serial>:<changes>"): equal stamps mean equal
+   * contents (setting a node to what it already was is no change).
+   */
+  get stamp(): string {
+    this.serialNo ??= ++serials;
+    return `${this.serialNo}:${this.changes ?? 0}`;
+  }
+
+  private changed(): void {
+    this.changes = (this.changes ?? 0) + 1;
+  }
 
   private index(): Map<string, Map<string, string>> {
     this.kids ??= new Map();
@@ -21,6 +46,8 @@ export class IndexedTree<N extends TreeNode> extends Map<string, N> {
 
   override set(id: string, node: N): this {
     const old = super.get(id);
+    if (old && sameNode(old, node)) return this;
+    this.changed();
     if (old) this.unindex(old);
     super.set(id, node);
     if (node.parentId !== null) {
@@ -34,11 +61,14 @@ export class IndexedTree<N extends TreeNode> extends Map<string, N> {
 
   override delete(id: string): boolean {
     const old = super.get(id);
-    if (old) this.unindex(old);
+    if (!old) return false;
+    this.changed();
+    this.unindex(old);
     return super.delete(id);
   }
 
   override clear(): void {
+    this.changed();
     super.clear();
     this.kids = new Map();
   }
