@@ -67,6 +67,8 @@ const DOWNLOAD_PARALLELISM = 16;
 export const flags = {
   files: "number of 4 KiB files (default 2000; 500 with --quick)",
   "log-level": "the cluster's log level (default warn; with --keep the logs stay in the work dir)",
+  parallel: `files uploaded side by side (default ${UPLOAD_PARALLELISM}; the sync agent runs up to 500)`,
+  "batch-linger": "how long a control-plane batch waits for more calls under load, ms (default: the SDK's)",
   "profile-process": "with --profile: the process to profile (control, worker or a node name; default control)",
 };
 
@@ -90,7 +92,15 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const bc = await BenchCluster.start(opts, logLevel ? { CUMULUS_LOG_LEVEL: logLevel } : {});
   const admin = bc.cluster.admin;
   if (!admin) throw new Error("the cluster did not print its admin login");
-  const client = new BatchingClient({ server: bc.url });
+  const upPar = Number(opts.flags["parallel"] ?? UPLOAD_PARALLELISM);
+  if (!Number.isInteger(upPar) || upPar < 1) throw new Error(`--parallel must be a positive integer, got ${upPar}`);
+  const linger = opts.flags["batch-linger"];
+  if (linger !== undefined && !(Number(linger) >= 0))
+    throw new Error(`--batch-linger must be a number of milliseconds >= 0, got ${linger}`);
+  const client = new BatchingClient({
+    server: bc.url,
+    ...(linger !== undefined ? { batchLingerMs: Number(linger) } : {}),
+  });
   await client.login({ email: admin.email, password: admin.password, deviceName: "bench-smallfiles" });
   const src = path.join(opts.workDir, "src");
   const dst = path.join(opts.workDir, "dst");
@@ -126,7 +136,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
 
   opts.log(`uploading ${files} files of 4 KiB`);
   const up = await phase("upload", () =>
-    pool(names, UPLOAD_PARALLELISM, async (n) => {
+    pool(names, upPar, async (n) => {
       await uploadFile(client, {
         localPath: path.join(src, n),
         remotePath: `${remote}/${n}`,
@@ -177,7 +187,10 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       { title: "CPU by process", table },
     ],
     notes: [
-      `Upload: ${UPLOAD_PARALLELISM} files side by side; download: ${DOWNLOAD_PARALLELISM}; every file verified afterwards.`,
+      `Upload: ${upPar} files side by side; download: ${DOWNLOAD_PARALLELISM}; every file verified afterwards.`,
+      `Control-plane calls per request (mean batch size): ${Object.entries(client.batchStats())
+        .map(([k, v]) => `${k} ${(v.calls / Math.max(1, v.requests)).toFixed(1)} (${v.requests} requests)`)
+        .join(", ")}${linger !== undefined ? `; batch linger ${linger} ms` : ""}.`,
       "CPU-ms per file is user + system time of each process over the phase divided by the file count; PostgreSQL is not counted.",
     ],
     history: {

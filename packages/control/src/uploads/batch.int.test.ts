@@ -51,11 +51,36 @@ describe("batch uploads", () => {
     );
     expect(begun.results.map((r) => r.ok)).toEqual(files.map(() => true));
     const plans = begun.results.map((r) => (r.ok ? r.value : null)!);
+    // The stored uploads are what the answers promised: expiry (UTC, to the millisecond), path, manifest.
+    for (const [i, plan] of plans.entries()) {
+      const row = await ctx.prisma.upload.findUniqueOrThrow({ where: { id: plan.uploadId } });
+      expect(row.expiresAt.toISOString()).toBe(plan.expiresAt);
+      expect(row.path).toBe(files[i]!.path);
+      expect(row.size).toBe(4096n);
+      expect(row.manifest).toMatchObject({
+        chunks: files[i]!.chunks.map((c) => ({ id: c.id, size: c.size })),
+        baseVersion: null,
+      });
+    }
     const commits = [];
     for (const plan of plans) commits.push({ uploadId: plan.uploadId, receipts: await receiptsFor(plan, nodes) });
     const committed = ZCommitUploadBatchResponse.parse(await commitUploadBatch(ctx, alice, { commits }));
     expect(committed.results.map((r) => (r.ok ? r.value.entry.path : r.error.code))).toEqual(files.map((f) => f.path));
     for (const f of files) expect((await statEntry(ctx, alice, { path: f.path })).versions).toBe(1);
+    // Each answer is the entry as a single commit answers it (same fields, same values).
+    for (const [i, r] of committed.results.entries()) {
+      const st = await statEntry(ctx, alice, { path: files[i]!.path });
+      expect(r.ok && r.value.entry).toEqual({
+        id: st.entry.id,
+        name: st.entry.name,
+        path: st.entry.path,
+        type: "file",
+        size: 4096,
+        modifiedAt: st.entry.modifiedAt,
+        owner: alice.email,
+        version: 1,
+      });
+    }
   });
 
   it("one bad or conflicting file gets its own error and the others still go through", async () => {
