@@ -19,9 +19,22 @@ const SMALL = 1024 * 1024;
 
 /** Chunks and hashes a local file (small files read at once, large ones streamed). */
 export async function hashFile(path: string, size: number, signal?: AbortSignal): Promise<string> {
+  return (await chunkAndHashFile(path, size, signal)).hash;
+}
+
+/** `hashFile`, also returning the chunk list it hashed (an upload can reuse it: see LocalScanner.manifests). */
+export async function chunkAndHashFile(
+  path: string,
+  size: number,
+  signal?: AbortSignal,
+): Promise<{ hash: string; size: number; chunks: { id: string; size: number }[] }> {
   const chunks: { id: string; size: number }[] = [];
   const source =
     size <= SMALL ? [await readFile(path, { signal })] : createReadStream(path, { highWaterMark: SMALL, signal });
-  for await (const rec of chunkStream(source)) chunks.push({ id: rec.id, size: rec.size });
-  return contentHashOf(chunks);
+  let total = 0;
+  for await (const rec of chunkStream(source)) {
+    chunks.push({ id: rec.id, size: rec.size });
+    total += rec.size;
+  }
+  return { hash: contentHashOf(chunks), size: total, chunks };
 }
