@@ -522,7 +522,7 @@ export class SyncAgent extends EventEmitter {
         scanner: this.scanner!,
         journalDir: path.join(this.stateDir, "uploads"),
         deviceName: this.opts.device,
-        concurrency: this.opts.concurrency ?? 4,
+        ...(this.opts.concurrency !== undefined ? { concurrency: this.opts.concurrency } : {}),
         signal: this.ac.signal,
       },
       local,

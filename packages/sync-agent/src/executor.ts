@@ -206,7 +206,9 @@ export class Executor {
           ...(before.size >= NO_JOURNAL_BELOW ? { journalDir: this.o.journalDir } : {}),
           chunkIo: await this.chunkIo(),
           deviceName: this.o.deviceName,
-          concurrency: this.o.concurrency ?? 4,
+          // Unset: uploadFile's own default (8 chunk PUTs in flight), which a big file needs to
+          // hide the nodes' per-chunk fsync latency; 4 left 1 GiB at ~31 MB/s (docs/benchmarks.md).
+          ...(this.o.concurrency !== undefined ? { concurrency: this.o.concurrency } : {}),
           signal,
           ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
         });
