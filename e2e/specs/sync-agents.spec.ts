@@ -178,6 +178,10 @@ test("a run of many small files (batched begin, commit and download plans) arriv
   expect(listed.entries.length).toBe(300);
   await rm(path.join(dirA, "many"), { recursive: true });
   await waitForSameTree([dirA, dirB], { until: (s) => !("/many/" in s) });
+  // Deleted as one folder (one trash item), not as 300 files and then the folder.
+  const trash = await api<{ items: { originalPath: string; type: string }[] }>("/fs/trash");
+  const fromMany = trash.items.filter((t) => t.originalPath.includes(`/${REMOTE}/many`));
+  expect(fromMany).toEqual([expect.objectContaining({ type: "folder" })]);
 });
 
 test("a name the server refuses is reported with a fix, and everything else still syncs", async () => {

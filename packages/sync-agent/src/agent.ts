@@ -18,9 +18,10 @@ import type {
 } from "@cumulus/protocol/agent";
 import { nameProblem } from "@cumulus/protocol/paths";
 import { initialSynced, type LocalNode } from "@cumulus/sync-engine/model";
-import type { Operation } from "@cumulus/sync-engine/operations";
+import type { DeleteRemoteOp, Operation } from "@cumulus/sync-engine/operations";
 import { planWithReport, type Waiting } from "@cumulus/sync-engine/planner";
 import { applyOutcome } from "@cumulus/sync-engine/synced";
+import { collapseFolderDeletes, independentDeletes } from "./deletes.ts";
 import { describeError, Executor, PreconditionFailed } from "./executor.ts";
 import { isCaseInsensitive, LocalScanner } from "./local.ts";
 import { RemoteMirror } from "./remote.ts";
@@ -77,6 +78,8 @@ const DOWNLOAD_PARALLELISM = 128;
  * cost to re-link, never to re-transfer.
  */
 const MAX_PLAN_BATCH = 2000;
+/** Remote deletes at once (independent ones: see runPlan). */
+const DELETE_PARALLELISM = 16;
 /** Delay between a change-feed answer and the round that plans it. */
 const FEED_DEBOUNCE_MS = 20;
 /** Watcher paths kept for the next round; past this many a full scan is as cheap. */
@@ -493,8 +496,9 @@ export class SyncAgent extends EventEmitter {
     await this.execute(operations, scan.tree);
   }
 
-  private async execute(operations: Operation[], local: IndexedTree<LocalNode>): Promise<void> {
+  private async execute(planned: Operation[], local: IndexedTree<LocalNode>): Promise<void> {
     const remote = this.remote!;
+    const operations = collapseFolderDeletes(planned, remote.tree);
     const transfers = operations.filter(isTransfer);
     this.progress = { filesPending: transfers.length, bytesTotal: 0, bytesDone: 0, current: [] };
     // Upload sizes are known now; a download's when its plan arrives (its first progress report).
@@ -518,7 +522,7 @@ export class SyncAgent extends EventEmitter {
         scanner: this.scanner!,
         journalDir: path.join(this.stateDir, "uploads"),
         deviceName: this.opts.device,
-        concurrency: this.opts.concurrency ?? 4,
+        ...(this.opts.concurrency !== undefined ? { concurrency: this.opts.concurrency } : {}),
         signal: this.ac.signal,
       },
       local,
@@ -592,11 +596,13 @@ export class SyncAgent extends EventEmitter {
     };
 
     const parallelism = (batch: readonly Operation[]) =>
-      batch.every((op) => op.kind === "upload" && (local.get(op.localId)?.size ?? Infinity) <= SMALL_FILE)
-        ? SMALL_UPLOAD_PARALLELISM
-        : batch.every((op) => op.kind === "download")
-          ? DOWNLOAD_PARALLELISM
-          : TRANSFER_PARALLELISM;
+      batch[0]!.kind === "deleteRemote"
+        ? DELETE_PARALLELISM
+        : batch.every((op) => op.kind === "upload" && (local.get(op.localId)?.size ?? Infinity) <= SMALL_FILE)
+          ? SMALL_UPLOAD_PARALLELISM
+          : batch.every((op) => op.kind === "download")
+            ? DOWNLOAD_PARALLELISM
+            : TRANSFER_PARALLELISM;
     try {
       await this.runPlan(
         operations,
@@ -622,7 +628,17 @@ export class SyncAgent extends EventEmitter {
       // Consecutive transfers of distinct paths do not depend on each other (the plan puts
       // every mkdir, move and delete they need before them): run them side by side.
       const batch: Operation[] = [operations[i]!];
-      if (isTransfer(operations[i]!)) {
+      const first = operations[i]!;
+      if (first.kind === "deleteRemote") {
+        // Remote deletes none of which is inside another are independent: each is one
+        // control-plane request, so in a row they cost a round trip each.
+        for (let j = i + 1; j < operations.length && batch.length < MAX_PLAN_BATCH; j++) {
+          const next = operations[j]!;
+          if (next.kind !== "deleteRemote") break;
+          if (!batch.every((b) => independentDeletes(b as DeleteRemoteOp, next))) break;
+          batch.push(next);
+        }
+      } else if (isTransfer(first)) {
         const paths = new Set([(operations[i] as { path: string }).path]);
         for (let j = i + 1; j < operations.length && batch.length < MAX_PLAN_BATCH; j++) {
           const next = operations[j]!;

@@ -4,7 +4,7 @@ import { lstat, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { compileIgnore, type IgnoreMatcher } from "@cumulus/sync-engine/ignore";
 import type { LocalNode } from "@cumulus/sync-engine/model";
-import { hashFile } from "./hash.ts";
+import { chunkAndHashFile } from "./hash.ts";
 import type { HashEntry } from "./state.ts";
 import { IndexedTree } from "./tree.ts";
 
@@ -78,6 +78,19 @@ interface ScanPass {
  * date with only the paths a watcher reported (and the files still being written), so a
  * round on a large folder costs what changed, not the size of the folder.
  */
+export interface ScannedManifest {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  chunks: { id: string; size: number }[];
+}
+
+/** Files smaller than this are cheap to chunk again; their chunk lists are not kept. */
+const KEEP_MANIFEST_FROM = 4 * 1024 * 1024;
+/** At most this many chunk lists are kept (oldest dropped): ~1,000 chunks per GiB. */
+const MAX_MANIFESTS = 64;
+
 export class LocalScanner {
   readonly root: string;
   readonly hashes: Map<string, HashEntry>;
@@ -91,6 +104,15 @@ export class LocalScanner {
   private unstable = new Set<string>();
   private problems = new Map<string, { path: string; code: string; message: string }>();
   private partials = new Set<string>();
+  /**
+   * Chunk lists of the big files this scanner hashed, by local id, with the stat they were
+   * made from: the upload of such a file takes it instead of chunking the file a second
+   * time (1 GiB: ~1.7 CPU-s less on agent A). Chunk lists, not just the content hash the
+   * planner compares, because the upload must name the exact chunks whose hash the planner
+   * saw; uploadFile re-checks the stat and hashes every chunk it sends against this list,
+   * so a stale entry costs a normal read, never a wrong version. Memory only, bounded.
+   */
+  readonly manifests = new Map<string, ScannedManifest>();
 
   constructor(root: string, hashes: Map<string, HashEntry>) {
     this.root = path.resolve(root);
@@ -379,9 +401,9 @@ export class LocalScanner {
         return;
       }
     }
-    let hash: string;
+    let hashed: Awaited<ReturnType<typeof chunkAndHashFile>>;
     try {
-      hash = await hashFile(abs, st.size, opts.signal);
+      hashed = await chunkAndHashFile(abs, st.size, opts.signal);
       const after = await lstat(abs);
       if (after.size !== st.size || after.mtimeMs !== st.mtimeMs || localIdOf(after) !== id) {
         this.unstable.add(relPath);
@@ -400,7 +422,16 @@ export class LocalScanner {
       return;
     }
     ps.hashed++;
+    const hash = hashed.hash;
     this.remember(id, { size: st.size, mtimeMs: st.mtimeMs, hash });
+    if (st.size >= KEEP_MANIFEST_FROM && hashed.size === st.size) {
+      this.manifests.delete(id);
+      this.manifests.set(id, { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, chunks: hashed.chunks });
+      for (const old of this.manifests.keys()) {
+        if (this.manifests.size <= MAX_MANIFESTS) break;
+        this.manifests.delete(old);
+      }
+    }
     tree.set(id, { ...base, contentHash: hash });
   }
 }

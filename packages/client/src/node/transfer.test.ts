@@ -424,3 +424,57 @@ describe("single pass (chunk hashes reused)", () => {
     }
   });
 });
+
+describe("precomputed manifest (a sync agent's scan)", () => {
+  const precomputedFor = async (p: string, chunks: { id: string; size: number }[]) => {
+    const { stat } = await import("node:fs/promises");
+    const st = await stat(p);
+    return { manifest: { size: st.size, chunks }, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+  };
+
+  it("uploads from it without chunking the file again, byte-identical", async () => {
+    const manifest = await chunkLocalFile(src);
+    const phases: { phase: string; bytesDone: number }[] = [];
+    const r = await uploadFile(client, {
+      localPath: src,
+      remotePath: "/pre.bin",
+      precomputed: await precomputedFor(src, manifest.chunks),
+      onProgress: (ev) => {
+        if (ev.phase === "hashing") phases.push({ phase: ev.phase, bytesDone: ev.bytesDone });
+      },
+      ...fast,
+    });
+    expectFirstUpload(r, manifest.chunks.length);
+    // One "hashing" report, already complete: no chunk pass ran.
+    expect(phases).toEqual([{ phase: "hashing", bytesDone: SIZE }]);
+    const out = path.join(dir, "pre-out.bin");
+    await downloadFile(client, { remotePath: "/pre.bin", localPath: out, ...fast });
+    expect(sha(await readFile(out))).toBe(sha(content));
+  });
+
+  it("refuses (CONFLICT, nothing committed) when the bytes no longer match its chunk ids", async () => {
+    const manifest = await chunkLocalFile(src);
+    // Same stat, different claimed content: as if the file changed within one mtime tick.
+    const wrong = manifest.chunks.map((c, i) => (i === 1 ? { ...c, id: sha(Buffer.from("not these bytes")) } : c));
+    const err = await uploadFile(client, {
+      localPath: src,
+      remotePath: "/pre-wrong.bin",
+      precomputed: await precomputedFor(src, wrong),
+      ...fast,
+    }).catch((e: unknown) => e);
+    expect((err as AppError).code).toBe("CONFLICT");
+    expect(fc.commits).toHaveLength(0);
+    expect(fc.files.has("/pre-wrong.bin")).toBe(false);
+  });
+
+  it("is ignored when the file's stat changed since it was made (the file is chunked as usual)", async () => {
+    const manifest = await chunkLocalFile(src);
+    const wrong = manifest.chunks.map((c) => ({ ...c, id: sha(Buffer.from(c.id)) }));
+    const pre = { ...(await precomputedFor(src, wrong)), mtimeMs: 1 };
+    const r = await uploadFile(client, { localPath: src, remotePath: "/pre-stale.bin", precomputed: pre, ...fast });
+    expectFirstUpload(r, manifest.chunks.length);
+    const out = path.join(dir, "pre-stale-out.bin");
+    await downloadFile(client, { remotePath: "/pre-stale.bin", localPath: out, ...fast });
+    expect(sha(await readFile(out))).toBe(sha(content));
+  });
+});

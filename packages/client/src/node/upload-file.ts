@@ -39,6 +39,24 @@ export interface UploadFileOptions extends Omit<UploadOptions, "path" | "baseVer
    * (docs/benchmarks.md).
    */
   presendMinBytes?: number;
+  /**
+   * The file's chunk list as an earlier pass over it made it (e.g. a sync agent's scanner,
+   * which hashes the file anyway), with the file's identity and stat at that time. Used
+   * instead of chunking the file again only while dev, inode, size and mtime are still
+   * those; otherwise the file is chunked as usual. Every chunk sent is then read and hashed
+   * and must match its id in the manifest (else CONFLICT, nothing committed), so a manifest
+   * that no longer describes the bytes is never committed.
+   */
+  precomputed?: PrecomputedManifest;
+}
+
+export interface PrecomputedManifest {
+  manifest: ManifestLike;
+  /** `Stats.dev`, `.ino`, `.size` and `.mtimeMs` (numbers, as `fs.stat` gives them) when the manifest was made. */
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
 }
 
 const DEFAULT_PRESEND_MIN_BYTES = Number.POSITIVE_INFINITY;
@@ -141,6 +159,22 @@ export async function openTransport(
   return createChunkTransport(transport, site, http) ?? http;
 }
 
+function matchesPrecomputed(st: BigIntStats, p: PrecomputedManifest | undefined): p is PrecomputedManifest {
+  if (!p) return false;
+  // Compared as the numbers fs.stat (not bigint) gives, since that is what the caller has.
+  const n = (v: bigint) => Number(v);
+  const mtimeMs = Number(st.mtimeNs / 1000n) / 1000;
+  const sum = p.manifest.chunks.reduce((a, c) => a + c.size, 0);
+  return (
+    n(st.dev) === p.dev &&
+    n(st.ino) === p.ino &&
+    n(st.size) === p.size &&
+    p.manifest.size === p.size &&
+    sum === p.size &&
+    Math.abs(mtimeMs - p.mtimeMs) < 0.001
+  );
+}
+
 function sameFile(a: BigIntStats, b: BigIntStats | null): boolean {
   return b !== null && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino && a.dev === b.dev;
 }
@@ -162,6 +196,10 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
     ? new FileReceiptJournal(opts.journalDir, opts.localPath, opts.remotePath)
     : undefined;
   let presend: (PresendResult & { receipts: Map<string, string[]> }) | undefined;
+  // Whether the bytes sent were hashed by this upload's own chunk pass (then they may be
+  // sent unhashed while the file looks unchanged) or come from a caller's manifest (then
+  // every chunk is hashed when sent and checked against its id).
+  let ownPass = true;
   try {
     const st = await stat(opts.localPath, { bigint: true });
     if (!st.isFile()) throw new AppError("BAD_REQUEST", `${opts.localPath} is not a regular file`);
@@ -169,7 +207,14 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
     const early =
       Number(st.size) >= (opts.presendMinBytes ?? DEFAULT_PRESEND_MIN_BYTES) &&
       !(opts.skipUnchanged && baseVersion !== null);
-    if (early) {
+    if (matchesPrecomputed(st, opts.precomputed)) {
+      manifest = opts.precomputed.manifest;
+      ownPass = false;
+      opts.onProgress?.({
+        ...emptyProgress("hashing", manifest.size, manifest.chunks.length),
+        bytesDone: manifest.size,
+      });
+    } else if (early) {
       presend = await presendFile(client, opts, baseVersion, before, journal);
       manifest = presend.manifest;
     } else {
@@ -221,7 +266,9 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
     // the file system's mtime granularity of the chunk pass is not detected this way; the
     // nodes still verify every chunk's SHA-256 against its id.
     let unchanged =
-      sameFile(before, await fh.stat({ bigint: true }).catch(() => null)) && manifest.size === Number(before.size);
+      ownPass &&
+      sameFile(before, await fh.stat({ bigint: true }).catch(() => null)) &&
+      manifest.size === Number(before.size);
     // Read buffers, reused from chunk to chunk (one per chunk in flight).
     let bufSize = 0;
     for (const c of manifest.chunks) bufSize = Math.max(bufSize, c.size);
