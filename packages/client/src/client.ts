@@ -182,7 +182,12 @@ export class CumulusClient {
    */
   async delete(
     path: string,
-    opts: { recursive?: boolean; expectedId?: string; expectedVersion?: number } & RequestOptions = {},
+    opts: {
+      recursive?: boolean;
+      expectedId?: string;
+      expectedVersion?: number;
+      unchangedSince?: number;
+    } & RequestOptions = {},
   ): Promise<TrashItem> {
     const res = await this.call("POST", "/fs/delete", {
       body: {
@@ -190,6 +195,7 @@ export class CumulusClient {
         recursive: opts.recursive ?? false,
         ...(opts.expectedId !== undefined ? { expectedId: opts.expectedId } : {}),
         ...(opts.expectedVersion !== undefined ? { expectedVersion: opts.expectedVersion } : {}),
+        ...(opts.unchangedSince !== undefined ? { unchangedSince: opts.unchangedSince } : {}),
       },
       signal: opts.signal,
     });

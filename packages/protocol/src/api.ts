@@ -72,6 +72,12 @@ export const ZDeleteRequest = z.object({
    */
   expectedId: z.uuid().optional(),
   expectedVersion: z.number().int().min(1).optional(),
+  /**
+   * For a recursive folder delete: refuse (CONFLICT) if anything inside the folder changed
+   * after this change-feed sequence. A sync agent trashing a folder it saw as of its cursor
+   * must not take along an edit another device made inside it since.
+   */
+  unchangedSince: z.number().int().min(0).optional(),
 });
 /** GET /api/v1/fs/trash */
 export const ZTrashItem = z.object({

@@ -498,7 +498,7 @@ export class SyncAgent extends EventEmitter {
 
   private async execute(planned: Operation[], local: IndexedTree<LocalNode>): Promise<void> {
     const remote = this.remote!;
-    const operations = collapseFolderDeletes(planned, remote.tree);
+    const operations = collapseFolderDeletes(planned, remote.tree, remote.cursor);
     const transfers = operations.filter(isTransfer);
     this.progress = { filesPending: transfers.length, bytesTotal: 0, bytesDone: 0, current: [] };
     // Upload sizes are known now; a download's when its plan arrives (its first progress report).

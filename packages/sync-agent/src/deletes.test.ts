@@ -43,9 +43,16 @@ describe("collapseFolderDeletes", () => {
     w.local.removeSubtree("l-f");
     const ops = plan(w.remote, w.local, w.synced);
     expect(ops.filter((o) => o.kind === "deleteRemote")).toHaveLength(304);
-    const out = collapseFolderDeletes(ops, w.remote);
+    const out = collapseFolderDeletes(ops, w.remote, 7);
     expect(out).toEqual([
-      expect.objectContaining({ kind: "deleteRemote", remoteId: "f", path: "/f", type: "folder", recursive: true }),
+      expect.objectContaining({
+        kind: "deleteRemote",
+        remoteId: "f",
+        path: "/f",
+        type: "folder",
+        recursive: true,
+        unchangedSince: 7,
+      }),
     ]);
   });
 
@@ -58,7 +65,7 @@ describe("collapseFolderDeletes", () => {
     w.local.set("l-f3", { ...w.local.get("l-f3")!, parentId: "l-root", name: "3.txt" });
     w.local.delete("l-f");
     const ops = plan(w.remote, w.local, w.synced);
-    const out = collapseFolderDeletes(ops, w.remote);
+    const out = collapseFolderDeletes(ops, w.remote, 7);
     const deletes = out.filter((o): o is DeleteRemoteOp => o.kind === "deleteRemote");
     expect(deletes.map((d) => [d.path, d.recursive]).sort()).toEqual(
       [
@@ -81,7 +88,7 @@ describe("collapseFolderDeletes", () => {
     w.local.delete("l-f1");
     w.local.delete("l-keep");
     const ops = plan(w.remote, w.local, w.synced);
-    expect(collapseFolderDeletes(ops, w.remote)).toEqual(ops);
+    expect(collapseFolderDeletes(ops, w.remote, 7)).toEqual(ops);
   });
 });
 

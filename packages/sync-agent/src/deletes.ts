@@ -10,12 +10,16 @@ import type { IndexedTree } from "./tree.ts";
  * folder, each before the folder, so the result is the same tree. Done here, after the
  * pure planner, because it is a matter of how the server is asked, not of what to do.
  *
- * What the per-item deletes checked and this does not: each file's version. An edit
- * another device made inside the folder after this agent's last look at the feed is
- * trashed with the folder (restorable from the trash with it), where a per-file delete
- * would have stopped and replanned. The folder's own id is still checked by the server.
+ * The per-item deletes checked each file's version; the folder delete carries the feed
+ * cursor the remote tree was read at instead (`unchangedSince`), and the server refuses it
+ * if anything inside changed since, so an edit another device made meanwhile is never
+ * trashed with the folder: the agent catches up and replans.
  */
-export function collapseFolderDeletes(ops: readonly Operation[], remote: IndexedTree<RemoteNode>): Operation[] {
+export function collapseFolderDeletes(
+  ops: readonly Operation[],
+  remote: IndexedTree<RemoteNode>,
+  cursor: number,
+): Operation[] {
   const at = new Map<string, number>();
   ops.forEach((op, i) => {
     if (op.kind === "deleteRemote") at.set(op.remoteId, i);
@@ -36,6 +40,7 @@ export function collapseFolderDeletes(ops: readonly Operation[], remote: Indexed
     replace.set(i, {
       ...op,
       recursive: true,
+      unchangedSince: cursor,
       reason: `${op.reason} (the folder and its ${below.length} items at once)`,
     });
   }

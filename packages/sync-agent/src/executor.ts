@@ -316,6 +316,7 @@ export class Executor {
           recursive: op.recursive,
           expectedId: op.remoteId,
           ...(op.type === "file" && op.expectedVersion !== null ? { expectedVersion: op.expectedVersion } : {}),
+          ...(op.unchangedSince !== undefined ? { unchangedSince: op.unchangedSince } : {}),
           signal,
         });
         remote.remove(op.remoteId);

@@ -94,6 +94,11 @@ export interface DeleteRemoteOp extends OpBase {
   readonly type: NodeType;
   readonly expectedVersion: number | null;
   readonly recursive: boolean;
+  /**
+   * For a recursive folder delete: the change-feed sequence the folder's contents were seen
+   * at; the server refuses if anything inside changed since (not set by the planner).
+   */
+  readonly unchangedSince?: number;
 }
 
 export interface DeleteLocalOp extends OpBase {

@@ -58,4 +58,24 @@ describe("delete with preconditions (sync agents)", () => {
     await expect(deleteEntry(ctx, alice, { path: `${home}/dir`, expectedVersion: 0 })).rejects.toThrow();
     expect(await live(`${home}/dir`)).toBe(true);
   });
+
+  it("refuses a folder delete when something inside changed after the sequence it names", async () => {
+    await mkdir(ctx, alice, { path: `${home}/proj/sub`, parents: true });
+    await upload(ctx, alice, nodes, `${home}/proj/sub/x.txt`, [fakeChunk(20)]);
+    const seen = Number((await ctx.prisma.change.aggregate({ _max: { seq: true } }))._max.seq);
+    // Another device edits a file deep inside after the agent read the feed.
+    await upload(ctx, alice, nodes, `${home}/proj/sub/x.txt`, [fakeChunk(21)], { baseVersion: 1 });
+    const stale = deleteEntry(ctx, alice, { path: `${home}/proj`, recursive: true, unchangedSince: seen });
+    await expect(stale).rejects.toMatchObject({ code: "CONFLICT", message: expect.stringMatching(/x\.txt/) });
+    expect(await live(`${home}/proj`)).toBe(true);
+    expect((await statEntry(ctx, alice, { path: `${home}/proj/sub/x.txt` })).entry.type).toBe("file");
+    await expect(
+      deleteEntry(ctx, alice, { path: `${home}/proj`, recursive: true, unchangedSince: -1 }),
+    ).rejects.toThrow();
+    expect(await live(`${home}/proj`)).toBe(true);
+
+    const now = Number((await ctx.prisma.change.aggregate({ _max: { seq: true } }))._max.seq);
+    await deleteEntry(ctx, alice, { path: `${home}/proj`, recursive: true, unchangedSince: now });
+    expect(await live(`${home}/proj`)).toBe(false);
+  });
 });

@@ -49,6 +49,26 @@ export async function deleteEntry(
         );
       }
     }
+    if (req.unchangedSince !== undefined && entry.type === "folder") {
+      // Lock the live subtree first: an edit that commits before these locks is seen by
+      // the change query below; one that comes after waits for this trash and finds it.
+      const changed = await tx.$queryRaw<{ name: string; seq: bigint }[]>`
+        WITH RECURSIVE sub AS (
+          SELECT id FROM "Entry" WHERE id = ${id}::uuid
+          UNION ALL
+          SELECT e.id FROM "Entry" e JOIN sub ON e."parentId" = sub.id WHERE e."liveName" IS NOT NULL
+        ), locked AS (
+          SELECT e.id FROM "Entry" e JOIN sub ON e.id = sub.id FOR UPDATE OF e
+        )
+        SELECT c.name, c.seq FROM "Change" c JOIN locked ON c."entryId" = locked.id
+        WHERE c.seq > ${BigInt(req.unchangedSince)} ORDER BY c.seq LIMIT 1`;
+      if (changed.length > 0) {
+        throw new AppError(
+          "CONFLICT",
+          `${l.path} changed inside since you last looked (${changed[0]!.name}, change ${changed[0]!.seq}): nothing was deleted; look again`,
+        );
+      }
+    }
     if (entry.type === "folder" && !req.recursive) {
       // Creators lock the folder FOR SHARE, so this count cannot go stale before commit.
       const children = await tx.entry.count({ where: { parentId: id, liveName: { not: null } } });
