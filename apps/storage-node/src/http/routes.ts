@@ -18,24 +18,12 @@ import {
   sendJson,
   toAppError,
 } from "../protocol/http.ts";
-import type { ChunkStore } from "../store/chunk-store.ts";
-import type { NodeIdentity } from "../store/identity.ts";
-import { authorizeToken, chunkNotStored, putChunk, type Authorized } from "../service/chunk-api.ts";
-import type { Metrics } from "../service/metrics.ts";
-import type { NodeState } from "../service/node-state.ts";
-import type { PipelineForwarder } from "../service/pipeline.ts";
-import type { CapabilityVerifier } from "../service/tokens.ts";
+import { authorizeToken, chunkNotStored, putChunk, type Authorized, type ChunkApiDeps } from "../service/chunk-api.ts";
 import { PUT_BATCH_PATH } from "@cumulus/protocol/chunk-batch";
 import { putChunkBatch } from "../service/chunk-batch.ts";
 import { readReplicateBatchRequest, readReplicateRequest, type Replicator } from "../replication/replicator.ts";
 
-export interface ApiDeps {
-  store: ChunkStore;
-  state: NodeState;
-  identity: NodeIdentity;
-  verifier: CapabilityVerifier;
-  forwarder: PipelineForwarder;
-  metrics: Metrics;
+export interface ApiDeps extends ChunkApiDeps {
   log: Logger;
   /** Node-to-node copies for the reconciler (POST /replicate); absent: 404. */
   replicator?: Replicator;

@@ -14,21 +14,9 @@ import {
   type UdtRequest,
   type UdtResponse,
 } from "@cumulus/protocol/udt-frames";
-import type { ChunkStore } from "../store/chunk-store.ts";
-import type { NodeIdentity } from "../store/identity.ts";
-import { authorizeToken, chunkNotStored, putChunk, type Authorized } from "../service/chunk-api.ts";
-import type { Metrics } from "../service/metrics.ts";
-import type { NodeState } from "../service/node-state.ts";
-import type { PipelineForwarder } from "../service/pipeline.ts";
-import type { CapabilityVerifier } from "../service/tokens.ts";
+import { authorizeToken, chunkNotStored, putChunk, type Authorized, type ChunkApiDeps } from "../service/chunk-api.ts";
 
-export interface UdtDeps {
-  store: ChunkStore;
-  state: NodeState;
-  identity: NodeIdentity;
-  verifier: CapabilityVerifier;
-  forwarder: PipelineForwarder;
-  metrics: Metrics;
+export interface UdtDeps extends ChunkApiDeps {
   log: Logger;
 }
 
