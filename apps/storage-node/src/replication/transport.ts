@@ -72,7 +72,9 @@ export class HttpChunkTransport implements ChunkTransport {
     try {
       const res = await this.raw.get(url, readToken, size, into, MAX_ERROR_BODY, (d) => {
         destroy = d;
-        // A whole chunk (≤ 4 MiB) that takes longer than the idle time-out is stuck.
+        // A whole chunk (≤ 4 MiB) that takes longer than the idle time-out is stuck. Called
+        // again when a stale keep-alive connection is retried: the first timer goes with it.
+        if (idle) clearTimeout(idle);
         idle = setTimeout(() => d(new Error(`no answer within ${this.idleTimeoutMs} ms`)), this.idleTimeoutMs);
         idle.unref();
       });
