@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
+import type { z } from "zod";
 import { AppError } from "@cumulus/protocol/errors";
 import { MAX_CHUNK_BYTES } from "@cumulus/protocol/ids";
 import {
@@ -313,49 +314,33 @@ export class Replicator {
 }
 
 /** Reads and parses the small JSON body of POST /replicate. */
-export async function readReplicateRequest(req: IncomingMessage): Promise<ReplicateRequest> {
-  const parts: Buffer[] = [];
-  let total = 0;
-  for await (const buf of req as AsyncIterable<Buffer>) {
-    total += buf.length;
-    if (total > MAX_BODY_BYTES)
-      throw new AppError("PAYLOAD_TOO_LARGE", `replicate request over ${MAX_BODY_BYTES} bytes`);
-    parts.push(buf);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.concat(parts).toString("utf8"));
-  } catch {
-    throw new AppError("BAD_REQUEST", "replicate request body is not valid JSON");
-  }
-  const parsed = ZReplicateRequest.safeParse(json);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new AppError("BAD_REQUEST", `invalid replicate request: ${i?.path.join(".")}: ${i?.message}`);
-  }
-  return parsed.data;
+export function readReplicateRequest(req: IncomingMessage): Promise<ReplicateRequest> {
+  return readJsonBody(req, ZReplicateRequest, MAX_BODY_BYTES, "replicate request");
 }
 
 /** Reads and parses the JSON body of POST /replicate/batch. */
-export async function readReplicateBatchRequest(req: IncomingMessage): Promise<ReplicateBatchRequest> {
+export function readReplicateBatchRequest(req: IncomingMessage): Promise<ReplicateBatchRequest> {
+  return readJsonBody(req, ZReplicateBatchRequest, MAX_BATCH_BODY_BYTES, "replicate batch request");
+}
+
+async function readJsonBody<T>(req: IncomingMessage, schema: z.ZodType<T>, maxBytes: number, what: string): Promise<T> {
   const parts: Buffer[] = [];
   let total = 0;
   for await (const buf of req as AsyncIterable<Buffer>) {
     total += buf.length;
-    if (total > MAX_BATCH_BODY_BYTES)
-      throw new AppError("PAYLOAD_TOO_LARGE", `replicate batch request over ${MAX_BATCH_BODY_BYTES} bytes`);
+    if (total > maxBytes) throw new AppError("PAYLOAD_TOO_LARGE", `${what} over ${maxBytes} bytes`);
     parts.push(buf);
   }
   let json: unknown;
   try {
     json = JSON.parse(Buffer.concat(parts).toString("utf8"));
   } catch {
-    throw new AppError("BAD_REQUEST", "replicate batch request body is not valid JSON");
+    throw new AppError("BAD_REQUEST", `${what} body is not valid JSON`);
   }
-  const parsed = ZReplicateBatchRequest.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const i = parsed.error.issues[0];
-    throw new AppError("BAD_REQUEST", `invalid replicate batch request: ${i?.path.join(".")}: ${i?.message}`);
+    throw new AppError("BAD_REQUEST", `invalid ${what}: ${i?.path.join(".")}: ${i?.message}`);
   }
   return parsed.data;
 }
