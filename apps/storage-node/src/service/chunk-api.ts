@@ -25,19 +25,25 @@ export interface Authorized {
   epoch: number;
 }
 
+/** This node's registration; UNAVAILABLE until it has one. */
+export function activeRegistration(state: NodeState): { nodeId: string; epoch: number } {
+  const active = state.active();
+  if (active === null) {
+    throw new AppError(
+      "UNAVAILABLE",
+      `storage node ${state.name} is not registered with the control plane yet; retry shortly`,
+    );
+  }
+  return active;
+}
+
 /** Checks `token` for `need` against this node's registration (UNAVAILABLE until it has one). */
 export async function authorizeToken(
   d: Pick<ChunkApiDeps, "state" | "verifier">,
   token: string | null,
   need: Omit<Requirement, "nodeId">,
 ): Promise<Authorized> {
-  const active = d.state.active();
-  if (active === null) {
-    throw new AppError(
-      "UNAVAILABLE",
-      `storage node ${d.state.name} is not registered with the control plane yet; retry shortly`,
-    );
-  }
+  const active = activeRegistration(d.state);
   const claims = await d.verifier.verify(token, { ...need, nodeId: active.nodeId });
   return { claims, nodeId: active.nodeId, epoch: active.epoch };
 }
@@ -117,7 +123,7 @@ export async function putChunk(d: ChunkApiDeps, p: ChunkPut): Promise<{ receipts
 }
 
 /** The hop after this node, or null when it is the last (or there is no pipeline). */
-function nextHop(pipeline: PipelineHop[] | undefined, nodeId: string): PipelineHop | null {
+export function nextHop(pipeline: PipelineHop[] | undefined, nodeId: string): PipelineHop | null {
   if (pipeline === undefined || pipeline.length === 0) return null;
   const ids = new Set(pipeline.map((h) => h.nodeId));
   if (ids.size !== pipeline.length) {

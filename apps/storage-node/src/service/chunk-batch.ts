@@ -23,7 +23,7 @@ import {
 } from "@cumulus/protocol/chunk-batch";
 import { ZPipelineFailureDetails, type CapabilityClaims, type PipelineHop } from "@cumulus/protocol/node-api";
 import type { StagedChunk } from "../store/chunk-store.ts";
-import { authorizeToken, type ChunkApiDeps } from "./chunk-api.ts";
+import { activeRegistration, authorizeToken, nextHop, type ChunkApiDeps } from "./chunk-api.ts";
 import { signReceipt } from "./signing.ts";
 
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -78,16 +78,6 @@ async function* once(data: Buffer): AsyncGenerator<Uint8Array> {
   yield data;
 }
 
-/** The hop after this node, or null when it is the last (or there is no pipeline). */
-function nextHop(pipeline: PipelineHop[] | undefined, nodeId: string): PipelineHop | null {
-  if (pipeline === undefined || pipeline.length === 0) return null;
-  if (new Set(pipeline.map((h) => h.nodeId)).size !== pipeline.length)
-    throw new AppError("FORBIDDEN", "capability token pipeline lists a storage node more than once");
-  const at = pipeline.findIndex((h) => h.nodeId === nodeId);
-  if (at === -1) throw new AppError("FORBIDDEN", `this storage node (${nodeId}) is not in the token's write pipeline`);
-  return pipeline[at + 1] ?? null;
-}
-
 type Item = { k: number; id: string; size: number; token: string; claims: CapabilityClaims; next: PipelineHop | null };
 
 /** Handles one POST /chunks/batch; `contentLength` is the request's declared length. */
@@ -103,13 +93,7 @@ export async function putChunkBatch(
       "PAYLOAD_TOO_LARGE",
       `a chunk batch of ${contentLength} bytes is larger than ${MAX_PUT_BATCH_BYTES} bytes of chunks: send fewer chunks per batch`,
     );
-  const active = d.state.active();
-  if (active === null)
-    throw new AppError(
-      "UNAVAILABLE",
-      `storage node ${d.state.name} is not registered with the control plane yet; retry shortly`,
-    );
-  const { nodeId, epoch } = active;
+  const { nodeId, epoch } = activeRegistration(d.state);
   const reader = new ExactReader(body);
   const headLen = (await reader.read(4, "the header length")).readUInt32BE(0);
   if (headLen > MAX_PUT_BATCH_HEADER || 4 + headLen > contentLength)
