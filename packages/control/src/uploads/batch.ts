@@ -13,7 +13,6 @@ import {
 } from "@cumulus/protocol/api";
 import { AppError, type ErrorBody } from "@cumulus/protocol/errors";
 import { formatPath, parsePath } from "@cumulus/protocol/paths";
-import { placeReplicas } from "@cumulus/placement/place";
 import type { Prisma } from "@cumulus/db/client";
 import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
@@ -21,9 +20,9 @@ import { recordChanges, type ChangeInput } from "../changes/record.ts";
 import { lockLiveFolder, makeFolders } from "../fs/mkdir.ts";
 import { isUniqueViolation } from "../fs/tree.ts";
 import { knownChunks, liveReplicas, writableNodes, type WritableNode } from "../fs/replicas.ts";
-import { describeSource, effectivePolicyOf, type EffectivePolicy } from "../policies/effective.ts";
+import { effectivePolicyOf, type EffectivePolicy } from "../policies/effective.ts";
 import { batchForToken, signCapability } from "../capabilities/tokens.ts";
-import { UPLOAD_TTL_MS, validateManifest, type StoredManifest } from "./begin-upload.ts";
+import { placeMissing, UPLOAD_TTL_MS, validateManifest, type StoredManifest } from "./begin-upload.ts";
 import {
   commitUpload,
   contentHashOf,
@@ -197,7 +196,7 @@ export async function beginUploadBatch(
           );
         }
       }
-      const missing = await placeItem(ctx, eff, it.sizes, live, nodes);
+      const missing = await placeMissing(ctx, eff, it.sizes, live, nodes);
       for (const m of missing) {
         const g = groups.get(m.group);
         if (g) g.chunks.add(m.id);
@@ -273,52 +272,6 @@ export async function beginUploadBatch(
   });
   ctx.log.debug({ items: req.uploads.length, planned: planned.length, tokens: groups.size }, "upload batch planned");
   return { results };
-}
-
-/** Where each chunk of one file the cluster lacks goes: beginUpload's placement, per file. */
-async function placeItem(
-  ctx: ControlContext,
-  eff: EffectivePolicy,
-  sizes: ReadonlyMap<string, number>,
-  live: ReadonlyMap<string, readonly { nodeId: string; node: string; site: string }[]>,
-  nodes: readonly WritableNode[],
-): Promise<{ id: string; group: string; pipeline: WritableNode[] }[]> {
-  const policy = eff.policy;
-  const allowed = policy.allowedSites.length > 0 ? new Set(policy.allowedSites) : null;
-  const eligible = nodes.filter((n) => n.weight > 0 && (!allowed || allowed.has(n.site)));
-  const out: { id: string; group: string; pipeline: WritableNode[] }[] = [];
-  for (const id of sizes.keys()) {
-    const holders = live.get(id) ?? [];
-    const need = policy.replicas - holders.length;
-    if (need <= 0) continue;
-    const held = new Set(holders.map((h) => h.nodeId));
-    const heldNames = new Set(holders.map((h) => h.node));
-    const heldSites = new Set(holders.map((h) => h.site));
-    const placed = placeReplicas(
-      id,
-      eligible.filter((n) => !held.has(n.id)),
-      {
-        replicas: need,
-        requiredSites: policy.requiredSites.filter((s) => !heldSites.has(s)),
-        allowedSites: policy.allowedSites,
-        pinnedNodes: policy.pinnedNodes.filter((p) => !held.has(p) && !heldNames.has(p)),
-      },
-    );
-    if (placed.nodes.length < need) {
-      const source = await describeSource(ctx.prisma, eff);
-      const where = source === "default" ? "the cluster default" : `the policy of ${source}`;
-      const scope = allowed ? ` in ${policy.allowedSites.join(", ")}` : "";
-      const total = new Set([...eligible.map((n) => n.id), ...held]).size;
-      throw new AppError(
-        "UNAVAILABLE",
-        `${where} needs ${policy.replicas} replicas but only ${total} eligible storage node${total === 1 ? " is" : "s are"} active${scope}: start more nodes or lower the replica count`,
-        { replicas: policy.replicas, eligibleNodes: eligible.map((n) => n.name) },
-      );
-    }
-    const pipeline = placed.nodes.map((p) => eligible.find((n) => n.id === p.id)!);
-    out.push({ id, group: pipeline.map((n) => n.id).join(","), pipeline });
-  }
-  return out;
 }
 
 type CommitValue = { entry: ApiEntry; version: number };

@@ -7,7 +7,7 @@ import { LEVEL, type AuthUser } from "../access/access.ts";
 import { makeFolders } from "../fs/mkdir.ts";
 import { forbidden, lookup, missingError } from "../fs/tree.ts";
 import { knownChunks, liveReplicas, writableNodes, type WritableNode } from "../fs/replicas.ts";
-import { describeSource, effectivePolicyOf } from "../policies/effective.ts";
+import { describeSource, effectivePolicyOf, type EffectivePolicy } from "../policies/effective.ts";
 import { batchForToken, signCapability } from "../capabilities/tokens.ts";
 import { assertWithinQuota } from "./quota.ts";
 
@@ -169,45 +169,13 @@ export async function beginUpload(
 
   const live = await liveReplicas(ctx.prisma, ctx.config, ids, now);
   const nodes = await writableNodes(ctx.prisma, ctx.config, now);
-  const allowed = policy.allowedSites.length > 0 ? new Set(policy.allowedSites) : null;
-  const eligible = nodes.filter((n) => n.weight > 0 && (!allowed || allowed.has(n.site)));
-
   type Group = { pipeline: WritableNode[]; chunks: string[] };
   const groups = new Map<string, Group>();
   const missingOrder: string[] = [];
-  for (const id of ids) {
-    const holders = live.get(id) ?? [];
-    const need = policy.replicas - holders.length;
-    if (need <= 0) continue;
-    const held = new Set(holders.map((h) => h.nodeId));
-    const heldNames = new Set(holders.map((h) => h.node));
-    const heldSites = new Set(holders.map((h) => h.site));
-    const placed = placeReplicas(
-      id,
-      eligible.filter((n) => !held.has(n.id)),
-      {
-        replicas: need,
-        requiredSites: policy.requiredSites.filter((s) => !heldSites.has(s)),
-        allowedSites: policy.allowedSites,
-        pinnedNodes: policy.pinnedNodes.filter((p) => !held.has(p) && !heldNames.has(p)),
-      },
-    );
-    if (placed.nodes.length < need) {
-      const source = await describeSource(ctx.prisma, eff);
-      const where = source === "default" ? "the cluster default" : `the policy of ${source}`;
-      const scope = allowed ? ` in ${policy.allowedSites.join(", ")}` : "";
-      const total = new Set([...eligible.map((n) => n.id), ...held]).size;
-      throw new AppError(
-        "UNAVAILABLE",
-        `${where} needs ${policy.replicas} replicas but only ${total} eligible storage node${total === 1 ? " is" : "s are"} active${scope}: start more nodes or lower the replica count`,
-        { replicas: policy.replicas, eligibleNodes: eligible.map((n) => n.name) },
-      );
-    }
-    const pipeline = placed.nodes.map((p) => eligible.find((n) => n.id === p.id)!);
-    const key = pipeline.map((n) => n.id).join(",");
-    const g = groups.get(key);
+  for (const { id, group, pipeline } of await placeMissing(ctx, eff, sizes, live, nodes)) {
+    const g = groups.get(group);
     if (g) g.chunks.push(id);
-    else groups.set(key, { pipeline, chunks: [id] });
+    else groups.set(group, { pipeline, chunks: [id] });
     missingOrder.push(id);
   }
 
@@ -256,4 +224,55 @@ export async function beginUpload(
     expiresAt: upload.expiresAt.toISOString(),
     missing: missingOrder.map((id) => planned.get(id)!),
   };
+}
+
+/**
+ * Where each chunk of one file the cluster lacks goes, in manifest order: the nodes that
+ * make up its replica count under the file's policy, and `group` (the pipeline's node ids)
+ * for sharing a write token. Throws UNAVAILABLE if too few eligible nodes are active.
+ * Shared by beginUpload and beginUploadBatch.
+ */
+export async function placeMissing(
+  ctx: ControlContext,
+  eff: EffectivePolicy,
+  sizes: ReadonlyMap<string, number>,
+  live: ReadonlyMap<string, readonly { nodeId: string; node: string; site: string }[]>,
+  nodes: readonly WritableNode[],
+): Promise<{ id: string; group: string; pipeline: WritableNode[] }[]> {
+  const policy = eff.policy;
+  const allowed = policy.allowedSites.length > 0 ? new Set(policy.allowedSites) : null;
+  const eligible = nodes.filter((n) => n.weight > 0 && (!allowed || allowed.has(n.site)));
+  const out: { id: string; group: string; pipeline: WritableNode[] }[] = [];
+  for (const id of sizes.keys()) {
+    const holders = live.get(id) ?? [];
+    const need = policy.replicas - holders.length;
+    if (need <= 0) continue;
+    const held = new Set(holders.map((h) => h.nodeId));
+    const heldNames = new Set(holders.map((h) => h.node));
+    const heldSites = new Set(holders.map((h) => h.site));
+    const placed = placeReplicas(
+      id,
+      eligible.filter((n) => !held.has(n.id)),
+      {
+        replicas: need,
+        requiredSites: policy.requiredSites.filter((s) => !heldSites.has(s)),
+        allowedSites: policy.allowedSites,
+        pinnedNodes: policy.pinnedNodes.filter((p) => !held.has(p) && !heldNames.has(p)),
+      },
+    );
+    if (placed.nodes.length < need) {
+      const source = await describeSource(ctx.prisma, eff);
+      const where = source === "default" ? "the cluster default" : `the policy of ${source}`;
+      const scope = allowed ? ` in ${policy.allowedSites.join(", ")}` : "";
+      const total = new Set([...eligible.map((n) => n.id), ...held]).size;
+      throw new AppError(
+        "UNAVAILABLE",
+        `${where} needs ${policy.replicas} replicas but only ${total} eligible storage node${total === 1 ? " is" : "s are"} active${scope}: start more nodes or lower the replica count`,
+        { replicas: policy.replicas, eligibleNodes: eligible.map((n) => n.name) },
+      );
+    }
+    const pipeline = placed.nodes.map((p) => eligible.find((n) => n.id === p.id)!);
+    out.push({ id, group: pipeline.map((n) => n.id).join(","), pipeline });
+  }
+  return out;
 }
