@@ -21,8 +21,7 @@ import { lockLiveFolder, makeFolders } from "../fs/mkdir.ts";
 import { isUniqueViolation } from "../fs/tree.ts";
 import { knownChunks, liveReplicas, writableNodes, type WritableNode } from "../fs/replicas.ts";
 import { effectivePolicyOf, type EffectivePolicy } from "../policies/effective.ts";
-import { batchForToken, signCapability } from "../capabilities/tokens.ts";
-import { placeMissing, UPLOAD_TTL_MS, validateManifest, type StoredManifest } from "./begin-upload.ts";
+import { placeMissing, UPLOAD_TTL_MS, writeTokens, validateManifest, type StoredManifest } from "./begin-upload.ts";
 import {
   commitUpload,
   contentHashOf,
@@ -180,9 +179,11 @@ export async function beginUploadBatch(
   const live = await liveReplicas(ctx.prisma, ctx.config, allIds, now);
   const nodes = await writableNodes(ctx.prisma, ctx.config, now);
 
-  type Group = { pipeline: WritableNode[]; chunks: Set<string> };
-  const groups = new Map<string, Group>();
-  type Planned = { item: Item; missing: { id: string; group: string }[]; manifest: StoredManifest };
+  type Planned = {
+    item: Item;
+    missing: { id: string; group: string; pipeline: WritableNode[] }[];
+    manifest: StoredManifest;
+  };
   const planned: Planned[] = [];
   for (const [i, it] of items.entries()) {
     try {
@@ -197,11 +198,6 @@ export async function beginUploadBatch(
         }
       }
       const missing = await placeMissing(ctx, eff, it.sizes, live, nodes);
-      for (const m of missing) {
-        const g = groups.get(m.group);
-        if (g) g.chunks.add(m.id);
-        else groups.set(m.group, { pipeline: m.pipeline, chunks: new Set([m.id]) });
-      }
       planned.push({
         item: it,
         missing,
@@ -231,30 +227,14 @@ export async function beginUploadBatch(
                   ${planned.map((p) => String(p.item.req.size))}::bigint[],
                   ${planned.map((p) => JSON.stringify(p.manifest))}::jsonb[]) AS t(id, p, b, s, m)`;
 
-  // One write capability per pipeline for the chunks of every file of the batch (as many
-  // as one token may name), not one per file.
-  const tokenOf = new Map<string, { token: string; pipeline: BeginUploadResponse["missing"][number]["pipeline"] }>();
-  for (const [key, g] of groups) {
-    const hops = g.pipeline.map((n) => ({ nodeId: n.id, url: n.url, site: n.site, ...(n.udt ? { udt: n.udt } : {}) }));
-    const fixed = {
-      op: "write" as const,
-      aud: g.pipeline.map((n) => n.id),
-      pipeline: hops,
-      sub: user.id,
-      ...(opts.ip ? { ip: opts.ip } : {}),
-    };
-    const pipeline = g.pipeline.map((n) => ({
-      nodeId: n.id,
-      node: n.name,
-      site: n.site,
-      url: n.url,
-      ...(n.udt ? { udt: n.udt } : {}),
-    }));
-    for (const batch of batchForToken([...g.chunks], fixed)) {
-      const { token } = await signCapability(ctx, { ...fixed, chunks: batch }, now.getTime());
-      for (const id of batch) tokenOf.set(`${key}|${id}`, { token, pipeline });
-    }
-  }
+  // One write capability per pipeline for the chunks of every file of the batch, not one per file.
+  const tokenOf = await writeTokens(
+    ctx,
+    user,
+    planned.flatMap((p) => p.missing),
+    now,
+    opts.ip ?? null,
+  );
   planned.forEach((p, i) => {
     const row = rows[i]!;
     results[p.item.k] = {
@@ -270,7 +250,7 @@ export async function beginUploadBatch(
       },
     };
   });
-  ctx.log.debug({ items: req.uploads.length, planned: planned.length, tokens: groups.size }, "upload batch planned");
+  ctx.log.debug({ items: req.uploads.length, planned: planned.length, missing: tokenOf.size }, "upload batch planned");
   return { results };
 }
 

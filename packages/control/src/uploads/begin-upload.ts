@@ -169,15 +169,7 @@ export async function beginUpload(
 
   const live = await liveReplicas(ctx.prisma, ctx.config, ids, now);
   const nodes = await writableNodes(ctx.prisma, ctx.config, now);
-  type Group = { pipeline: WritableNode[]; chunks: string[] };
-  const groups = new Map<string, Group>();
-  const missingOrder: string[] = [];
-  for (const { id, group, pipeline } of await placeMissing(ctx, eff, sizes, live, nodes)) {
-    const g = groups.get(group);
-    if (g) g.chunks.push(id);
-    else groups.set(group, { pipeline, chunks: [id] });
-    missingOrder.push(id);
-  }
+  const missing = await placeMissing(ctx, eff, sizes, live, nodes);
 
   const manifest: StoredManifest = {
     chunks: req.chunks.map((c) => ({ id: c.id, size: c.size })),
@@ -196,33 +188,12 @@ export async function beginUpload(
     },
   });
 
-  const planned = new Map<string, BeginUploadResponse["missing"][number]>();
-  for (const g of groups.values()) {
-    const hops = g.pipeline.map((n) => ({ nodeId: n.id, url: n.url, site: n.site, ...(n.udt ? { udt: n.udt } : {}) }));
-    const fixed = {
-      op: "write" as const,
-      aud: g.pipeline.map((n) => n.id),
-      pipeline: hops,
-      sub: user.id,
-      ...(opts.ip ? { ip: opts.ip } : {}),
-    };
-    for (const batch of batchForToken(g.chunks, fixed)) {
-      const { token } = await signCapability(ctx, { ...fixed, chunks: batch }, now.getTime());
-      const pipeline = g.pipeline.map((n) => ({
-        nodeId: n.id,
-        node: n.name,
-        site: n.site,
-        url: n.url,
-        ...(n.udt ? { udt: n.udt } : {}),
-      }));
-      for (const id of batch) planned.set(id, { id, size: sizes.get(id)!, pipeline, token });
-    }
-  }
-  ctx.log.debug({ upload: upload.id, path, chunks: ids.length, missing: missingOrder.length }, "upload planned");
+  const tokenOf = await writeTokens(ctx, user, missing, now, opts.ip ?? null);
+  ctx.log.debug({ upload: upload.id, path, chunks: ids.length, missing: missing.length }, "upload planned");
   return {
     uploadId: upload.id,
     expiresAt: upload.expiresAt.toISOString(),
-    missing: missingOrder.map((id) => planned.get(id)!),
+    missing: missing.map((m) => ({ id: m.id, size: sizes.get(m.id)!, ...tokenOf.get(`${m.group}|${m.id}`)! })),
   };
 }
 
@@ -275,4 +246,47 @@ export async function placeMissing(
     out.push({ id, group: pipeline.map((n) => n.id).join(","), pipeline });
   }
   return out;
+}
+
+/**
+ * Write capabilities for placed chunks: one per pipeline (as many chunks as one token may
+ * name), keyed `${group}|${chunk}`, with the pipeline as the client sees it. Shared by
+ * beginUpload and beginUploadBatch (which signs over the chunks of every file together).
+ */
+export async function writeTokens(
+  ctx: ControlContext,
+  user: AuthUser,
+  placed: readonly { id: string; group: string; pipeline: readonly WritableNode[] }[],
+  now: Date,
+  ip: string | null,
+): Promise<Map<string, { token: string; pipeline: BeginUploadResponse["missing"][number]["pipeline"] }>> {
+  const groups = new Map<string, { pipeline: readonly WritableNode[]; chunks: Set<string> }>();
+  for (const m of placed) {
+    const g = groups.get(m.group);
+    if (g) g.chunks.add(m.id);
+    else groups.set(m.group, { pipeline: m.pipeline, chunks: new Set([m.id]) });
+  }
+  const tokenOf = new Map<string, { token: string; pipeline: BeginUploadResponse["missing"][number]["pipeline"] }>();
+  for (const [key, g] of groups) {
+    const hops = g.pipeline.map((n) => ({ nodeId: n.id, url: n.url, site: n.site, ...(n.udt ? { udt: n.udt } : {}) }));
+    const fixed = {
+      op: "write" as const,
+      aud: g.pipeline.map((n) => n.id),
+      pipeline: hops,
+      sub: user.id,
+      ...(ip ? { ip } : {}),
+    };
+    const pipeline = g.pipeline.map((n) => ({
+      nodeId: n.id,
+      node: n.name,
+      site: n.site,
+      url: n.url,
+      ...(n.udt ? { udt: n.udt } : {}),
+    }));
+    for (const batch of batchForToken([...g.chunks], fixed)) {
+      const { token } = await signCapability(ctx, { ...fixed, chunks: batch }, now.getTime());
+      for (const id of batch) tokenOf.set(`${key}|${id}`, { token, pipeline });
+    }
+  }
+  return tokenOf;
 }
