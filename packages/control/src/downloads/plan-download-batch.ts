@@ -5,9 +5,8 @@ import type { ControlContext } from "../context.ts";
 import { LEVEL, permissionLevels, traversableIds, type AuthUser } from "../access/access.ts";
 import { forbidden, lookup, notFound } from "../fs/tree.ts";
 import { liveReplicas, type LiveReplica } from "../fs/replicas.ts";
-import { readBatches, signCapability } from "../capabilities/tokens.ts";
 import { itemError, mapInOrder } from "../uploads/batch.ts";
-import { nearestFirst, planDownload } from "./plan-download.ts";
+import { nearestFirst, planChunks, planDownload, readTokens } from "./plan-download.ts";
 
 type ItemResult = DownloadPlanBatchResponse["results"][number];
 
@@ -174,34 +173,14 @@ export async function planDownloadBatch(
   }
 
   // Read capabilities over the chunks of every file of the batch, not one set per file.
-  const tokens = new Map<string, string>();
-  for (const batch of readBatches([...ordered.keys()], (id) => ordered.get(id)!.map((n) => n.nodeId))) {
-    const { token } = await signCapability(
-      ctx,
-      { op: "read", aud: batch.aud, chunks: batch.chunks, sub: user.id, ip: opts.ip ?? null },
-      now.getTime(),
-    );
-    for (const id of batch.chunks) tokens.set(id, token);
-  }
+  const tokens = await readTokens(ctx, user, ordered, now, opts.ip ?? null);
   for (const f of readable) {
     const version = versionOf.get(f.k)!;
     const plan: DownloadPlan = {
       path: f.path,
       size: Number(version.size),
       version: version.number,
-      chunks: (chunksOf.get(version.id) ?? []).map((c) => ({
-        id: c.chunkId,
-        size: c.size,
-        offset: Number(c.offset),
-        replicas: ordered.get(c.chunkId)!.map((n) => ({
-          nodeId: n.nodeId,
-          node: n.node,
-          site: n.site,
-          url: n.url,
-          ...(n.udt ? { udt: n.udt } : {}),
-        })),
-        token: tokens.get(c.chunkId)!,
-      })),
+      chunks: planChunks(chunksOf.get(version.id) ?? [], ordered, tokens),
     };
     results[f.k] = { ok: true, value: plan };
   }

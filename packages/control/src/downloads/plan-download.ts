@@ -86,32 +86,57 @@ export async function planDownload(
     if (!ordered.has(c.chunkId)) ordered.set(c.chunkId, nearestFirst(c.chunkId, live.get(c.chunkId)!, site));
 
   // Consecutive chunks share a token; its audience is every node any of them may be read from.
-  const tokens = new Map<string, string>();
-  for (const batch of readBatches([...ordered.keys()], (id) => ordered.get(id)!.map((n) => n.nodeId))) {
-    const { token } = await signCapability(
-      ctx,
-      { op: "read", aud: batch.aud, chunks: batch.chunks, sub: user.id, ip: opts.ip ?? null },
-      now.getTime(),
-    );
-    for (const id of batch.chunks) tokens.set(id, token);
-  }
+  const tokens = await readTokens(ctx, user, ordered, now, opts.ip ?? null);
 
   return {
     path: r.path,
     size: Number(version.size),
     version: version.number,
-    chunks: chunks.map((c) => ({
-      id: c.chunkId,
-      size: c.size,
-      offset: Number(c.offset),
-      replicas: ordered.get(c.chunkId)!.map((n) => ({
-        nodeId: n.nodeId,
-        node: n.node,
-        site: n.site,
-        url: n.url,
-        ...(n.udt ? { udt: n.udt } : {}),
-      })),
-      token: tokens.get(c.chunkId)!,
-    })),
+    chunks: planChunks(chunks, ordered, tokens),
   };
+}
+
+/**
+ * Read capabilities for the chunks of `ordered` (chunk id → replicas, nearest first):
+ * consecutive chunks share a token whose audience is every node any of them may be read from.
+ * Shared by planDownload and planDownloadBatch.
+ */
+export async function readTokens(
+  ctx: ControlContext,
+  user: AuthUser,
+  ordered: ReadonlyMap<string, readonly LiveReplica[]>,
+  now: Date,
+  ip: string | null,
+): Promise<Map<string, string>> {
+  const tokens = new Map<string, string>();
+  for (const batch of readBatches([...ordered.keys()], (id) => ordered.get(id)!.map((n) => n.nodeId))) {
+    const { token } = await signCapability(
+      ctx,
+      { op: "read", aud: batch.aud, chunks: batch.chunks, sub: user.id, ip },
+      now.getTime(),
+    );
+    for (const id of batch.chunks) tokens.set(id, token);
+  }
+  return tokens;
+}
+
+/** A version's chunk list as a download plan gives it: each with its replicas and token. */
+export function planChunks(
+  chunks: readonly { chunkId: string; size: number; offset: bigint }[],
+  ordered: ReadonlyMap<string, readonly LiveReplica[]>,
+  tokens: ReadonlyMap<string, string>,
+): DownloadPlan["chunks"] {
+  return chunks.map((c) => ({
+    id: c.chunkId,
+    size: c.size,
+    offset: Number(c.offset),
+    replicas: ordered.get(c.chunkId)!.map((n) => ({
+      nodeId: n.nodeId,
+      node: n.node,
+      site: n.site,
+      url: n.url,
+      ...(n.udt ? { udt: n.udt } : {}),
+    })),
+    token: tokens.get(c.chunkId)!,
+  }));
 }

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "@cumulus/db/testing/database";
+import type { TestDatabase } from "@cumulus/db/testing/database";
 import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
-import { whoami } from "./home.ts";
 import { mkdir } from "./mkdir.ts";
 import { statEntry } from "./stat.ts";
 import { deleteEntry } from "./delete.ts";
-import { addNode, createUser, fakeChunk, testContext, upload, type TestNode } from "./test-fixtures.ts";
+import { fakeChunk, setupCluster, upload, type TestNode } from "./test-fixtures.ts";
 
 let db: TestDatabase;
 let ctx: ControlContext;
@@ -15,11 +14,7 @@ let home: string;
 let nodes: TestNode[];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ctx = testContext(db.prisma, { defaultReplicas: 1 });
-  alice = await createUser(ctx, "alice@corp.test");
-  home = (await whoami(ctx, alice)).home;
-  nodes = [await addNode(ctx, "hq-1", "hq")];
+  ({ db, ctx, alice, home, nodes } = await setupCluster({ replicas: 1, nodes: [["hq-1", "hq"]] }));
 });
 afterAll(async () => {
   await db?.drop();

@@ -2,12 +2,9 @@ import { AppError, ZErrorBody } from "@cumulus/protocol/errors";
 import {
   ZInventoryPage,
   ZReplicateBatchResponse,
-  ZReplicateResponse,
   type InventoryPage,
   type ReplicateBatchRequest,
   type ReplicateBatchResponse,
-  type ReplicateRequest,
-  type ReplicateResponse,
 } from "@cumulus/protocol/node-api";
 
 /**
@@ -60,23 +57,6 @@ function failure(status: number, json: unknown, what: string): AppError {
     return new AppError(e.code, `${what}: ${e.message}`, e.details);
   }
   return new AppError(status >= 500 ? "UNAVAILABLE" : "INTERNAL", `${what}: HTTP ${status}`);
-}
-
-export async function replicateOnNode(
-  nodeUrl: string,
-  token: string,
-  body: ReplicateRequest,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<ReplicateResponse> {
-  const url = new URL("replicate", base(nodeUrl));
-  const r = await call("POST", url, token, { body, timeoutMs, ...(signal ? { signal } : {}) });
-  if (r.status !== 200) throw failure(r.status, r.json, `replicate on ${nodeUrl}`);
-  const parsed = ZReplicateResponse.safeParse(r.json);
-  if (!parsed.success || parsed.data.chunk !== body.chunk || parsed.data.size !== body.size) {
-    throw new AppError("INTERNAL", `replicate on ${nodeUrl}: invalid answer`);
-  }
-  return parsed.data;
 }
 
 /** Many chunks in one call (POST /replicate/batch); one result per item, in order. */

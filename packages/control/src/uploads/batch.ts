@@ -13,7 +13,6 @@ import {
 } from "@cumulus/protocol/api";
 import { AppError, type ErrorBody } from "@cumulus/protocol/errors";
 import { formatPath, parsePath } from "@cumulus/protocol/paths";
-import { placeReplicas } from "@cumulus/placement/place";
 import type { Prisma } from "@cumulus/db/client";
 import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
@@ -21,9 +20,8 @@ import { recordChanges, type ChangeInput } from "../changes/record.ts";
 import { lockLiveFolder, makeFolders } from "../fs/mkdir.ts";
 import { isUniqueViolation } from "../fs/tree.ts";
 import { knownChunks, liveReplicas, writableNodes, type WritableNode } from "../fs/replicas.ts";
-import { describeSource, effectivePolicyOf, type EffectivePolicy } from "../policies/effective.ts";
-import { batchForToken, signCapability } from "../capabilities/tokens.ts";
-import { UPLOAD_TTL_MS, validateManifest, type StoredManifest } from "./begin-upload.ts";
+import { effectivePolicyOf, type EffectivePolicy } from "../policies/effective.ts";
+import { placeMissing, UPLOAD_TTL_MS, writeTokens, validateManifest, type StoredManifest } from "./begin-upload.ts";
 import {
   commitUpload,
   contentHashOf,
@@ -181,9 +179,11 @@ export async function beginUploadBatch(
   const live = await liveReplicas(ctx.prisma, ctx.config, allIds, now);
   const nodes = await writableNodes(ctx.prisma, ctx.config, now);
 
-  type Group = { pipeline: WritableNode[]; chunks: Set<string> };
-  const groups = new Map<string, Group>();
-  type Planned = { item: Item; missing: { id: string; group: string }[]; manifest: StoredManifest };
+  type Planned = {
+    item: Item;
+    missing: { id: string; group: string; pipeline: WritableNode[] }[];
+    manifest: StoredManifest;
+  };
   const planned: Planned[] = [];
   for (const [i, it] of items.entries()) {
     try {
@@ -197,12 +197,7 @@ export async function beginUploadBatch(
           );
         }
       }
-      const missing = await placeItem(ctx, eff, it.sizes, live, nodes);
-      for (const m of missing) {
-        const g = groups.get(m.group);
-        if (g) g.chunks.add(m.id);
-        else groups.set(m.group, { pipeline: m.pipeline, chunks: new Set([m.id]) });
-      }
+      const missing = await placeMissing(ctx, eff, it.sizes, live, nodes);
       planned.push({
         item: it,
         missing,
@@ -232,30 +227,14 @@ export async function beginUploadBatch(
                   ${planned.map((p) => String(p.item.req.size))}::bigint[],
                   ${planned.map((p) => JSON.stringify(p.manifest))}::jsonb[]) AS t(id, p, b, s, m)`;
 
-  // One write capability per pipeline for the chunks of every file of the batch (as many
-  // as one token may name), not one per file.
-  const tokenOf = new Map<string, { token: string; pipeline: BeginUploadResponse["missing"][number]["pipeline"] }>();
-  for (const [key, g] of groups) {
-    const hops = g.pipeline.map((n) => ({ nodeId: n.id, url: n.url, site: n.site, ...(n.udt ? { udt: n.udt } : {}) }));
-    const fixed = {
-      op: "write" as const,
-      aud: g.pipeline.map((n) => n.id),
-      pipeline: hops,
-      sub: user.id,
-      ...(opts.ip ? { ip: opts.ip } : {}),
-    };
-    const pipeline = g.pipeline.map((n) => ({
-      nodeId: n.id,
-      node: n.name,
-      site: n.site,
-      url: n.url,
-      ...(n.udt ? { udt: n.udt } : {}),
-    }));
-    for (const batch of batchForToken([...g.chunks], fixed)) {
-      const { token } = await signCapability(ctx, { ...fixed, chunks: batch }, now.getTime());
-      for (const id of batch) tokenOf.set(`${key}|${id}`, { token, pipeline });
-    }
-  }
+  // One write capability per pipeline for the chunks of every file of the batch, not one per file.
+  const tokenOf = await writeTokens(
+    ctx,
+    user,
+    planned.flatMap((p) => p.missing),
+    now,
+    opts.ip ?? null,
+  );
   planned.forEach((p, i) => {
     const row = rows[i]!;
     results[p.item.k] = {
@@ -271,54 +250,8 @@ export async function beginUploadBatch(
       },
     };
   });
-  ctx.log.debug({ items: req.uploads.length, planned: planned.length, tokens: groups.size }, "upload batch planned");
+  ctx.log.debug({ items: req.uploads.length, planned: planned.length, missing: tokenOf.size }, "upload batch planned");
   return { results };
-}
-
-/** Where each chunk of one file the cluster lacks goes: beginUpload's placement, per file. */
-async function placeItem(
-  ctx: ControlContext,
-  eff: EffectivePolicy,
-  sizes: ReadonlyMap<string, number>,
-  live: ReadonlyMap<string, readonly { nodeId: string; node: string; site: string }[]>,
-  nodes: readonly WritableNode[],
-): Promise<{ id: string; group: string; pipeline: WritableNode[] }[]> {
-  const policy = eff.policy;
-  const allowed = policy.allowedSites.length > 0 ? new Set(policy.allowedSites) : null;
-  const eligible = nodes.filter((n) => n.weight > 0 && (!allowed || allowed.has(n.site)));
-  const out: { id: string; group: string; pipeline: WritableNode[] }[] = [];
-  for (const id of sizes.keys()) {
-    const holders = live.get(id) ?? [];
-    const need = policy.replicas - holders.length;
-    if (need <= 0) continue;
-    const held = new Set(holders.map((h) => h.nodeId));
-    const heldNames = new Set(holders.map((h) => h.node));
-    const heldSites = new Set(holders.map((h) => h.site));
-    const placed = placeReplicas(
-      id,
-      eligible.filter((n) => !held.has(n.id)),
-      {
-        replicas: need,
-        requiredSites: policy.requiredSites.filter((s) => !heldSites.has(s)),
-        allowedSites: policy.allowedSites,
-        pinnedNodes: policy.pinnedNodes.filter((p) => !held.has(p) && !heldNames.has(p)),
-      },
-    );
-    if (placed.nodes.length < need) {
-      const source = await describeSource(ctx.prisma, eff);
-      const where = source === "default" ? "the cluster default" : `the policy of ${source}`;
-      const scope = allowed ? ` in ${policy.allowedSites.join(", ")}` : "";
-      const total = new Set([...eligible.map((n) => n.id), ...held]).size;
-      throw new AppError(
-        "UNAVAILABLE",
-        `${where} needs ${policy.replicas} replicas but only ${total} eligible storage node${total === 1 ? " is" : "s are"} active${scope}: start more nodes or lower the replica count`,
-        { replicas: policy.replicas, eligibleNodes: eligible.map((n) => n.name) },
-      );
-    }
-    const pipeline = placed.nodes.map((p) => eligible.find((n) => n.id === p.id)!);
-    out.push({ id, group: pipeline.map((n) => n.id).join(","), pipeline });
-  }
-  return out;
 }
 
 type CommitValue = { entry: ApiEntry; version: number };

@@ -7,7 +7,7 @@ import { LEVEL, type AuthUser } from "../access/access.ts";
 import { makeFolders } from "../fs/mkdir.ts";
 import { forbidden, lookup, missingError } from "../fs/tree.ts";
 import { knownChunks, liveReplicas, writableNodes, type WritableNode } from "../fs/replicas.ts";
-import { describeSource, effectivePolicyOf } from "../policies/effective.ts";
+import { describeSource, effectivePolicyOf, type EffectivePolicy } from "../policies/effective.ts";
 import { batchForToken, signCapability } from "../capabilities/tokens.ts";
 import { assertWithinQuota } from "./quota.ts";
 
@@ -169,13 +169,52 @@ export async function beginUpload(
 
   const live = await liveReplicas(ctx.prisma, ctx.config, ids, now);
   const nodes = await writableNodes(ctx.prisma, ctx.config, now);
+  const missing = await placeMissing(ctx, eff, sizes, live, nodes);
+
+  const manifest: StoredManifest = {
+    chunks: req.chunks.map((c) => ({ id: c.id, size: c.size })),
+    replicas: policy.replicas,
+    baseVersion: req.baseVersion,
+    deviceName: req.deviceName ?? null,
+  };
+  const upload = await ctx.prisma.upload.create({
+    data: {
+      userId: user.id,
+      path,
+      baseVersionId: target.currentVersionId,
+      size: BigInt(req.size),
+      manifest,
+      expiresAt: new Date(now.getTime() + UPLOAD_TTL_MS),
+    },
+  });
+
+  const tokenOf = await writeTokens(ctx, user, missing, now, opts.ip ?? null);
+  ctx.log.debug({ upload: upload.id, path, chunks: ids.length, missing: missing.length }, "upload planned");
+  return {
+    uploadId: upload.id,
+    expiresAt: upload.expiresAt.toISOString(),
+    missing: missing.map((m) => ({ id: m.id, size: sizes.get(m.id)!, ...tokenOf.get(`${m.group}|${m.id}`)! })),
+  };
+}
+
+/**
+ * Where each chunk of one file the cluster lacks goes, in manifest order: the nodes that
+ * make up its replica count under the file's policy, and `group` (the pipeline's node ids)
+ * for sharing a write token. Throws UNAVAILABLE if too few eligible nodes are active.
+ * Shared by beginUpload and beginUploadBatch.
+ */
+export async function placeMissing(
+  ctx: ControlContext,
+  eff: EffectivePolicy,
+  sizes: ReadonlyMap<string, number>,
+  live: ReadonlyMap<string, readonly { nodeId: string; node: string; site: string }[]>,
+  nodes: readonly WritableNode[],
+): Promise<{ id: string; group: string; pipeline: WritableNode[] }[]> {
+  const policy = eff.policy;
   const allowed = policy.allowedSites.length > 0 ? new Set(policy.allowedSites) : null;
   const eligible = nodes.filter((n) => n.weight > 0 && (!allowed || allowed.has(n.site)));
-
-  type Group = { pipeline: WritableNode[]; chunks: string[] };
-  const groups = new Map<string, Group>();
-  const missingOrder: string[] = [];
-  for (const id of ids) {
+  const out: { id: string; group: string; pipeline: WritableNode[] }[] = [];
+  for (const id of sizes.keys()) {
     const holders = live.get(id) ?? [];
     const need = policy.replicas - holders.length;
     if (need <= 0) continue;
@@ -204,56 +243,50 @@ export async function beginUpload(
       );
     }
     const pipeline = placed.nodes.map((p) => eligible.find((n) => n.id === p.id)!);
-    const key = pipeline.map((n) => n.id).join(",");
-    const g = groups.get(key);
-    if (g) g.chunks.push(id);
-    else groups.set(key, { pipeline, chunks: [id] });
-    missingOrder.push(id);
+    out.push({ id, group: pipeline.map((n) => n.id).join(","), pipeline });
   }
+  return out;
+}
 
-  const manifest: StoredManifest = {
-    chunks: req.chunks.map((c) => ({ id: c.id, size: c.size })),
-    replicas: policy.replicas,
-    baseVersion: req.baseVersion,
-    deviceName: req.deviceName ?? null,
-  };
-  const upload = await ctx.prisma.upload.create({
-    data: {
-      userId: user.id,
-      path,
-      baseVersionId: target.currentVersionId,
-      size: BigInt(req.size),
-      manifest,
-      expiresAt: new Date(now.getTime() + UPLOAD_TTL_MS),
-    },
-  });
-
-  const planned = new Map<string, BeginUploadResponse["missing"][number]>();
-  for (const g of groups.values()) {
+/**
+ * Write capabilities for placed chunks: one per pipeline (as many chunks as one token may
+ * name), keyed `${group}|${chunk}`, with the pipeline as the client sees it. Shared by
+ * beginUpload and beginUploadBatch (which signs over the chunks of every file together).
+ */
+export async function writeTokens(
+  ctx: ControlContext,
+  user: AuthUser,
+  placed: readonly { id: string; group: string; pipeline: readonly WritableNode[] }[],
+  now: Date,
+  ip: string | null,
+): Promise<Map<string, { token: string; pipeline: BeginUploadResponse["missing"][number]["pipeline"] }>> {
+  const groups = new Map<string, { pipeline: readonly WritableNode[]; chunks: Set<string> }>();
+  for (const m of placed) {
+    const g = groups.get(m.group);
+    if (g) g.chunks.add(m.id);
+    else groups.set(m.group, { pipeline: m.pipeline, chunks: new Set([m.id]) });
+  }
+  const tokenOf = new Map<string, { token: string; pipeline: BeginUploadResponse["missing"][number]["pipeline"] }>();
+  for (const [key, g] of groups) {
     const hops = g.pipeline.map((n) => ({ nodeId: n.id, url: n.url, site: n.site, ...(n.udt ? { udt: n.udt } : {}) }));
     const fixed = {
       op: "write" as const,
       aud: g.pipeline.map((n) => n.id),
       pipeline: hops,
       sub: user.id,
-      ...(opts.ip ? { ip: opts.ip } : {}),
+      ...(ip ? { ip } : {}),
     };
-    for (const batch of batchForToken(g.chunks, fixed)) {
+    const pipeline = g.pipeline.map((n) => ({
+      nodeId: n.id,
+      node: n.name,
+      site: n.site,
+      url: n.url,
+      ...(n.udt ? { udt: n.udt } : {}),
+    }));
+    for (const batch of batchForToken([...g.chunks], fixed)) {
       const { token } = await signCapability(ctx, { ...fixed, chunks: batch }, now.getTime());
-      const pipeline = g.pipeline.map((n) => ({
-        nodeId: n.id,
-        node: n.name,
-        site: n.site,
-        url: n.url,
-        ...(n.udt ? { udt: n.udt } : {}),
-      }));
-      for (const id of batch) planned.set(id, { id, size: sizes.get(id)!, pipeline, token });
+      for (const id of batch) tokenOf.set(`${key}|${id}`, { token, pipeline });
     }
   }
-  ctx.log.debug({ upload: upload.id, path, chunks: ids.length, missing: missingOrder.length }, "upload planned");
-  return {
-    uploadId: upload.id,
-    expiresAt: upload.expiresAt.toISOString(),
-    missing: missingOrder.map((id) => planned.get(id)!),
-  };
+  return tokenOf;
 }
