@@ -9,6 +9,7 @@ import path from "node:path";
 import { BatchingClient } from "../packages/client/src/batching.ts";
 import { uploadFile, openTransport } from "../packages/client/src/node/upload-file.ts";
 import { downloadFile } from "../packages/client/src/node/download-file.ts";
+import { runPool } from "../packages/client/src/pool.ts";
 import { BenchCluster, cpuDelta, cpuSnapshot } from "./lib/cumulus.ts";
 import { profileWhile } from "./lib/inspect.ts";
 import type { BenchOptions, BenchResult, Table } from "./lib/harness.ts";
@@ -76,15 +77,6 @@ export function timeoutMs(o: Pick<BenchOptions, "quick" | "flags">): number {
   return o.quick ? 5 * 60_000 : 15 * 60_000;
 }
 
-async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
 export async function run(opts: BenchOptions): Promise<BenchResult> {
   const files = Number(opts.flags["files"] ?? (opts.quick ? 500 : 2000));
   if (!Number.isInteger(files) || files < 1) throw new Error(`--files must be a positive integer, got ${files}`);
@@ -136,7 +128,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
 
   opts.log(`uploading ${files} files of 4 KiB`);
   const up = await phase("upload", () =>
-    pool(names, upPar, async (n) => {
+    runPool(names, upPar, async (n) => {
       await uploadFile(client, {
         localPath: path.join(src, n),
         remotePath: `${remote}/${n}`,
@@ -149,7 +141,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   );
   opts.log(`downloading ${files} files`);
   const down = await phase("download", () =>
-    pool(names, DOWNLOAD_PARALLELISM, async (n) => {
+    runPool(names, DOWNLOAD_PARALLELISM, async (n) => {
       await downloadFile(client, {
         remotePath: `${remote}/${n}`,
         localPath: path.join(dst, n),

@@ -169,6 +169,32 @@ export function untrackGroup(pid: number): void {
 
 export const untrackProcess = untrackGroup;
 
+/**
+ * Stops a process group we started: `signal` first (as a person stops it), SIGKILL to the
+ * group if it has not exited after `graceMs`. Resolves when it has exited.
+ */
+export async function stopGroup(
+  pgid: number,
+  signal: NodeJS.Signals,
+  exited: Promise<void>,
+  graceMs = 10_000,
+): Promise<void> {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    return;
+  }
+  const killer = setTimeout(() => {
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }, graceMs);
+  await exited;
+  clearTimeout(killer);
+}
+
 /** Last resort on exit: stop everything we started and did not reap. */
 export function killTrackedGroupsSync(): void {
   for (const [pid, how] of live) {

@@ -8,7 +8,7 @@ import path from "node:path";
 import { repoRoot } from "../../e2e/fixtures/cluster.ts";
 import { ZAgentStatus, type AgentStatus } from "../../packages/protocol/src/agent.ts";
 import { BenchCluster, CLI, requireCli } from "../lib/cumulus.ts";
-import { sleep, trackGroup, untrackGroup, type BenchOptions } from "../lib/harness.ts";
+import { sleep, stopGroup, trackGroup, untrackGroup, type BenchOptions } from "../lib/harness.ts";
 import { groupPids, type SyncPair } from "./measure.ts";
 
 export const REMOTE = "/bench-sync";
@@ -130,21 +130,8 @@ function startAgent(opts: BenchOptions, bc: BenchCluster, name: string, folder: 
   opts.defer(async () => {
     stopping = true;
     if (agent.pid === null) return;
-    try {
-      // Ctrl-C, as a person stops it (the CLI handles SIGINT).
-      process.kill(-pid, "SIGINT");
-    } catch {
-      return;
-    }
-    const killer = setTimeout(() => {
-      try {
-        process.kill(-pid, "SIGKILL");
-      } catch {
-        // gone
-      }
-    }, 10_000);
-    await agent.exited;
-    clearTimeout(killer);
+    // Ctrl-C, as a person stops it (the CLI handles SIGINT).
+    await stopGroup(pid, "SIGINT", agent.exited);
   });
   return agent;
 }

@@ -7,7 +7,7 @@ import { openSync, closeSync, existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { freePort } from "../../e2e/fixtures/ports.ts";
-import { exec, sleep, trackGroup, untrackGroup, type BenchOptions } from "../lib/harness.ts";
+import { exec, sleep, stopGroup, trackGroup, untrackGroup, type BenchOptions } from "../lib/harness.ts";
 import { groupPids, type SyncPair } from "./measure.ts";
 
 export const SYNCTHING = "/usr/bin/syncthing";
@@ -154,20 +154,7 @@ async function spawnInstance(opts: BenchOptions, me: Instance): Promise<void> {
   opts.defer(async () => {
     stopping = true;
     if (me.pid === null) return;
-    try {
-      process.kill(-pid, "SIGTERM");
-    } catch {
-      return;
-    }
-    const killer = setTimeout(() => {
-      try {
-        process.kill(-pid, "SIGKILL");
-      } catch {
-        // gone
-      }
-    }, 10_000);
-    await exited;
-    clearTimeout(killer);
+    await stopGroup(pid, "SIGTERM", exited);
   });
 }
 

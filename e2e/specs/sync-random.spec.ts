@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { test, expect } from "@playwright/test";
 import { ZAgentStatus, type AgentStatus } from "../../packages/protocol/src/agent.ts";
+import { createRng } from "../../tooling/testing/src/prng.ts";
 import { TestCluster, repoRoot } from "../fixtures/cluster.ts";
 
 // The whole system under random use: three `cumulus sync` agents on one cluster, each on its
@@ -161,29 +162,6 @@ test.afterAll(async () => {
 
 // --- randomness, content ledger ------------------------------------------------------------
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    // xorshift32
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!,
-    bytes: (n: number) => {
-      const b = Buffer.allocUnsafe(n);
-      for (let i = 0; i < n; i++) b[i] = Math.floor(next() * 256);
-      return b;
-    },
-  };
-}
-
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /** Small name pools: the same names on several agents make edits meet and conflict. */
@@ -237,7 +215,7 @@ test("three agents under random operations, offline periods and a kill -9 conver
 });
 
 async function run(trace: string[]): Promise<void> {
-  const r = rng(SEED);
+  const r = createRng(SEED);
   for (const a of agents) await a.start();
   await quiesce(agents, 120_000);
 
@@ -250,7 +228,7 @@ async function run(trace: string[]): Promise<void> {
     counts[what.split(" ")[0]!] = (counts[what.split(" ")[0]!] ?? 0) + 1;
   };
   const content = (size: number) => {
-    const b = Buffer.concat([Buffer.from(`seed ${SEED} op ${n}\n`), r.bytes(size)]);
+    const b = Buffer.concat([Buffer.from(`seed ${SEED} op ${n}\n`), r.fill(Buffer.allocUnsafe(size))]);
     return b;
   };
   /** The bytes a person is about to overwrite or delete count as gone on purpose. */
@@ -345,8 +323,8 @@ async function run(trace: string[]): Promise<void> {
         await mkdir(path.join(a.folder, rel));
         note(a, `mkdir ${rel}`);
       } else if (op < 85) {
+        if (dirs.length < 2) continue; // no folder but the root
         const from = r.pick(dirs.filter((d) => d !== ""));
-        if (from === undefined) continue;
         const parent = r.int(2) === 0 ? path.dirname(from) : someDir();
         const to = path.join(parent === "." ? "" : parent, r.pick(DIR_NAMES));
         // Not onto an existing name, not into itself.
@@ -354,8 +332,8 @@ async function run(trace: string[]): Promise<void> {
         await rename(path.join(a.folder, from), path.join(a.folder, to));
         note(a, `${path.dirname(to) === path.dirname(from) ? "rename-dir" : "move-dir"} ${from} → ${to}`);
       } else if (op < 88) {
+        if (dirs.length < 2) continue;
         const rel = r.pick(dirs.filter((d) => d !== ""));
-        if (rel === undefined) continue;
         await killTree(path.join(a.folder, rel));
         await rm(path.join(a.folder, rel), { recursive: true, force: true });
         note(a, `delete-dir ${rel}`);

@@ -127,7 +127,17 @@ interface Block {
 }
 
 const DEFAULT_SCAN_BLOCK = 8 * 1024 * 1024;
+const SMALL_FILE = 1024 * 1024;
 const noop = () => {};
+
+/**
+ * The `blockSize` for scanning a file of `size` bytes when it is small (below 1 MiB): one read
+ * block of its own size (the default 8 MiB blocks, allocated per file, made garbage collection
+ * most of the CPU for runs of small files). `undefined` (the default) for larger files.
+ */
+export function smallFileBlockSize(size: number): number | undefined {
+  return size < SMALL_FILE ? Math.max(4096, size + 1) : undefined;
+}
 
 /**
  * Reads an open file once, front to back, with large reads (the next one runs while the

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
-import { scanFile } from "@cumulus/chunking/node";
+import { scanFile, smallFileBlockSize } from "@cumulus/chunking/node";
 
 /**
  * The content hash both sides compare: the control plane's `FileVersion.contentHash`
@@ -14,7 +14,7 @@ export function contentHashOf(chunks: readonly { id: string; size: number }[]): 
   return h.digest("hex");
 }
 
-const SMALL = 1024 * 1024;
+const MiB = 1024 * 1024;
 
 /** Chunks and hashes a local file (small files read at once, large ones streamed). */
 export async function hashFile(path: string, size: number, signal?: AbortSignal): Promise<string> {
@@ -30,8 +30,9 @@ export async function chunkAndHashFile(
   const chunks: { id: string; size: number }[] = [];
   // scanFile cuts and hashes in its read blocks; chunkStream (used before) copied every
   // chunk out first, which was a third of agent A's CPU for a big file (docs/benchmarks.md).
-  // A small file is read in one block of its own size, a big one in the default 8 MiB blocks.
-  const blockSize = size < SMALL ? Math.max(4096, size + 1) : size < 8 * SMALL ? SMALL : undefined;
+  // A small file is read in one block of its own size (as the SDK's upload does), one below
+  // 8 MiB in 1 MiB blocks, a big one in the default 8 MiB blocks.
+  const blockSize = smallFileBlockSize(size) ?? (size < 8 * MiB ? MiB : undefined);
   const fh = await open(path, "r");
   try {
     const total = await scanFile(fh, { signal, ...(blockSize ? { blockSize } : {}) }, (rec) => {

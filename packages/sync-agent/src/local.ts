@@ -119,11 +119,6 @@ export class LocalScanner {
     this.hashes = hashes;
   }
 
-  /** Whether `update` can work from an earlier scan. */
-  get hasTree(): boolean {
-    return this.last !== null;
-  }
-
   /** The caller removed the partial downloads last reported. */
   clearPartials(): void {
     this.partials.clear();

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
-import { scanFile } from "@cumulus/chunking/node";
+import { scanFile, smallFileBlockSize } from "@cumulus/chunking/node";
 import { AppError } from "@cumulus/protocol/errors";
 import type { CumulusClient } from "../client.ts";
 import type { ProgressListener } from "../progress.ts";
@@ -60,8 +60,6 @@ export interface PrecomputedManifest {
 }
 
 const DEFAULT_PRESEND_MIN_BYTES = Number.POSITIVE_INFINITY;
-/** Files below this size are chunked with one read block of their own size. */
-const SMALL_SCAN_BLOCK = 1024 * 1024;
 
 /**
  * Chunk PUTs in flight. A PUT is answered only after its node fsynced the chunk, renamed
@@ -85,9 +83,7 @@ export async function chunkLocalFile(
     const size = (await fh.stat()).size;
     const progress = emptyProgress("hashing", size, 0);
     const chunks: { id: string; size: number }[] = [];
-    // A small file is read in one block of its own size: the default 8 MiB read blocks,
-    // allocated per file, made garbage collection most of the SDK's CPU for runs of small files.
-    const blockSize = size < SMALL_SCAN_BLOCK ? Math.max(4096, size + 1) : undefined;
+    const blockSize = smallFileBlockSize(size);
     const total = await scanFile(fh, { signal: opts.signal, ...(blockSize ? { blockSize } : {}) }, (rec) => {
       chunks.push({ id: rec.id, size: rec.size });
       progress.bytesDone = rec.offset + rec.size;
