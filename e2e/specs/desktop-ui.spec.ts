@@ -75,8 +75,25 @@ test("pick a folder: a relative path is refused, an absolute one starts syncing"
   await expect(page.getByRole("alert")).toContainText("localDir must be an absolute path");
   expect((await agentApi<{ localDir: string | null }>(page, "/api/settings")).localDir).toBeNull();
 
+  // The window asks for the status once the folder is set, while the event stream reports
+  // the same start. Hold that answer back until the agent is up to date, so it arrives after
+  // the newer events (as it can by chance): the window must keep the newest, not go back to
+  // "Starting…" for good (seen once in CI before snapshots were numbered).
+  await page.route("**/api/status", async (route) => {
+    const response = await route.fetch();
+    await expect
+      .poll(async () => (await agentApi<{ state: string }>(page, "/api/status")).state, { timeout: 15_000 })
+      .toBe("up-to-date");
+    await route.fulfill({ response });
+  });
+  const held = page.waitForEvent("requestfinished", (r) => r.method() === "GET" && r.url().endsWith("/api/status"));
   await page.getByLabel("Local folder").fill(agent.localDir);
   await page.getByRole("button", { name: "Use this folder" }).click();
+  await expect(status(page)).toHaveText("Up to date");
+  await held;
+  await page.unrouteAll({ behavior: "wait" });
+  // Let the page take the late answer in before looking again.
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 250)));
   await expect(status(page)).toHaveText("Up to date");
   await expect(page.getByRole("button", { name: "Open folder" })).toHaveCount(0);
   // The server folder defaults to the user's home there.

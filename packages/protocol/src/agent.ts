@@ -64,6 +64,13 @@ export const ZAgentStatus = z.object({
   /** Change-feed cursor applied to the remote tree. */
   cursor: z.number().int().min(0),
   webUrl: z.string().nullable(),
+  /**
+   * When this agent process started (Unix ms) and a counter that grows with every snapshot it
+   * hands out. Answers travel on separate connections (the event stream, a POST's reply, a
+   * GET), so they can arrive out of order; a reader keeps the newest snapshot by these two.
+   */
+  startedAt: z.number().int().min(0),
+  revision: z.number().int().min(0),
 });
 export type AgentStatus = z.infer<typeof ZAgentStatus>;
 

@@ -154,6 +154,8 @@ export class SyncAgent extends EventEmitter {
   private lastRoundQuiet = false;
   private lastSyncedAt: number | null = null;
   private conflicts = 0;
+  private readonly startedAt = Date.now();
+  private revision = 0;
   private activity: ActivityItem[] = [];
   private errors: AgentError[] = [];
   private progress = { filesPending: 0, bytesTotal: 0, bytesDone: 0, current: [] as string[] };
@@ -729,6 +731,8 @@ export class SyncAgent extends EventEmitter {
       conflicts: this.conflicts,
       cursor: this.remote?.cursor ?? 0,
       webUrl: this.opts.server ? `${this.opts.server}/files${encodeURI(this.settings.remotePath)}` : null,
+      startedAt: this.startedAt,
+      revision: ++this.revision,
     };
   }
 

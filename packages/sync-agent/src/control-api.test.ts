@@ -69,6 +69,10 @@ describe("local control API", () => {
     const s = ZAgentStatus.parse(JSON.parse(res.body));
     expect(s.state).toBe("signed-out");
     expect(s.device).toBe("test");
+    // Each snapshot is numbered, so a reader can drop one that arrives after a newer one.
+    const again = ZAgentStatus.parse(JSON.parse((await request("GET", "/api/status")).body));
+    expect(again.startedAt).toBe(s.startedAt);
+    expect(again.revision).toBeGreaterThan(s.revision);
   });
 
   it("refuses a missing or wrong secret (401) and a non-loopback Host (403)", async () => {

@@ -10,6 +10,7 @@ import { SignIn } from "./components/sign-in.tsx";
 import { StatusCard } from "./components/status-card.tsx";
 import { ErrorNote } from "./components/ui.tsx";
 import { resolveConnection } from "./connection.ts";
+import { newestStatus } from "./newest-status.ts";
 
 type Link = "live" | "polling" | "unreachable";
 type Tab = "activity" | "selective" | "settings";
@@ -43,7 +44,9 @@ function Loading() {
 }
 
 function Connected({ client }: { client: AgentClient }) {
-  const [status, setStatus] = useState<AgentStatus | null>(null);
+  const [status, setRawStatus] = useState<AgentStatus | null>(null);
+  // Every snapshot goes through here: replies can arrive after a newer event (newest-status.ts).
+  const setStatus = useCallback((s: AgentStatus) => setRawStatus((cur) => newestStatus(cur, s)), []);
   const [link, setLink] = useState<Link>("polling");
   const [problem, setProblem] = useState<string | null>(null);
   const [activity, setActivity] = useState<ActivityItem[]>([]);
@@ -61,7 +64,7 @@ function Connected({ client }: { client: AgentClient }) {
       },
       { onConnection: setLink },
     );
-  }, [client]);
+  }, [client, setStatus]);
 
   // "2 min ago" must age even when nothing else changes.
   useEffect(() => {
@@ -100,7 +103,7 @@ function Connected({ client }: { client: AgentClient }) {
         <FolderSetup client={client} initial={status.localDir} onDone={() => void client.status().then(setStatus)} />
       );
     return null;
-  }, [client, status]);
+  }, [client, status, setStatus]);
 
   return (
     <div className="mx-auto flex h-full max-w-xl flex-col">

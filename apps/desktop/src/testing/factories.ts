@@ -19,6 +19,8 @@ export function makeStatus(
     conflicts: 0,
     cursor: 1,
     webUrl: "http://127.0.0.1:3000/files",
+    startedAt: 1_700_000_000_000,
+    revision: 1,
     ...over,
     progress: { filesPending: 0, bytesTotal: 0, bytesDone: 0, current: [], ...progress },
   });
