@@ -78,15 +78,30 @@ function Connected({ client }: { client: AgentClient }) {
   const activityKey = status
     ? `${status.state}|${status.cursor}|${status.progress.filesPending}|${status.conflicts}|${status.lastSyncedAt}`
     : "";
+  // A superseded fetch's answer is dropped: it can arrive after the newer one's.
   useEffect(() => {
     if (!ready) return;
-    client.activity(30).then(setActivity, (err: Error) => setProblem(err.message));
+    let current = true;
+    client.activity(30).then(
+      (items) => current && setActivity(items),
+      (err: Error) => current && setProblem(err.message),
+    );
+    return () => {
+      current = false;
+    };
   }, [client, ready, activityKey]);
   const errorCount = status?.errors ?? 0;
   useEffect(() => {
     if (!ready) return;
     if (errorCount === 0) return setErrors([]);
-    client.errors().then(setErrors, (err: Error) => setProblem(err.message));
+    let current = true;
+    client.errors().then(
+      (items) => current && setErrors(items),
+      (err: Error) => current && setProblem(err.message),
+    );
+    return () => {
+      current = false;
+    };
   }, [client, ready, errorCount]);
   const reloadSettings = useCallback(() => {
     client.settings().then(setSettings, (err: Error) => setProblem(err.message));
