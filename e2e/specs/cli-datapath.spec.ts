@@ -8,6 +8,7 @@ import { test, expect } from "@playwright/test";
 import pg from "pg";
 import { hashPassword } from "../../packages/control/src/auth/passwords.ts";
 import { TestCluster, repoRoot } from "../fixtures/cluster.ts";
+import { run, type Run } from "../fixtures/process.ts";
 
 // The `cumulus` CLI against a real cluster in a box: the data path end to end (chunking,
 // dedup, pipelines across sites, verified reads with fallback, versions, conflicts).
@@ -22,28 +23,17 @@ let cluster: TestCluster;
 let work: string;
 let configDir: string;
 
-type Run = { code: number | null; stdout: string; stderr: string };
-
 /** Runs the CLI as a user would (its own process); async so that two can race. */
 function cumulus(args: string[], opts: { env?: NodeJS.ProcessEnv; config?: string } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: work,
-      env: {
-        PATH: process.env.PATH,
-        HOME: work,
-        CUMULUS_CONFIG_DIR: opts.config ?? configDir,
-        CUMULUS_DEVICE_NAME: "e2e",
-        ...opts.env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  return run(process.execPath, [CLI, ...args], {
+    cwd: work,
+    env: {
+      PATH: process.env.PATH,
+      HOME: work,
+      CUMULUS_CONFIG_DIR: opts.config ?? configDir,
+      CUMULUS_DEVICE_NAME: "e2e",
+      ...opts.env,
+    },
   });
 }
 

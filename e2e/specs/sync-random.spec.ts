@@ -7,6 +7,7 @@ import path from "node:path";
 import { test, expect } from "@playwright/test";
 import { ZAgentStatus, type AgentStatus } from "../../packages/protocol/src/agent.ts";
 import { createRng } from "../../tooling/testing/src/prng.ts";
+import { run as runProcess, type Run } from "../fixtures/process.ts";
 import { TestCluster, repoRoot } from "../fixtures/cluster.ts";
 
 // The whole system under random use: three `cumulus sync` agents on one cluster, each on its
@@ -35,21 +36,10 @@ let work: string;
 let configDir: string;
 const agents: Agent[] = [];
 
-type Run = { code: number | null; stdout: string; stderr: string };
-
 function cumulus(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: work,
-      env: { PATH: process.env.PATH, HOME: work, CUMULUS_CONFIG_DIR: configDir, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  return runProcess(process.execPath, [CLI, ...args], {
+    cwd: work,
+    env: { PATH: process.env.PATH, HOME: work, CUMULUS_CONFIG_DIR: configDir, ...env },
   });
 }
 

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
-import { test, expect, type BrowserContext, type Page } from "@playwright/test";
+import { test, expect } from "@playwright/test";
 import type pg from "pg";
 import { TestCluster } from "../fixtures/cluster.ts";
+import { useCookie, watchErrors } from "../fixtures/page.ts";
 import { api, createUser, database, signIn, signInRaw, trpc, trpcOk, type Cookie } from "../fixtures/web.ts";
 
 // The admin pages against a real cluster in a box: overview, node detail and drain,
@@ -13,29 +14,13 @@ test.describe.configure({ mode: "serial" });
 
 const shots = path.join(import.meta.dirname, "..", "screenshots");
 const PW = "a long enough password";
+// Statuses these specs provoke on purpose (bad input, refusals, conflicts, rate limits).
+const REFUSALS = [400, 401, 403, 409, 429];
 
 let cluster: TestCluster;
 let db: pg.Client;
 let admin: Cookie;
 let adminHome: string;
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() !== "error") return;
-    // Chromium's line for a request the test provokes a refusal for.
-    if (/^Failed to load resource: the server responded with a status of (400|401|403|409|429)\b/.test(m.text()))
-      return;
-    errors.push(m.text());
-  });
-  page.on("pageerror", (e) => errors.push(e.message));
-  return errors;
-}
-
-async function useCookie(context: BrowserContext, cookie: Cookie): Promise<void> {
-  const [name, ...rest] = cookie.split("=");
-  await context.addCookies([{ name: name!, value: rest.join("="), url: cluster.url, httpOnly: true, sameSite: "Lax" }]);
-}
 
 /** Uploads `bytes` as one chunk through /api/v1 and the storage nodes, as the CLI does. */
 async function upload(cookie: Cookie, filePath: string, bytes: Buffer): Promise<void> {
@@ -79,11 +64,11 @@ test.afterAll(async () => {
 });
 
 test.beforeEach(async ({ context }) => {
-  await useCookie(context, admin);
+  await useCookie(context, cluster.url, admin);
 });
 
 test("the admin overview shows sites, nodes, capacity, replication health and repair activity", async ({ page }) => {
-  const errors = watchErrors(page);
+  const errors = watchErrors(page, REFUSALS);
   await upload(admin, `${adminHome}/Reports/q1.bin`, randomBytes(200_000));
   await page.goto(`${cluster.url}/files`);
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Admin" }).click();
@@ -112,7 +97,7 @@ test("the admin overview shows sites, nodes, capacity, replication health and re
 test("a node's detail page shows heartbeat, load, capacity, epoch; draining asks first and is audited", async ({
   page,
 }) => {
-  const errors = watchErrors(page);
+  const errors = watchErrors(page, REFUSALS);
   await page.goto(`${cluster.url}/admin`);
   await page.getByRole("table", { name: "Storage nodes" }).getByRole("link", { name: "hq-2" }).click();
   await expect(page.getByRole("heading", { name: /hq-2/ })).toBeVisible();
@@ -148,7 +133,7 @@ test("a node's detail page shows heartbeat, load, capacity, epoch; draining asks
 test("an admin creates a user, disables it (its sign-in fails), enables it and resets its password", async ({
   page,
 }) => {
-  const errors = watchErrors(page);
+  const errors = watchErrors(page, REFUSALS);
   await page.goto(`${cluster.url}/admin/users`);
   await page.getByRole("button", { name: "New user" }).click();
   const dialog = page.getByRole("dialog", { name: "New user" });
@@ -214,7 +199,7 @@ test("groups: create one and add and remove a member", async ({ page }) => {
 });
 
 test("the policies page sets 3 replicas on a folder and shows the effective policy and placement", async ({ page }) => {
-  const errors = watchErrors(page);
+  const errors = watchErrors(page, REFUSALS);
   const folder = `${adminHome}/Reports`;
   await page.goto(`${cluster.url}/admin/policies`);
   await page.getByLabel("Path", { exact: true }).fill(folder);
@@ -273,7 +258,7 @@ test("a user denied from 127.0.0.1 by an IP rule can neither sign in nor fetch d
   page,
   browser,
 }) => {
-  const errors = watchErrors(page);
+  const errors = watchErrors(page, REFUSALS);
   await createUser(cluster, admin, "vera@corp.test", PW);
   const vera = await signIn(cluster, "vera@corp.test", PW);
   const veraHome = (await api<{ home: string }>(cluster, { cookie: vera }, "GET", "/auth/whoami")).body.home;
@@ -432,7 +417,7 @@ test("a folder marked public is listed and downloadable without an account", asy
 
   const anon = await browser.newContext();
   const p = await anon.newPage();
-  const errors = watchErrors(p);
+  const errors = watchErrors(p, REFUSALS);
   await p.goto(`${cluster.url}/public`);
   // Folders above the public one can be passed through, not downloaded.
   await expect(p.getByRole("link", { name: "Download home as a zip" })).toHaveCount(0);
@@ -454,7 +439,7 @@ test("a folder marked public is listed and downloadable without an account", asy
 });
 
 test("the audit log lists these actions and filters by action, actor and time", async ({ page }) => {
-  const errors = watchErrors(page);
+  const errors = watchErrors(page, REFUSALS);
   await page.goto(`${cluster.url}/admin/audit`);
   const table = page.getByRole("table", { name: "Audit events" });
   for (const action of [

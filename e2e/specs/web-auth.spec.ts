@@ -1,7 +1,8 @@
 import path from "node:path";
-import { test, expect, type BrowserContext, type Page } from "@playwright/test";
+import { test, expect } from "@playwright/test";
 import type pg from "pg";
 import { TestCluster } from "../fixtures/cluster.ts";
+import { useCookie, watchErrors } from "../fixtures/page.ts";
 import { api, createUser, database, signIn, signInRaw, trpc, trpcOk, type Cookie } from "../fixtures/web.ts";
 
 // Accounts in the browser against a real cluster in a box: the sign-in form and its
@@ -16,26 +17,6 @@ const PW = "a long enough password";
 let cluster: TestCluster;
 let db: pg.Client;
 let admin: Cookie;
-
-/**
- * Console errors and page errors, except Chromium's own line for a refused request
- * ("Failed to load resource: … 401/403/429"): the refusals these tests provoke on purpose.
- */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() !== "error") return;
-    if (/^Failed to load resource: the server responded with a status of (401|403|429)\b/.test(m.text())) return;
-    errors.push(m.text());
-  });
-  page.on("pageerror", (e) => errors.push(e.message));
-  return errors;
-}
-
-async function useCookie(context: BrowserContext, cookie: Cookie): Promise<void> {
-  const [name, ...rest] = cookie.split("=");
-  await context.addCookies([{ name: name!, value: rest.join("="), url: cluster.url, httpOnly: true, sameSite: "Lax" }]);
-}
 
 test.beforeAll(async () => {
   // The box's default first admin is admin@localhost: its sign-in must work too.
@@ -179,7 +160,7 @@ test("password change needs the current password and ends the other sessions", a
   await createUser(cluster, admin, "rita@corp.test", PW);
   const other = await signIn(cluster, "rita@corp.test", PW);
   const mine = await signIn(cluster, "rita@corp.test", PW);
-  await useCookie(context, mine);
+  await useCookie(context, cluster.url, mine);
   const errors = watchErrors(page);
   await page.goto(`${cluster.url}/settings`);
   await expect(page.getByRole("heading", { name: "Settings" })).toBeVisible();
@@ -206,7 +187,7 @@ test("sign out everywhere ends every browser session of the account", async ({ p
   await createUser(cluster, admin, "sam@corp.test", PW);
   const a = await signIn(cluster, "sam@corp.test", PW);
   const b = await signIn(cluster, "sam@corp.test", PW);
-  await useCookie(context, a);
+  await useCookie(context, cluster.url, a);
   await page.goto(`${cluster.url}/settings`);
   await expect(page.getByRole("list", { name: "Sessions" }).getByRole("listitem")).toHaveCount(2);
   await page.getByRole("button", { name: "Sign out everywhere" }).click();
@@ -229,7 +210,7 @@ test("Settings → Devices lists the user's device tokens and revokes one", asyn
   expect(dev.status).toBe(201);
   expect((await api(cluster, { token: dev.body.token }, "GET", "/auth/whoami")).status).toBe(200);
 
-  await useCookie(context, await signIn(cluster, "tess@corp.test", PW));
+  await useCookie(context, cluster.url, await signIn(cluster, "tess@corp.test", PW));
   const errors = watchErrors(page);
   await page.goto(`${cluster.url}/settings/devices`);
   const row = page.getByRole("row", { name: /tess-laptop/ });

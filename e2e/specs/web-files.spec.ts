@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { test, expect, type Page } from "@playwright/test";
 import { TestCluster } from "../fixtures/cluster.ts";
+import { pageApi, signInPage } from "../fixtures/page.ts";
 
 // The web file browser against a real cluster in a box: uploads straight from the browser
 // to the storage nodes (drag-and-drop and pickers), the download gateway (bytes, Range,
@@ -21,26 +22,10 @@ let home: string;
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
-/** Signs in through better-auth's API (not the form); the page's context keeps the cookie. */
-async function signIn(page: Page, email: string, password: string): Promise<void> {
-  const res = await page.request.post(`${cluster.url}/api/auth/sign-in/email`, {
-    data: { email, password },
-    headers: { origin: cluster.url },
-  });
-  expect(res.status(), await res.text()).toBe(200);
-}
-
-async function api<T>(page: Page, route: string, init: { method?: string; data?: unknown } = {}): Promise<T> {
-  const res = await page.request.fetch(`${cluster.url}/api/v1${route}`, {
-    method: init.method ?? "GET",
-    headers: { origin: cluster.url },
-    ...(init.data !== undefined ? { data: init.data } : {}),
-  });
-  expect(res.ok(), `${init.method ?? "GET"} ${route}: ${await res.text()}`).toBe(true);
-  return (await res.json()) as T;
-}
-
 const hrefOf = (p: string) => `/files/${p.split("/").filter(Boolean).map(encodeURIComponent).join("/")}`;
+const signIn = (page: Page, email: string, password: string) => signInPage(page, cluster.url, email, password);
+const api = <T>(page: Page, route: string, init: { method?: string; data?: unknown } = {}) =>
+  pageApi<T>(page, cluster.url, route, init);
 const row = (page: Page, name: string) => page.getByRole("row", { name, exact: true });
 
 async function openFolder(page: Page, p: string): Promise<void> {

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { test, expect, type Browser, type Page } from "@playwright/test";
 import { TestCluster } from "../fixtures/cluster.ts";
+import { pageApi, signInPage } from "../fixtures/page.ts";
 
 // Sharing in the web UI against a real cluster in a box: a folder shared with a second
 // user (who sees it under "Shared with me" and nothing else), and a password-protected,
@@ -22,25 +23,10 @@ const report = randomBytes(300_000);
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const hrefOf = (p: string) => `/files/${p.split("/").filter(Boolean).map(encodeURIComponent).join("/")}`;
+const signIn = (page: Page, email: string, password: string) => signInPage(page, cluster.url, email, password);
+const api = <T>(page: Page, route: string, init: { method?: string; data?: unknown } = {}) =>
+  pageApi<T>(page, cluster.url, route, init);
 const row = (page: Page, name: string) => page.getByRole("row", { name, exact: true });
-
-async function signIn(page: Page, email: string, password: string): Promise<void> {
-  const res = await page.request.post(`${cluster.url}/api/auth/sign-in/email`, {
-    data: { email, password },
-    headers: { origin: cluster.url },
-  });
-  expect(res.status(), await res.text()).toBe(200);
-}
-
-async function api<T>(page: Page, route: string, init: { method?: string; data?: unknown } = {}): Promise<T> {
-  const res = await page.request.fetch(`${cluster.url}/api/v1${route}`, {
-    method: init.method ?? "GET",
-    headers: { origin: cluster.url },
-    ...(init.data !== undefined ? { data: init.data } : {}),
-  });
-  expect(res.ok(), `${init.method ?? "GET"} ${route}: ${await res.text()}`).toBe(true);
-  return (await res.json()) as T;
-}
 
 async function asUser(browser: Browser, who: { email: string; password: string }): Promise<Page> {
   const context = await browser.newContext();
