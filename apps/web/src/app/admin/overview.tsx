@@ -17,7 +17,7 @@ import {
 import { useTRPC } from "@/trpc/react.tsx";
 import { PageHeader } from "@/components/shell/app-shell.tsx";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card.tsx";
-import { EmptyState, ErrorState, Skeleton } from "@/components/ui/feedback.tsx";
+import { EmptyState, ErrorState, Skeleton, QueryState } from "@/components/ui/feedback.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
 import { Badge } from "@/components/ui/badge.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
@@ -228,47 +228,50 @@ export function Overview() {
             <CardDescription>All nodes together, from samples taken every 30 s.</CardDescription>
           </CardHeader>
           <CardContent>
-            {usage.isPending ? (
-              <Skeleton className="h-60 w-full" />
-            ) : usage.isError ? (
-              <ErrorState message={errorMessage(usage.error)} retry={() => void usage.refetch()} />
-            ) : usage.data.length < 2 ? (
-              <EmptyState
-                title="Not enough samples yet"
-                description="Nodes are sampled every 30 seconds; the chart fills in as the cluster runs."
-              />
-            ) : (
-              <ChartFrame label="Used and total capacity over the last 24 hours">
-                {mounted ? (
-                  <ResponsiveContainer width="100%" height="100%">
-                    <AreaChart
-                      data={usage.data.map((p) => ({ ...p, t: new Date(p.at).getTime() }))}
-                      margin={{ left: 8, right: 8 }}
-                    >
-                      <CartesianGrid strokeDasharray="3 3" vertical={false} />
-                      <XAxis
-                        dataKey="t"
-                        type="number"
-                        domain={["dataMin", "dataMax"]}
-                        scale="time"
-                        tickFormatter={(t: number) => formatDate(new Date(t)).slice(11)}
-                        tick={{ fontSize: 12 }}
-                      />
-                      <YAxis tickFormatter={bytesTick} tick={{ fontSize: 12 }} width={72} />
-                      <Tooltip
-                        labelFormatter={(t) => formatDate(new Date(Number(t)))}
-                        formatter={(v) => formatBytes(Number(v))}
-                      />
-                      <Legend />
-                      <Area type="monotone" dataKey="capacityBytes" name="Capacity" stroke="#94a3b8" fill="#e2e8f0" />
-                      <Area type="monotone" dataKey="usedBytes" name="Used" stroke="#0284c7" fill="#bae6fd" />
-                    </AreaChart>
-                  </ResponsiveContainer>
-                ) : (
-                  <Skeleton className="h-full w-full" />
-                )}
-              </ChartFrame>
-            )}
+            <QueryState
+              query={usage}
+              loading={<Skeleton className="h-60 w-full" />}
+              isEmpty={(samples) => samples.length < 2}
+              empty={
+                <EmptyState
+                  title="Not enough samples yet"
+                  description="Nodes are sampled every 30 seconds; the chart fills in as the cluster runs."
+                />
+              }
+            >
+              {(samples) => (
+                <ChartFrame label="Used and total capacity over the last 24 hours">
+                  {mounted ? (
+                    <ResponsiveContainer width="100%" height="100%">
+                      <AreaChart
+                        data={samples.map((p) => ({ ...p, t: new Date(p.at).getTime() }))}
+                        margin={{ left: 8, right: 8 }}
+                      >
+                        <CartesianGrid strokeDasharray="3 3" vertical={false} />
+                        <XAxis
+                          dataKey="t"
+                          type="number"
+                          domain={["dataMin", "dataMax"]}
+                          scale="time"
+                          tickFormatter={(t: number) => formatDate(new Date(t)).slice(11)}
+                          tick={{ fontSize: 12 }}
+                        />
+                        <YAxis tickFormatter={bytesTick} tick={{ fontSize: 12 }} width={72} />
+                        <Tooltip
+                          labelFormatter={(t) => formatDate(new Date(Number(t)))}
+                          formatter={(v) => formatBytes(Number(v))}
+                        />
+                        <Legend />
+                        <Area type="monotone" dataKey="capacityBytes" name="Capacity" stroke="#94a3b8" fill="#e2e8f0" />
+                        <Area type="monotone" dataKey="usedBytes" name="Used" stroke="#0284c7" fill="#bae6fd" />
+                      </AreaChart>
+                    </ResponsiveContainer>
+                  ) : (
+                    <Skeleton className="h-full w-full" />
+                  )}
+                </ChartFrame>
+              )}
+            </QueryState>
           </CardContent>
         </Card>
       </div>

@@ -5,7 +5,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { RotateCcw, Trash2 } from "lucide-react";
 import { useTRPC } from "@/trpc/react.tsx";
 import { Button } from "@/components/ui/button.tsx";
-import { EmptyState, ErrorState, Loading } from "@/components/ui/feedback.tsx";
+import { EmptyState, QueryState } from "@/components/ui/feedback.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
 import {
@@ -56,64 +56,64 @@ export function TrashView() {
         title="Trash"
         description="Deleted files and folders stay here until you restore them or delete them for good."
       />
-      {q.isPending ? (
-        <Loading />
-      ) : q.error ? (
-        <ErrorState message={errorMessage(q.error)} retry={() => void q.refetch()} />
-      ) : q.data.items.length === 0 ? (
-        <EmptyState title="The trash is empty" icon={<Trash2 className="size-8" aria-hidden />} />
-      ) : (
-        <Table aria-label="Trash">
-          <TableHeader>
-            <TableRow>
-              <TableHead>Name</TableHead>
-              <TableHead>Was in</TableHead>
-              <TableHead className="text-right">Size</TableHead>
-              <TableHead>Deleted</TableHead>
-              <TableHead className="text-right">
-                <span className="sr-only">Actions</span>
-              </TableHead>
-            </TableRow>
-          </TableHeader>
-          <TableBody>
-            {q.data.items.map((it) => (
-              <TableRow key={it.id} aria-label={it.name}>
-                <TableCell>
-                  <span className="flex items-center gap-2 font-medium">
-                    <EntryIcon entry={it} /> {it.name}
-                  </span>
-                </TableCell>
-                <TableCell className="text-slate-600">{parentPath(it.originalPath)}</TableCell>
-                <TableCell className="text-right tabular-nums text-slate-600">
-                  {it.type === "folder" ? "—" : formatBytes(it.size)}
-                </TableCell>
-                <TableCell className="text-slate-600">{formatDate(it.trashedAt)}</TableCell>
-                <TableCell className="text-right">
-                  <div className="flex justify-end gap-2">
-                    <Button
-                      size="sm"
-                      variant="outline"
-                      aria-label={`Restore ${it.name}`}
-                      disabled={restore.isPending}
-                      onClick={() => restore.mutate({ id: it.id })}
-                    >
-                      <RotateCcw aria-hidden /> Restore
-                    </Button>
-                    <Button
-                      size="sm"
-                      variant="ghost"
-                      aria-label={`Delete ${it.name} forever`}
-                      onClick={() => setPurging(it)}
-                    >
-                      <Trash2 aria-hidden /> Delete forever
-                    </Button>
-                  </div>
-                </TableCell>
+      <QueryState
+        query={q}
+        isEmpty={(data) => data.items.length === 0}
+        empty={<EmptyState title="The trash is empty" icon={<Trash2 className="size-8" aria-hidden />} />}
+      >
+        {(data) => (
+          <Table aria-label="Trash">
+            <TableHeader>
+              <TableRow>
+                <TableHead>Name</TableHead>
+                <TableHead>Was in</TableHead>
+                <TableHead className="text-right">Size</TableHead>
+                <TableHead>Deleted</TableHead>
+                <TableHead className="text-right">
+                  <span className="sr-only">Actions</span>
+                </TableHead>
               </TableRow>
-            ))}
-          </TableBody>
-        </Table>
-      )}
+            </TableHeader>
+            <TableBody>
+              {data.items.map((it) => (
+                <TableRow key={it.id} aria-label={it.name}>
+                  <TableCell>
+                    <span className="flex items-center gap-2 font-medium">
+                      <EntryIcon entry={it} /> {it.name}
+                    </span>
+                  </TableCell>
+                  <TableCell className="text-slate-600">{parentPath(it.originalPath)}</TableCell>
+                  <TableCell className="text-right tabular-nums text-slate-600">
+                    {it.type === "folder" ? "—" : formatBytes(it.size)}
+                  </TableCell>
+                  <TableCell className="text-slate-600">{formatDate(it.trashedAt)}</TableCell>
+                  <TableCell className="text-right">
+                    <div className="flex justify-end gap-2">
+                      <Button
+                        size="sm"
+                        variant="outline"
+                        aria-label={`Restore ${it.name}`}
+                        disabled={restore.isPending}
+                        onClick={() => restore.mutate({ id: it.id })}
+                      >
+                        <RotateCcw aria-hidden /> Restore
+                      </Button>
+                      <Button
+                        size="sm"
+                        variant="ghost"
+                        aria-label={`Delete ${it.name} forever`}
+                        onClick={() => setPurging(it)}
+                      >
+                        <Trash2 aria-hidden /> Delete forever
+                      </Button>
+                    </div>
+                  </TableCell>
+                </TableRow>
+              ))}
+            </TableBody>
+          </Table>
+        )}
+      </QueryState>
       <AlertDialog open={purging !== null} onOpenChange={(o) => !o && setPurging(null)}>
         <AlertDialogContent>
           <AlertDialogHeader>

@@ -1,6 +1,7 @@
 import { AlertTriangle, Inbox, Loader2 } from "lucide-react";
 import type { ComponentProps, ReactNode } from "react";
 import { cn } from "./cn.ts";
+import { errorMessage } from "./errors.ts";
 
 /** A grey placeholder block while content loads. */
 export function Skeleton({ className, ...props }: ComponentProps<"div">) {
@@ -104,4 +105,36 @@ export function Alert({
       {...props}
     />
   );
+}
+
+/** What QueryState needs of a TanStack query (tRPC's useQuery results have it). */
+type QueryLike<T> = { isPending: boolean; error: unknown; data: T | undefined; refetch: () => unknown };
+
+/**
+ * The four faces of a query's content: loading, an error with "Try again", empty, and the
+ * data. `isEmpty` and `empty` together give the empty face; without them data is shown.
+ */
+export function QueryState<T>({
+  query,
+  loading,
+  errorClassName,
+  isEmpty,
+  empty,
+  children,
+}: {
+  query: QueryLike<T>;
+  /** Shown while loading; a plain "Loading…" line by default. */
+  loading?: ReactNode;
+  errorClassName?: string;
+  isEmpty?: (data: T) => boolean;
+  empty?: ReactNode;
+  children: (data: T) => ReactNode;
+}) {
+  if (query.isPending) return <>{loading ?? <Loading />}</>;
+  if (query.error || query.data === undefined)
+    return (
+      <ErrorState className={errorClassName} message={errorMessage(query.error)} retry={() => void query.refetch()} />
+    );
+  if (isEmpty?.(query.data)) return <>{empty}</>;
+  return <>{children(query.data)}</>;
 }

@@ -9,7 +9,7 @@ import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/com
 import { Checkbox, Input } from "@/components/ui/input.tsx";
 import { Label } from "@/components/ui/label.tsx";
 import { Badge } from "@/components/ui/badge.tsx";
-import { ErrorState, Skeleton, Spinner } from "@/components/ui/feedback.tsx";
+import { Skeleton, Spinner, QueryState } from "@/components/ui/feedback.tsx";
 import {
   AlertDialog,
   AlertDialogAction,
@@ -36,30 +36,33 @@ function Profile() {
         <CardDescription>Your name, e-mail and role are managed by your administrator.</CardDescription>
       </CardHeader>
       <CardContent>
-        {me.isPending ? (
-          <div className="grid gap-2">
-            <Skeleton className="h-4 w-48" />
-            <Skeleton className="h-4 w-64" />
-          </div>
-        ) : me.isError ? (
-          <ErrorState message={errorMessage(me.error)} retry={() => void me.refetch()} />
-        ) : (
-          <dl className="grid grid-cols-[8rem_1fr] gap-y-2 text-sm">
-            <dt className="text-slate-500">Name</dt>
-            <dd>{me.data.name}</dd>
-            <dt className="text-slate-500">Email</dt>
-            <dd>{me.data.email}</dd>
-            <dt className="text-slate-500">Role</dt>
-            <dd>
-              <Badge variant={me.data.role === "admin" ? "info" : "default"}>{me.data.role}</Badge>
-            </dd>
-            <dt className="text-slate-500">Storage used</dt>
-            <dd>
-              {formatBytes(me.data.usedBytes)}
-              {me.data.quotaBytes !== null ? ` of ${formatBytes(me.data.quotaBytes)}` : " (no quota)"}
-            </dd>
-          </dl>
-        )}
+        <QueryState
+          query={me}
+          loading={
+            <div className="grid gap-2">
+              <Skeleton className="h-4 w-48" />
+              <Skeleton className="h-4 w-64" />
+            </div>
+          }
+        >
+          {(data) => (
+            <dl className="grid grid-cols-[8rem_1fr] gap-y-2 text-sm">
+              <dt className="text-slate-500">Name</dt>
+              <dd>{data.name}</dd>
+              <dt className="text-slate-500">Email</dt>
+              <dd>{data.email}</dd>
+              <dt className="text-slate-500">Role</dt>
+              <dd>
+                <Badge variant={data.role === "admin" ? "info" : "default"}>{data.role}</Badge>
+              </dd>
+              <dt className="text-slate-500">Storage used</dt>
+              <dd>
+                {formatBytes(data.usedBytes)}
+                {data.quotaBytes !== null ? ` of ${formatBytes(data.quotaBytes)}` : " (no quota)"}
+              </dd>
+            </dl>
+          )}
+        </QueryState>
       </CardContent>
     </Card>
   );
@@ -182,26 +185,24 @@ function Sessions() {
         </CardDescription>
       </CardHeader>
       <CardContent className="grid gap-4">
-        {sessions.isPending ? (
-          <Skeleton className="h-16 w-full" />
-        ) : sessions.isError ? (
-          <ErrorState message={errorMessage(sessions.error)} retry={() => void sessions.refetch()} />
-        ) : (
-          <ul className="divide-y divide-slate-100 rounded-lg border border-slate-200" aria-label="Sessions">
-            {sessions.data.map((s) => (
-              <li key={s.id} className="flex flex-wrap items-center justify-between gap-2 px-3 py-2 text-sm">
-                <div className="min-w-0">
-                  <p className="truncate font-medium text-slate-800">{s.userAgent ?? "Unknown browser"}</p>
-                  <p className="text-slate-500">
-                    {s.ipAddress ?? "unknown address"} · signed in {formatRelative(s.createdAt)} · until{" "}
-                    {formatDate(s.expiresAt)}
-                  </p>
-                </div>
-                {s.current ? <Badge variant="success">This session</Badge> : null}
-              </li>
-            ))}
-          </ul>
-        )}
+        <QueryState query={sessions} loading={<Skeleton className="h-16 w-full" />}>
+          {(data) => (
+            <ul className="divide-y divide-slate-100 rounded-lg border border-slate-200" aria-label="Sessions">
+              {data.map((s) => (
+                <li key={s.id} className="flex flex-wrap items-center justify-between gap-2 px-3 py-2 text-sm">
+                  <div className="min-w-0">
+                    <p className="truncate font-medium text-slate-800">{s.userAgent ?? "Unknown browser"}</p>
+                    <p className="text-slate-500">
+                      {s.ipAddress ?? "unknown address"} · signed in {formatRelative(s.createdAt)} · until{" "}
+                      {formatDate(s.expiresAt)}
+                    </p>
+                  </div>
+                  {s.current ? <Badge variant="success">This session</Badge> : null}
+                </li>
+              ))}
+            </ul>
+          )}
+        </QueryState>
         <div className="flex flex-wrap gap-2">
           <Button variant="outline" onClick={() => void signOut()}>
             <LogOut aria-hidden /> Sign out

@@ -8,9 +8,8 @@ import { Button } from "@/components/ui/button.tsx";
 import { Input, NativeSelect } from "@/components/ui/input.tsx";
 import { Label } from "@/components/ui/label.tsx";
 import { Badge } from "@/components/ui/badge.tsx";
-import { EmptyState, ErrorState, Loading, Spinner } from "@/components/ui/feedback.tsx";
+import { EmptyState, Loading, Spinner, QueryState } from "@/components/ui/feedback.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
-import { errorMessage } from "@/components/ui/errors.ts";
 import { formatDate } from "@/components/ui/format.ts";
 
 /** Groups of actions offered besides the exact ones found in the log. */
@@ -151,68 +150,72 @@ export function AuditView() {
           </Button>
         </div>
       </form>
-      {events.isPending ? (
-        <Loading label="Loading the audit log…" />
-      ) : events.isError ? (
-        <ErrorState message={errorMessage(events.error)} retry={() => void events.refetch()} />
-      ) : rows.length === 0 ? (
-        <EmptyState title="No events match" description="Change or reset the filters." />
-      ) : (
-        <>
-          <Table aria-label="Audit events">
-            <TableHeader>
-              <TableRow>
-                <TableHead>Time</TableHead>
-                <TableHead>Action</TableHead>
-                <TableHead>Actor</TableHead>
-                <TableHead>Target</TableHead>
-                <TableHead>Address</TableHead>
-                <TableHead>Outcome</TableHead>
-                <TableHead>Details</TableHead>
-              </TableRow>
-            </TableHeader>
-            <TableBody>
-              {rows.map((e) => (
-                <TableRow key={e.id}>
-                  <TableCell className="whitespace-nowrap text-slate-500">{formatDate(e.at)}</TableCell>
-                  <TableCell>
-                    <code className="text-xs">{e.action}</code>
-                  </TableCell>
-                  <TableCell className="max-w-48 truncate" title={e.actor ?? ""}>
-                    {e.actor ?? "—"}
-                  </TableCell>
-                  <TableCell className="max-w-56 truncate" title={e.target ?? ""}>
-                    {e.target ?? "—"}
-                  </TableCell>
-                  <TableCell className="text-slate-500">{e.ip ?? "—"}</TableCell>
-                  <TableCell>
-                    <Badge variant={e.outcome === "ok" ? "success" : e.outcome === "denied" ? "warning" : "danger"}>
-                      {e.outcome}
-                    </Badge>
-                  </TableCell>
-                  <TableCell className="max-w-72 truncate font-mono text-xs text-slate-500" title={details(e.details)}>
-                    {details(e.details)}
-                  </TableCell>
+      <QueryState
+        query={events}
+        loading={<Loading label="Loading the audit log…" />}
+        isEmpty={() => rows.length === 0}
+        empty={<EmptyState title="No events match" description="Change or reset the filters." />}
+      >
+        {() => (
+          <>
+            <Table aria-label="Audit events">
+              <TableHeader>
+                <TableRow>
+                  <TableHead>Time</TableHead>
+                  <TableHead>Action</TableHead>
+                  <TableHead>Actor</TableHead>
+                  <TableHead>Target</TableHead>
+                  <TableHead>Address</TableHead>
+                  <TableHead>Outcome</TableHead>
+                  <TableHead>Details</TableHead>
                 </TableRow>
-              ))}
-            </TableBody>
-          </Table>
-          <div className="flex items-center gap-3">
-            {events.hasNextPage ? (
-              <Button
-                variant="outline"
-                onClick={() => void events.fetchNextPage()}
-                disabled={events.isFetchingNextPage}
-              >
-                {events.isFetchingNextPage ? <Spinner /> : null}
-                Load more
-              </Button>
-            ) : (
-              <span className="text-sm text-slate-500">End of the log ({rows.length} events).</span>
-            )}
-          </div>
-        </>
-      )}
+              </TableHeader>
+              <TableBody>
+                {rows.map((e) => (
+                  <TableRow key={e.id}>
+                    <TableCell className="whitespace-nowrap text-slate-500">{formatDate(e.at)}</TableCell>
+                    <TableCell>
+                      <code className="text-xs">{e.action}</code>
+                    </TableCell>
+                    <TableCell className="max-w-48 truncate" title={e.actor ?? ""}>
+                      {e.actor ?? "—"}
+                    </TableCell>
+                    <TableCell className="max-w-56 truncate" title={e.target ?? ""}>
+                      {e.target ?? "—"}
+                    </TableCell>
+                    <TableCell className="text-slate-500">{e.ip ?? "—"}</TableCell>
+                    <TableCell>
+                      <Badge variant={e.outcome === "ok" ? "success" : e.outcome === "denied" ? "warning" : "danger"}>
+                        {e.outcome}
+                      </Badge>
+                    </TableCell>
+                    <TableCell
+                      className="max-w-72 truncate font-mono text-xs text-slate-500"
+                      title={details(e.details)}
+                    >
+                      {details(e.details)}
+                    </TableCell>
+                  </TableRow>
+                ))}
+              </TableBody>
+            </Table>
+            <div className="flex items-center gap-3">
+              {events.hasNextPage ? (
+                <Button
+                  variant="outline"
+                  onClick={() => void events.fetchNextPage()}
+                  disabled={events.isFetchingNextPage}
+                >
+                  {events.isFetchingNextPage ? <Spinner /> : null}
+                  Load more
+                </Button>
+              ) : (
+                <span className="text-sm text-slate-500">End of the log ({rows.length} events).</span>
+              )}
+            </div>
+          </>
+        )}
+      </QueryState>
     </div>
   );
 }

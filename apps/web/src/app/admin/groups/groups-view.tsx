@@ -9,7 +9,7 @@ import { PageHeader } from "@/components/shell/app-shell.tsx";
 import { Button } from "@/components/ui/button.tsx";
 import { Input } from "@/components/ui/input.tsx";
 import { Label } from "@/components/ui/label.tsx";
-import { EmptyState, ErrorState, Loading } from "@/components/ui/feedback.tsx";
+import { EmptyState, Loading, QueryState } from "@/components/ui/feedback.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
 import {
   AlertDialog,
@@ -76,63 +76,64 @@ export function GroupsView() {
           </p>
         ) : null}
       </form>
-      {groups.isPending ? (
-        <Loading label="Loading groups…" />
-      ) : groups.isError ? (
-        <ErrorState message={errorMessage(groups.error)} retry={() => void groups.refetch()} />
-      ) : groups.data.length === 0 ? (
-        <EmptyState title="No groups yet" description="Create one above." />
-      ) : (
-        <Table aria-label="Groups">
-          <TableHeader>
-            <TableRow>
-              <TableHead>Group</TableHead>
-              <TableHead className="text-right">Members</TableHead>
-              <TableHead>Created</TableHead>
-              <TableHead className="text-right">
-                <span className="sr-only">Actions</span>
-              </TableHead>
-            </TableRow>
-          </TableHeader>
-          <TableBody>
-            {groups.data.map((g) => (
-              <TableRow key={g.id}>
-                <TableCell>
-                  <Link href={`/admin/groups/${g.id}`} className="font-medium text-sky-700 hover:underline">
-                    {g.name}
-                  </Link>
-                </TableCell>
-                <TableCell className="text-right tabular-nums">{g.members}</TableCell>
-                <TableCell className="text-slate-500">{formatDate(g.createdAt)}</TableCell>
-                <TableCell className="text-right">
-                  <AlertDialog>
-                    <AlertDialogTrigger asChild>
-                      <Button variant="ghost" size="icon" aria-label={`Delete group ${g.name}`}>
-                        <Trash2 aria-hidden />
-                      </Button>
-                    </AlertDialogTrigger>
-                    <AlertDialogContent>
-                      <AlertDialogHeader>
-                        <AlertDialogTitle>Delete group {g.name}?</AlertDialogTitle>
-                        <AlertDialogDescription>
-                          Its members lose what was shared with the group and its IP rules are deleted. The users
-                          themselves stay.
-                        </AlertDialogDescription>
-                      </AlertDialogHeader>
-                      <AlertDialogFooter>
-                        <AlertDialogCancel>Cancel</AlertDialogCancel>
-                        <AlertDialogAction destructive onClick={() => remove.mutate({ id: g.id })}>
-                          Delete
-                        </AlertDialogAction>
-                      </AlertDialogFooter>
-                    </AlertDialogContent>
-                  </AlertDialog>
-                </TableCell>
+      <QueryState
+        query={groups}
+        loading={<Loading label="Loading groups…" />}
+        isEmpty={(data) => data.length === 0}
+        empty={<EmptyState title="No groups yet" description="Create one above." />}
+      >
+        {(data) => (
+          <Table aria-label="Groups">
+            <TableHeader>
+              <TableRow>
+                <TableHead>Group</TableHead>
+                <TableHead className="text-right">Members</TableHead>
+                <TableHead>Created</TableHead>
+                <TableHead className="text-right">
+                  <span className="sr-only">Actions</span>
+                </TableHead>
               </TableRow>
-            ))}
-          </TableBody>
-        </Table>
-      )}
+            </TableHeader>
+            <TableBody>
+              {data.map((g) => (
+                <TableRow key={g.id}>
+                  <TableCell>
+                    <Link href={`/admin/groups/${g.id}`} className="font-medium text-sky-700 hover:underline">
+                      {g.name}
+                    </Link>
+                  </TableCell>
+                  <TableCell className="text-right tabular-nums">{g.members}</TableCell>
+                  <TableCell className="text-slate-500">{formatDate(g.createdAt)}</TableCell>
+                  <TableCell className="text-right">
+                    <AlertDialog>
+                      <AlertDialogTrigger asChild>
+                        <Button variant="ghost" size="icon" aria-label={`Delete group ${g.name}`}>
+                          <Trash2 aria-hidden />
+                        </Button>
+                      </AlertDialogTrigger>
+                      <AlertDialogContent>
+                        <AlertDialogHeader>
+                          <AlertDialogTitle>Delete group {g.name}?</AlertDialogTitle>
+                          <AlertDialogDescription>
+                            Its members lose what was shared with the group and its IP rules are deleted. The users
+                            themselves stay.
+                          </AlertDialogDescription>
+                        </AlertDialogHeader>
+                        <AlertDialogFooter>
+                          <AlertDialogCancel>Cancel</AlertDialogCancel>
+                          <AlertDialogAction destructive onClick={() => remove.mutate({ id: g.id })}>
+                            Delete
+                          </AlertDialogAction>
+                        </AlertDialogFooter>
+                      </AlertDialogContent>
+                    </AlertDialog>
+                  </TableCell>
+                </TableRow>
+              ))}
+            </TableBody>
+          </Table>
+        )}
+      </QueryState>
     </div>
   );
 }

@@ -10,7 +10,7 @@ import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/com
 import { Input, NativeSelect } from "@/components/ui/input.tsx";
 import { Label } from "@/components/ui/label.tsx";
 import { Badge } from "@/components/ui/badge.tsx";
-import { Alert, EmptyState, ErrorState, Loading, Spinner } from "@/components/ui/feedback.tsx";
+import { Alert, EmptyState, ErrorState, Loading, Spinner, QueryState } from "@/components/ui/feedback.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
 import {
   AlertDialog,
@@ -289,74 +289,75 @@ export function IpRulesView() {
         <h2 id="rules-heading" className="text-lg font-semibold">
           Rules
         </h2>
-        {rules.isPending ? (
-          <Loading label="Loading rules…" />
-        ) : rules.isError ? (
-          <ErrorState message={errorMessage(rules.error)} retry={() => void rules.refetch()} />
-        ) : rules.data.length === 0 ? (
-          <EmptyState title="No IP rules" description="Every address is allowed." />
-        ) : (
-          <Table aria-label="IP rules">
-            <TableHeader>
-              <TableRow>
-                <TableHead>Applies to</TableHead>
-                <TableHead>Action</TableHead>
-                <TableHead>Address / CIDR</TableHead>
-                <TableHead>Created</TableHead>
-                <TableHead className="text-right">
-                  <span className="sr-only">Actions</span>
-                </TableHead>
-              </TableRow>
-            </TableHeader>
-            <TableBody>
-              {rules.data.map((r) => {
-                const who =
-                  r.scope === "user" ? r.userEmail : r.scope === "group" ? `group ${r.groupName}` : "everyone";
-                return (
-                  <TableRow key={r.id}>
-                    <TableCell>
-                      <Badge variant="outline">{r.scope}</Badge> <span className="ml-1">{who}</span>
-                    </TableCell>
-                    <TableCell>
-                      <Badge variant={r.action === "deny" ? "danger" : "success"}>{r.action}</Badge>
-                    </TableCell>
-                    <TableCell>
-                      <code>{r.cidr}</code>
-                    </TableCell>
-                    <TableCell className="text-slate-500">{formatDate(r.createdAt)}</TableCell>
-                    <TableCell className="text-right">
-                      <AlertDialog>
-                        <AlertDialogTrigger asChild>
-                          <Button
-                            variant="ghost"
-                            size="icon"
-                            aria-label={`Delete rule ${r.action} ${r.cidr} for ${who}`}
-                          >
-                            <Trash2 aria-hidden />
-                          </Button>
-                        </AlertDialogTrigger>
-                        <AlertDialogContent>
-                          <AlertDialogHeader>
-                            <AlertDialogTitle>Delete this rule?</AlertDialogTitle>
-                            <AlertDialogDescription>
-                              {r.action} {r.cidr} for {who}. It stops applying at once.
-                            </AlertDialogDescription>
-                          </AlertDialogHeader>
-                          <AlertDialogFooter>
-                            <AlertDialogCancel>Cancel</AlertDialogCancel>
-                            <AlertDialogAction destructive onClick={() => remove.mutate({ id: r.id })}>
-                              Delete
-                            </AlertDialogAction>
-                          </AlertDialogFooter>
-                        </AlertDialogContent>
-                      </AlertDialog>
-                    </TableCell>
-                  </TableRow>
-                );
-              })}
-            </TableBody>
-          </Table>
-        )}
+        <QueryState
+          query={rules}
+          loading={<Loading label="Loading rules…" />}
+          isEmpty={(data) => data.length === 0}
+          empty={<EmptyState title="No IP rules" description="Every address is allowed." />}
+        >
+          {(data) => (
+            <Table aria-label="IP rules">
+              <TableHeader>
+                <TableRow>
+                  <TableHead>Applies to</TableHead>
+                  <TableHead>Action</TableHead>
+                  <TableHead>Address / CIDR</TableHead>
+                  <TableHead>Created</TableHead>
+                  <TableHead className="text-right">
+                    <span className="sr-only">Actions</span>
+                  </TableHead>
+                </TableRow>
+              </TableHeader>
+              <TableBody>
+                {data.map((r) => {
+                  const who =
+                    r.scope === "user" ? r.userEmail : r.scope === "group" ? `group ${r.groupName}` : "everyone";
+                  return (
+                    <TableRow key={r.id}>
+                      <TableCell>
+                        <Badge variant="outline">{r.scope}</Badge> <span className="ml-1">{who}</span>
+                      </TableCell>
+                      <TableCell>
+                        <Badge variant={r.action === "deny" ? "danger" : "success"}>{r.action}</Badge>
+                      </TableCell>
+                      <TableCell>
+                        <code>{r.cidr}</code>
+                      </TableCell>
+                      <TableCell className="text-slate-500">{formatDate(r.createdAt)}</TableCell>
+                      <TableCell className="text-right">
+                        <AlertDialog>
+                          <AlertDialogTrigger asChild>
+                            <Button
+                              variant="ghost"
+                              size="icon"
+                              aria-label={`Delete rule ${r.action} ${r.cidr} for ${who}`}
+                            >
+                              <Trash2 aria-hidden />
+                            </Button>
+                          </AlertDialogTrigger>
+                          <AlertDialogContent>
+                            <AlertDialogHeader>
+                              <AlertDialogTitle>Delete this rule?</AlertDialogTitle>
+                              <AlertDialogDescription>
+                                {r.action} {r.cidr} for {who}. It stops applying at once.
+                              </AlertDialogDescription>
+                            </AlertDialogHeader>
+                            <AlertDialogFooter>
+                              <AlertDialogCancel>Cancel</AlertDialogCancel>
+                              <AlertDialogAction destructive onClick={() => remove.mutate({ id: r.id })}>
+                                Delete
+                              </AlertDialogAction>
+                            </AlertDialogFooter>
+                          </AlertDialogContent>
+                        </AlertDialog>
+                      </TableCell>
+                    </TableRow>
+                  );
+                })}
+              </TableBody>
+            </Table>
+          )}
+        </QueryState>
       </section>
     </div>
   );

@@ -11,7 +11,7 @@ import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/com
 import { Checkbox, Input } from "@/components/ui/input.tsx";
 import { Label } from "@/components/ui/label.tsx";
 import { Badge } from "@/components/ui/badge.tsx";
-import { EmptyState, ErrorState, Loading, Spinner } from "@/components/ui/feedback.tsx";
+import { EmptyState, ErrorState, Loading, Spinner, QueryState } from "@/components/ui/feedback.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
@@ -51,38 +51,43 @@ function Browser({ start, onChoose }: { start: string; onChoose: (path: string) 
         })}
       </nav>
       <div className="max-h-64 overflow-y-auto">
-        {list.isPending ? (
-          <Loading className="px-3" />
-        ) : list.isError ? (
-          <ErrorState className="m-3" message={errorMessage(list.error)} retry={() => void list.refetch()} />
-        ) : list.data.entries.length === 0 ? (
-          <p className="px-3 py-4 text-sm text-slate-500">Empty folder.</p>
-        ) : (
-          <ul>
-            {list.data.entries.map((e) => (
-              <li key={e.id} className="flex items-center justify-between gap-2 px-3 py-1.5 text-sm hover:bg-slate-50">
-                {e.type === "folder" ? (
-                  <button
-                    type="button"
-                    className="flex min-w-0 items-center gap-2 text-left"
-                    onClick={() => setDir(e.path)}
-                  >
-                    <Folder className="size-4 shrink-0 text-sky-600" aria-hidden />
-                    <span className="truncate">{e.name}</span>
-                  </button>
-                ) : (
-                  <span className="flex min-w-0 items-center gap-2">
-                    <File className="size-4 shrink-0 text-slate-400" aria-hidden />
-                    <span className="truncate">{e.name}</span>
-                  </span>
-                )}
-                <Button size="sm" variant="ghost" onClick={() => onChoose(e.path)} aria-label={`Choose ${e.path}`}>
-                  Choose
-                </Button>
-              </li>
-            ))}
-          </ul>
-        )}
+        <QueryState
+          query={list}
+          errorClassName="m-3"
+          loading={<Loading className="px-3" />}
+          isEmpty={(data) => data.entries.length === 0}
+          empty={<p className="px-3 py-4 text-sm text-slate-500">Empty folder.</p>}
+        >
+          {(data) => (
+            <ul>
+              {data.entries.map((e) => (
+                <li
+                  key={e.id}
+                  className="flex items-center justify-between gap-2 px-3 py-1.5 text-sm hover:bg-slate-50"
+                >
+                  {e.type === "folder" ? (
+                    <button
+                      type="button"
+                      className="flex min-w-0 items-center gap-2 text-left"
+                      onClick={() => setDir(e.path)}
+                    >
+                      <Folder className="size-4 shrink-0 text-sky-600" aria-hidden />
+                      <span className="truncate">{e.name}</span>
+                    </button>
+                  ) : (
+                    <span className="flex min-w-0 items-center gap-2">
+                      <File className="size-4 shrink-0 text-slate-400" aria-hidden />
+                      <span className="truncate">{e.name}</span>
+                    </span>
+                  )}
+                  <Button size="sm" variant="ghost" onClick={() => onChoose(e.path)} aria-label={`Choose ${e.path}`}>
+                    Choose
+                  </Button>
+                </li>
+              ))}
+            </ul>
+          )}
+        </QueryState>
       </div>
       <div className="border-t border-slate-100 px-3 py-2">
         <Button size="sm" variant="outline" onClick={() => onChoose(dir)}>

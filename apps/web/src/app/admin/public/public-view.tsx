@@ -10,7 +10,7 @@ import { Button } from "@/components/ui/button.tsx";
 import { Input } from "@/components/ui/input.tsx";
 import { Label } from "@/components/ui/label.tsx";
 import { Badge } from "@/components/ui/badge.tsx";
-import { EmptyState, ErrorState, Loading } from "@/components/ui/feedback.tsx";
+import { EmptyState, Loading, QueryState } from "@/components/ui/feedback.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
@@ -76,59 +76,60 @@ export function PublicAdminView() {
           </p>
         ) : null}
       </form>
-      {entries.isPending ? (
-        <Loading label="Loading public entries…" />
-      ) : entries.isError ? (
-        <ErrorState message={errorMessage(entries.error)} retry={() => void entries.refetch()} />
-      ) : entries.data.length === 0 ? (
-        <EmptyState title="Nothing is public" description="Everything needs an account." />
-      ) : (
-        <Table aria-label="Public entries">
-          <TableHeader>
-            <TableRow>
-              <TableHead>Path</TableHead>
-              <TableHead>Type</TableHead>
-              <TableHead>Modified</TableHead>
-              <TableHead className="text-right">
-                <span className="sr-only">Actions</span>
-              </TableHead>
-            </TableRow>
-          </TableHeader>
-          <TableBody>
-            {entries.data.map((e) => (
-              <TableRow key={e.id}>
-                <TableCell>
-                  {e.trashed ? (
-                    <span className="text-slate-500">{e.path}</span>
-                  ) : (
-                    <Link href={publicHref(e.path)} className="font-medium text-sky-700 hover:underline">
-                      {e.path}
-                    </Link>
-                  )}
-                  {e.trashed ? (
-                    <Badge variant="warning" className="ml-2">
-                      in trash
-                    </Badge>
-                  ) : null}
-                </TableCell>
-                <TableCell>{e.type}</TableCell>
-                <TableCell className="text-slate-500">{formatDate(e.modifiedAt)}</TableCell>
-                <TableCell className="text-right">
-                  <Button
-                    size="sm"
-                    variant="outline"
-                    disabled={set.isPending || e.trashed}
-                    aria-label={`Make ${e.path} private`}
-                    onClick={() => set.mutate({ path: e.path, isPublic: false })}
-                  >
-                    Make private
-                  </Button>
-                </TableCell>
+      <QueryState
+        query={entries}
+        loading={<Loading label="Loading public entries…" />}
+        isEmpty={(data) => data.length === 0}
+        empty={<EmptyState title="Nothing is public" description="Everything needs an account." />}
+      >
+        {(data) => (
+          <Table aria-label="Public entries">
+            <TableHeader>
+              <TableRow>
+                <TableHead>Path</TableHead>
+                <TableHead>Type</TableHead>
+                <TableHead>Modified</TableHead>
+                <TableHead className="text-right">
+                  <span className="sr-only">Actions</span>
+                </TableHead>
               </TableRow>
-            ))}
-          </TableBody>
-        </Table>
-      )}
+            </TableHeader>
+            <TableBody>
+              {data.map((e) => (
+                <TableRow key={e.id}>
+                  <TableCell>
+                    {e.trashed ? (
+                      <span className="text-slate-500">{e.path}</span>
+                    ) : (
+                      <Link href={publicHref(e.path)} className="font-medium text-sky-700 hover:underline">
+                        {e.path}
+                      </Link>
+                    )}
+                    {e.trashed ? (
+                      <Badge variant="warning" className="ml-2">
+                        in trash
+                      </Badge>
+                    ) : null}
+                  </TableCell>
+                  <TableCell>{e.type}</TableCell>
+                  <TableCell className="text-slate-500">{formatDate(e.modifiedAt)}</TableCell>
+                  <TableCell className="text-right">
+                    <Button
+                      size="sm"
+                      variant="outline"
+                      disabled={set.isPending || e.trashed}
+                      aria-label={`Make ${e.path} private`}
+                      onClick={() => set.mutate({ path: e.path, isPublic: false })}
+                    >
+                      Make private
+                    </Button>
+                  </TableCell>
+                </TableRow>
+              ))}
+            </TableBody>
+          </Table>
+        )}
+      </QueryState>
     </div>
   );
 }

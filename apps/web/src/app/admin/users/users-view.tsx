@@ -10,7 +10,7 @@ import { Button } from "@/components/ui/button.tsx";
 import { Input, NativeSelect } from "@/components/ui/input.tsx";
 import { Label } from "@/components/ui/label.tsx";
 import { Badge } from "@/components/ui/badge.tsx";
-import { EmptyState, ErrorState, Loading, Spinner } from "@/components/ui/feedback.tsx";
+import { EmptyState, Loading, Spinner, QueryState } from "@/components/ui/feedback.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
 import {
   Dialog,
@@ -170,50 +170,51 @@ export function UsersView() {
           onChange={(e) => setQuery(e.target.value)}
         />
       </div>
-      {users.isPending ? (
-        <Loading label="Loading users…" />
-      ) : users.isError ? (
-        <ErrorState message={errorMessage(users.error)} retry={() => void users.refetch()} />
-      ) : users.data.length === 0 ? (
-        <EmptyState title={query ? "No user matches" : "No users"} />
-      ) : (
-        <Table aria-label="Users">
-          <TableHeader>
-            <TableRow>
-              <TableHead>User</TableHead>
-              <TableHead>Role</TableHead>
-              <TableHead>Status</TableHead>
-              <TableHead>Storage</TableHead>
-              <TableHead>Groups</TableHead>
-              <TableHead className="text-right">Devices</TableHead>
-            </TableRow>
-          </TableHeader>
-          <TableBody>
-            {users.data.map((u) => (
-              <TableRow key={u.id}>
-                <TableCell>
-                  <Link href={`/admin/users/${u.id}`} className="font-medium text-sky-700 hover:underline">
-                    {u.email}
-                  </Link>
-                  <div className="text-xs text-slate-500">{u.name}</div>
-                </TableCell>
-                <TableCell>
-                  <Badge variant={u.role === "admin" ? "info" : "default"}>{u.role}</Badge>
-                </TableCell>
-                <TableCell>
-                  {u.disabled ? <Badge variant="danger">disabled</Badge> : <Badge variant="success">enabled</Badge>}
-                </TableCell>
-                <TableCell className="text-slate-600">
-                  {formatBytes(u.usedBytes)}
-                  {u.quotaBytes !== null ? ` / ${formatBytes(u.quotaBytes)}` : ""}
-                </TableCell>
-                <TableCell className="text-slate-600">{u.groups.join(", ") || "—"}</TableCell>
-                <TableCell className="text-right tabular-nums">{u.devices}</TableCell>
+      <QueryState
+        query={users}
+        loading={<Loading label="Loading users…" />}
+        isEmpty={(data) => data.length === 0}
+        empty={<EmptyState title={query ? "No user matches" : "No users"} />}
+      >
+        {(data) => (
+          <Table aria-label="Users">
+            <TableHeader>
+              <TableRow>
+                <TableHead>User</TableHead>
+                <TableHead>Role</TableHead>
+                <TableHead>Status</TableHead>
+                <TableHead>Storage</TableHead>
+                <TableHead>Groups</TableHead>
+                <TableHead className="text-right">Devices</TableHead>
               </TableRow>
-            ))}
-          </TableBody>
-        </Table>
-      )}
+            </TableHeader>
+            <TableBody>
+              {data.map((u) => (
+                <TableRow key={u.id}>
+                  <TableCell>
+                    <Link href={`/admin/users/${u.id}`} className="font-medium text-sky-700 hover:underline">
+                      {u.email}
+                    </Link>
+                    <div className="text-xs text-slate-500">{u.name}</div>
+                  </TableCell>
+                  <TableCell>
+                    <Badge variant={u.role === "admin" ? "info" : "default"}>{u.role}</Badge>
+                  </TableCell>
+                  <TableCell>
+                    {u.disabled ? <Badge variant="danger">disabled</Badge> : <Badge variant="success">enabled</Badge>}
+                  </TableCell>
+                  <TableCell className="text-slate-600">
+                    {formatBytes(u.usedBytes)}
+                    {u.quotaBytes !== null ? ` / ${formatBytes(u.quotaBytes)}` : ""}
+                  </TableCell>
+                  <TableCell className="text-slate-600">{u.groups.join(", ") || "—"}</TableCell>
+                  <TableCell className="text-right tabular-nums">{u.devices}</TableCell>
+                </TableRow>
+              ))}
+            </TableBody>
+          </Table>
+        )}
+      </QueryState>
     </div>
   );
 }

@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/trpc/react.tsx";
 import { DevicesTable } from "@/components/account/devices-table.tsx";
-import { ErrorState, Loading } from "@/components/ui/feedback.tsx";
+import { Loading, QueryState } from "@/components/ui/feedback.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
 
@@ -31,17 +31,15 @@ export default function DevicesPage() {
           Device tokens let the CLI and sync agents act for you. Revoke one you no longer use or have lost.
         </p>
       </div>
-      {devices.isPending ? (
-        <Loading label="Loading devices…" />
-      ) : devices.isError ? (
-        <ErrorState message={errorMessage(devices.error)} retry={() => void devices.refetch()} />
-      ) : (
-        <DevicesTable
-          devices={devices.data}
-          revoking={revoke.isPending ? (revoke.variables?.id ?? null) : null}
-          onRevoke={(id) => revoke.mutate({ id })}
-        />
-      )}
+      <QueryState query={devices} loading={<Loading label="Loading devices…" />}>
+        {(data) => (
+          <DevicesTable
+            devices={data}
+            revoking={revoke.isPending ? (revoke.variables?.id ?? null) : null}
+            onRevoke={(id) => revoke.mutate({ id })}
+          />
+        )}
+      </QueryState>
     </section>
   );
 }
