@@ -44,7 +44,14 @@ function runCase(seed: number): { scoped: number; rounds: number } {
   let rounds = 0;
   for (let round = 0; round < 8; round++) {
     const full = world.plan();
-    const inc = planIncremental(world.remoteTree(), world.disk.nodes, world.synced, { ...changed, waiting }, world.planOptions, 1);
+    const inc = planIncremental(
+      world.remoteTree(),
+      world.disk.nodes,
+      world.synced,
+      { ...changed, waiting },
+      world.planOptions,
+      1,
+    );
     rounds++;
     if (inc.scoped) scoped++;
     expect(inc.operations, `seed ${seed} round ${round}: operations`).toEqual(full.operations);

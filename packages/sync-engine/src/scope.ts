@@ -44,7 +44,11 @@ export function planIncremental(
   maxShare = MAX_SCOPE_SHARE,
 ): IncrementalResult {
   const total = remote.size + local.size + synced.size;
-  const full = (): IncrementalResult => ({ ...planDetailed(remote, local, synced, options), scoped: false, planned: total });
+  const full = (): IncrementalResult => ({
+    ...planDetailed(remote, local, synced, options),
+    scoped: false,
+    planned: total,
+  });
   const scope = scopeOf(remote, local, synced, changes, Math.floor(total * maxShare));
   if (!scope) return full();
   // The full tree's order, so that the plan lists its operations in the same order.
