@@ -24,7 +24,7 @@ import {
 import { ZPipelineFailureDetails, type CapabilityClaims, type PipelineHop } from "@cumulus/protocol/node-api";
 import type { StagedChunk } from "../store/chunk-store.ts";
 import { activeRegistration, authorizeToken, nextHop, type ChunkApiDeps } from "./chunk-api.ts";
-import { signReceipt } from "./signing.ts";
+import { signBatchReceipts } from "./signing.ts";
 
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 /**
@@ -195,19 +195,27 @@ export async function putChunkBatch(
   } else for (const x of good) local.set(x.k, null);
   const downstream = await forwarded;
 
+  // One signature for every chunk stored here (signBatchReceipts), not one per chunk.
+  const stored = good.filter((x) => !local.get(x.k));
+  const mine = signBatchReceipts(d.identity.privateKey, {
+    nodeId,
+    epoch,
+    chunks: stored.map((x) => ({ chunk: x.id, size: x.size })),
+  });
+  const receiptOf = new Map(stored.map((x, i) => [x.k, mine[i]!] as const));
   for (const x of good) {
     const err = local.get(x.k);
     if (err) {
       results[x.k] = failure(x.id, err);
       continue;
     }
-    const mine = await signReceipt(d.identity.privateKey, { nodeId, epoch, chunk: x.id, size: x.size });
+    const receipt = receiptOf.get(x.k)!;
     if (!x.next) {
-      results[x.k] = { ok: true, chunk: x.id, size: x.size, receipts: [mine] };
+      results[x.k] = { ok: true, chunk: x.id, size: x.size, receipts: [receipt] };
       continue;
     }
     const down = downstream.get(x.k)!;
-    results[x.k] = down.ok ? { ...down, receipts: [mine, ...down.receipts] } : down;
+    results[x.k] = down.ok ? { ...down, receipts: [receipt, ...down.receipts] } : down;
   }
   return { results };
 }
