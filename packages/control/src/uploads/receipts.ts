@@ -41,10 +41,9 @@ export async function verifyReceipts(
       throw new AppError("BAD_REQUEST", `receipts were given for chunk ${chunkId}, which is not part of this upload`);
     for (const receipt of list) {
       const batch = splitBatchReceipt(receipt);
-      const iss = unverifiedPayload(batch ? batch.jws : receipt)?.["iss"];
-      if (typeof iss !== "string" || !UUID.test(iss))
-        throw new AppError("BAD_REQUEST", `a receipt for chunk ${chunkId} is not a JWS naming a node`);
-      decoded.push({ chunkId, receipt, batch, iss: iss.toLowerCase() });
+      const iss = issuerOf(batch ? batch.jws : receipt, cache);
+      if (iss === null) throw new AppError("BAD_REQUEST", `a receipt for chunk ${chunkId} is not a JWS naming a node`);
+      decoded.push({ chunkId, receipt, batch, iss });
     }
   }
   await loadReceiptNodes(
@@ -134,20 +133,33 @@ export type ReceiptCache = {
   looked: Set<string>;
   /** Batch receipt signatures checked already (JWS → claims, null: refused). */
   batches: Map<string, BatchReceiptClaims | null>;
+  /** Unverified issuers by JWS (a batch receipt's JWS comes once per chunk of its batch). */
+  issuers: Map<string, string | null>;
 };
 
 export function newReceiptCache(): ReceiptCache {
-  return { nodes: new Map(), keys: new Map(), looked: new Set(), batches: new Map() };
+  return { nodes: new Map(), keys: new Map(), looked: new Set(), batches: new Map(), issuers: new Map() };
+}
+
+/** The node id a JWS names (lower case), unverified: only to look the node up; null if none. */
+function issuerOf(jws: string, cache: ReceiptCache): string | null {
+  let iss = cache.issuers.get(jws);
+  if (iss === undefined) {
+    const v = unverifiedPayload(jws)?.["iss"];
+    iss = typeof v === "string" && UUID.test(v) ? v.toLowerCase() : null;
+    cache.issuers.set(jws, iss);
+  }
+  return iss;
 }
 
 /** The issuers a set of receipts names (unverified: only to look their nodes up). */
-export function receiptIssuers(receipts: Record<string, string[]>): string[] {
+export function receiptIssuers(receipts: Record<string, string[]>, cache: ReceiptCache): string[] {
   const out = new Set<string>();
   for (const list of Object.values(receipts)) {
     if (!Array.isArray(list)) continue;
     for (const r of list) {
-      const iss = typeof r === "string" ? unverifiedPayload(splitBatchReceipt(r)?.jws ?? r)?.["iss"] : undefined;
-      if (typeof iss === "string" && UUID.test(iss)) out.add(iss.toLowerCase());
+      const iss = typeof r === "string" ? issuerOf(splitBatchReceipt(r)?.jws ?? r, cache) : null;
+      if (iss !== null) out.add(iss);
     }
   }
   return [...out];
