@@ -80,7 +80,10 @@ describe("planIncremental", () => {
         scoped += r.scoped;
         rounds += r.rounds;
       } catch (err) {
-        throw new Error(`incremental plan differs (replay: TEST_SEED or runCase(${seed})): ${String(err)}`);
+        throw new Error(
+          `incremental plan differs in case ${i}, seed ${seed} (base seed ${BASE_SEED}; TEST_SEED=${BASE_SEED} replays the run): ${String(err)}`,
+          { cause: err },
+        );
       }
     }
     console.log(`planIncremental: ${rounds} rounds compared, ${scoped} planned from a subset`);

@@ -236,7 +236,11 @@ function scopeOf(
     add: (id: string) => void,
   ): void => {
     const todo = [id];
-    while (todo.length > 0 && !over()) for (const c of kids(todo.pop()!)) (add(c.id), todo.push(c.id));
+    while (todo.length > 0 && !over())
+      for (const c of kids(todo.pop()!)) {
+        add(c.id);
+        todo.push(c.id);
+      }
   };
   for (const id of seedR) {
     const n = remote.get(id);
