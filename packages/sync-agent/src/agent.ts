@@ -17,9 +17,11 @@ import type {
   SignIn,
 } from "@cumulus/protocol/agent";
 import { nameProblem } from "@cumulus/protocol/paths";
-import { initialSynced, type LocalNode } from "@cumulus/sync-engine/model";
+import type { IgnoreMatcher } from "@cumulus/sync-engine/ignore";
+import { initialSynced, type LocalNode, type RemoteNode } from "@cumulus/sync-engine/model";
 import type { DeleteRemoteOp, Operation } from "@cumulus/sync-engine/operations";
 import { planWithReport, type Waiting } from "@cumulus/sync-engine/planner";
+import { planIncremental } from "@cumulus/sync-engine/scope";
 import { applyOutcome } from "@cumulus/sync-engine/synced";
 import { collapseFolderDeletes, independentDeletes } from "./deletes.ts";
 import { describeError, Executor, PreconditionFailed } from "./executor.ts";
@@ -82,6 +84,19 @@ const MAX_PLAN_BATCH = 2000;
 const DELETE_PARALLELISM = 16;
 /** Delay between a change-feed answer and the round that plans it. */
 const FEED_DEBOUNCE_MS = 20;
+/** A plan the next one may build on: the trees and settings it saw, what it left waiting. */
+type PlanBase = {
+  local: object;
+  remote: object;
+  ignore: object;
+  excluded: string;
+  waiting: Waiting[];
+  /** When the whole folder was last planned. */
+  fullAt: number;
+};
+
+/** Incremental plans (see plan()) still plan the whole folder at least this often. */
+const FULL_PLAN_MS = 30_000;
 /** Watcher paths kept for the next round; past this many a full scan is as cheap. */
 const MAX_CHANGED_PATHS = 50_000;
 
@@ -147,6 +162,11 @@ export class SyncAgent extends EventEmitter {
   private changedPaths = new Set<string>();
   /** The inputs of the last plan that found nothing to do (see round()). */
   private lastEmptyPlan: { inputs: string; waiting: Waiting[] } | null = null;
+  /**
+   * The last plan, when every one of its operations was carried out: the next plan may then
+   * look at only what changed since (planIncremental). Null forces a plan of the whole folder.
+   */
+  private planBase: PlanBase | null = null;
   /** The next round walks the whole folder (first round, safety-net timer, watcher trouble). */
   private fullScan = true;
   private retryAt = 0;
@@ -444,15 +464,11 @@ export class SyncAgent extends EventEmitter {
     // plan is most of a round's CPU.
     const inputs = `${scan.tree.stamp}|${remote.tree.stamp}|${this.synced.stamp}|${[...excluded].join(",")}`;
     const same = !dryRun && this.lastEmptyPlan?.inputs === inputs && scan.unstable === 0;
-    const { operations, waiting } = same
-      ? { operations: [] as Operation[], waiting: this.lastEmptyPlan!.waiting }
-      : planWithReport(remote.tree, scan.tree, this.synced, {
-          ignore: scan.ignore,
-          excludedRemoteIds: excluded,
-          caseInsensitive: this.caseInsensitive,
-          device: this.opts.device,
-          isValidName: (n) => nameProblem(n) === null,
-        });
+    const { operations, waiting, base } = same
+      ? { operations: [] as Operation[], waiting: this.lastEmptyPlan!.waiting, base: this.planBase }
+      : this.plan(remote.tree, scan.tree, scan.ignore, excluded, dryRun);
+    // The next plan may look at changes only once this one is carried out (see plan()).
+    this.planBase = operations.length === 0 ? base : null;
     this.lastEmptyPlan = operations.length === 0 && !dryRun ? { inputs, waiting } : null;
     // Names the server refuses wait in place; a person has to rename them.
     for (const w of waiting)
@@ -495,10 +511,74 @@ export class SyncAgent extends EventEmitter {
       return;
     }
     this.lastRoundQuiet = false;
-    await this.execute(operations, scan.tree);
+    if (await this.execute(operations, scan.tree)) this.planBase = base;
   }
 
-  private async execute(planned: Operation[], local: IndexedTree<LocalNode>): Promise<void> {
+  /**
+   * Plans the whole folder, or only what changed since the last plan when that one was
+   * carried out in full: on a large folder that is receiving files, a whole plan per round
+   * is most of the agent's CPU. The whole folder is planned again at least every
+   * FULL_PLAN_MS, and whenever a tree was replaced (full scan, new snapshot) or settings changed.
+   */
+  private plan(
+    remoteTree: IndexedTree<RemoteNode>,
+    localTree: IndexedTree<LocalNode>,
+    ignore: IgnoreMatcher,
+    excluded: ReadonlySet<string>,
+    dryRun: boolean,
+  ): { operations: Operation[]; waiting: Waiting[]; base: PlanBase | null } {
+    const synced = this.synced!;
+    const options = {
+      ignore,
+      excludedRemoteIds: excluded,
+      caseInsensitive: this.caseInsensitive,
+      device: this.opts.device,
+      isValidName: (n: string) => nameProblem(n) === null,
+    };
+    // Taken every round, so that each set holds what changed since this plan.
+    const changes = { remote: remoteTree.takeChanges(), local: localTree.takeChanges(), synced: synced.takeChanges() };
+    const excludedKey = [...excluded].sort().join(",");
+    const base = this.planBase;
+    const now = Date.now();
+    const incremental =
+      !dryRun &&
+      base !== null &&
+      base.local === localTree &&
+      base.remote === remoteTree &&
+      base.ignore === ignore &&
+      base.excluded === excludedKey &&
+      now - base.fullAt < FULL_PLAN_MS &&
+      changes.remote !== null &&
+      changes.local !== null &&
+      changes.synced !== null;
+    let result;
+    let fullAt = base?.fullAt ?? now;
+    if (incremental) {
+      result = planIncremental(
+        remoteTree,
+        localTree,
+        synced,
+        { remote: changes.remote!, local: changes.local!, synced: changes.synced!, waiting: base.waiting },
+        options,
+      );
+      if (!result.scoped) fullAt = now;
+    } else {
+      result = planWithReport(remoteTree, localTree, synced, options);
+      fullAt = now;
+    }
+    this.planBase = null; // the caller sets it once the plan is carried out
+    return {
+      operations: result.operations,
+      waiting: result.waiting,
+      // A dry run's operations are not carried out: what they would change stays to be planned.
+      base: dryRun
+        ? null
+        : { local: localTree, remote: remoteTree, ignore, excluded: excludedKey, waiting: result.waiting, fullAt },
+    };
+  }
+
+  /** True when every operation was carried out. */
+  private async execute(planned: Operation[], local: IndexedTree<LocalNode>): Promise<boolean> {
     const remote = this.remote!;
     const operations = collapseFolderDeletes(planned, remote.tree, remote.cursor);
     const transfers = operations.filter(isTransfer);
@@ -606,7 +686,7 @@ export class SyncAgent extends EventEmitter {
             ? DOWNLOAD_PARALLELISM
             : TRANSFER_PARALLELISM;
     try {
-      await this.runPlan(
+      return await this.runPlan(
         operations,
         runOne,
         () => fatal,
@@ -624,9 +704,10 @@ export class SyncAgent extends EventEmitter {
     fatal: () => unknown,
     parallelism: (batch: readonly Operation[]) => number,
     makeDurable: () => Promise<void>,
-  ): Promise<void> {
+  ): Promise<boolean> {
+    let allOk = true;
     for (let i = 0; i < operations.length;) {
-      if (this.stopped || this.paused) return;
+      if (this.stopped || this.paused) return false;
       // Consecutive transfers of distinct paths do not depend on each other (the plan puts
       // every mkdir, move and delete they need before them): run them side by side.
       const batch: Operation[] = [operations[i]!];
@@ -662,10 +743,12 @@ export class SyncAgent extends EventEmitter {
       if (fatal()) throw fatal();
       if (results.includes("replan")) {
         this.markDirty(0);
-        return;
+        return false;
       }
+      if (results.includes("skipped")) allOk = false;
     }
     this.markDirty(0); // confirm with a fresh plan (it should be empty)
+    return allOk;
   }
 
   private syncingMessage(): string {

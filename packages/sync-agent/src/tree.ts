@@ -25,6 +25,8 @@ export class IndexedTree<N extends TreeNode> extends Map<string, N> {
   declare private kids?: Map<string, Map<string, string>>;
   declare private changes?: number;
   declare private serialNo?: number;
+  declare private touched?: Set<string>;
+  declare private wiped?: boolean;
 
   /**
    * Which tree and how far it has changed ("<serial>:<changes>"): equal stamps mean equal
@@ -35,8 +37,22 @@ export class IndexedTree<N extends TreeNode> extends Map<string, N> {
     return `${this.serialNo}:${this.changes ?? 0}`;
   }
 
-  private changed(): void {
+  /** `id` undefined: the whole tree changed (cleared). */
+  private changed(id?: string): void {
     this.changes = (this.changes ?? 0) + 1;
+    if (id === undefined) this.wiped = true;
+    else if (!this.wiped) (this.touched ??= new Set()).add(id);
+  }
+
+  /**
+   * Ids set (to something new) or deleted since the last call, or null when the tree was
+   * cleared meanwhile (for incremental planning: null means "plan everything").
+   */
+  takeChanges(): Set<string> | null {
+    const out = this.wiped ? null : (this.touched ?? new Set<string>());
+    this.touched = new Set();
+    this.wiped = false;
+    return out;
   }
 
   private index(): Map<string, Map<string, string>> {
@@ -47,7 +63,7 @@ export class IndexedTree<N extends TreeNode> extends Map<string, N> {
   override set(id: string, node: N): this {
     const old = super.get(id);
     if (old && sameNode(old, node)) return this;
-    this.changed();
+    this.changed(id);
     if (old) this.unindex(old);
     super.set(id, node);
     if (node.parentId !== null) {
@@ -62,13 +78,14 @@ export class IndexedTree<N extends TreeNode> extends Map<string, N> {
   override delete(id: string): boolean {
     const old = super.get(id);
     if (!old) return false;
-    this.changed();
+    this.changed(id);
     this.unindex(old);
     return super.delete(id);
   }
 
   override clear(): void {
     this.changed();
+    this.touched = new Set();
     super.clear();
     this.kids = new Map();
   }

@@ -74,8 +74,26 @@ export class SyncedStore extends Map<string, SyncedNode> {
   // field initialisers would run (and a plain field would then reset them to undefined).
   declare private byLocal?: Map<string, Set<string>>;
   declare private kids?: Map<string, Set<string>>;
+  declare private touched?: Set<string>;
+  declare private wiped?: boolean;
+
+  /**
+   * Ids set or deleted since the last call, or null when the store was cleared meanwhile
+   * (for planIncremental: null means "plan everything").
+   */
+  takeChanges(): Set<string> | null {
+    const out = this.wiped ? null : (this.touched ?? new Set<string>());
+    this.touched = new Set();
+    this.wiped = false;
+    return out;
+  }
+
+  private touch(id: string): void {
+    if (!this.wiped) (this.touched ??= new Set()).add(id);
+  }
 
   override set(id: string, node: SyncedNode): this {
+    this.touch(id);
     const old = super.get(id);
     if (old) this.unindex(id, old);
     super.set(id, node);
@@ -86,11 +104,16 @@ export class SyncedStore extends Map<string, SyncedNode> {
 
   override delete(id: string): boolean {
     const old = super.get(id);
-    if (old) this.unindex(id, old);
+    if (old) {
+      this.touch(id);
+      this.unindex(id, old);
+    }
     return super.delete(id);
   }
 
   override clear(): void {
+    this.wiped = true;
+    this.touched = new Set();
     super.clear();
     this.byLocal?.clear();
     this.kids?.clear();

@@ -107,6 +107,8 @@ interface Ctx {
   alias: Map<string, string>;
   rootKey: string;
   waiting: Waiting[];
+  /** A name was made up (conflicted copy, collision rename). */
+  invented: boolean;
   opts: Required<Pick<PlanOptions, "device" | "date">>;
   /** Current children per folder key, built on first need. */
   occupants?: Map<string, Set<string>>;
@@ -118,6 +120,21 @@ export function planWithReport(
   synced: SyncedTree,
   options: PlanOptions = {},
 ): PlanResult {
+  const { operations, waiting } = planDetailed(remote, local, synced, options);
+  return { operations, waiting };
+}
+
+/**
+ * `planWithReport`, also telling whether the plan made up a name (a conflicted copy, a
+ * rename out of a collision): such a name was checked against the trees it was given only
+ * (see planIncremental).
+ */
+export function planDetailed(
+  remote: RemoteTree,
+  local: LocalTree,
+  synced: SyncedTree,
+  options: PlanOptions = {},
+): PlanResult & { invented: boolean } {
   const ci = options.caseInsensitive ?? false;
   const ignore = options.ignore ?? compileIgnore([], { caseInsensitive: ci });
   const excluded = options.excludedRemoteIds ?? new Set<string>();
@@ -142,6 +159,7 @@ export function planWithReport(
     alias: new Map(),
     rootKey,
     waiting: [],
+    invented: false,
     opts: { device: options.device ?? "this device", date: options.date ?? formatDate(new Date()) },
   };
 
@@ -340,7 +358,7 @@ export function planWithReport(
   for (const n of nodes.values())
     if (n.fixed && n.fixedReason && n.loc)
       ctx.waiting.push({ side: "local", path: pathOf(local, n.loc.id), reason: n.fixedReason });
-  return { operations, waiting: ctx.waiting };
+  return { operations, waiting: ctx.waiting, invented: ctx.invented };
 }
 
 // --- helpers --------------------------------------------------------------------------
@@ -459,6 +477,7 @@ function decide(ctx: Ctx, n: MNode, synced: SyncedTree): void {
 
 /** Edit/edit with different contents: the remote version keeps the name, the local one becomes a conflicted copy. */
 function splitConflict(ctx: Ctx, n: MNode): void {
+  ctx.invented = true;
   const l = n.loc!;
   const name = conflictName(n.want!.name, "file", { kind: "conflict", device: ctx.opts.device, date: ctx.opts.date });
   const copy: MNode = {
@@ -682,6 +701,7 @@ function resolveGroup(ctx: Ctx, side: Side, parent: string, group: MNode[], kids
           : "case";
     const taken = (name: string): boolean => nameTaken(ctx, parent, name, loser, kids);
     const original = w.name;
+    ctx.invented = true;
     w.name = uniqueName(
       (i) => conflictName(original, loser.type, { kind, device: ctx.opts.device, date: ctx.opts.date }, i),
       taken,

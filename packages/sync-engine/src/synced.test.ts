@@ -160,3 +160,19 @@ describe("SyncedStore", () => {
     expect(copy.idsByLocal("L3")).toEqual(["R3"]);
   });
 });
+
+describe("SyncedStore.takeChanges", () => {
+  it("lists the records set or deleted since the last call; null after a clear", () => {
+    const s = initialSynced("R", "L");
+    expect(s.takeChanges()).toEqual(new Set(["R"]));
+    s.set("a", { id: "a", localId: "la", parentId: "R", name: "a", type: "file" });
+    s.delete("nothing");
+    expect(s.takeChanges()).toEqual(new Set(["a"]));
+    s.delete("a");
+    expect(s.takeChanges()).toEqual(new Set(["a"]));
+    s.clear();
+    s.set("R", { id: "R", localId: "L", parentId: null, name: "", type: "folder" });
+    expect(s.takeChanges()).toBeNull();
+    expect(s.takeChanges()).toEqual(new Set());
+  });
+});

@@ -9,7 +9,7 @@ import {
   type PutChunkBatchHeader,
 } from "@cumulus/protocol/chunk-batch";
 import { ZErrorBody } from "@cumulus/protocol/errors";
-import { ZReceiptClaims } from "@cumulus/protocol/node-api";
+import { ZBatchReceiptClaims, proofReachesRoot, splitBatchReceipt } from "@cumulus/protocol/receipt-tree";
 import { FakeControlPlane } from "../testing/fake-control-plane.ts";
 import { makeChunk, startTestNode, type TestNode } from "../testing/util.ts";
 
@@ -59,7 +59,7 @@ describe("POST /chunks/batch", () => {
     await cp?.close();
   });
 
-  it("stores every chunk on every hop of its pipeline and answers all receipts in pipeline order", async () => {
+  it("stores every chunk on every hop of its pipeline and answers all receipts in pipeline order (one signature per node)", async () => {
     const chunks = Array.from({ length: 5 }, (_, i) => makeChunk(1000 + i * 500));
     const token = await pipelineToken(chunks.map((c) => c.id));
     const res = await post(
@@ -72,18 +72,31 @@ describe("POST /chunks/batch", () => {
     expect(res.status).toBe(200);
     const body = ZPutChunkBatchResponse.parse(res.json);
     expect(body.results.map((r) => r.ok)).toEqual(chunks.map(() => true));
+    const signatures = new Set<string>();
     for (const [i, r] of body.results.entries()) {
       if (!r.ok) throw new Error(r.message);
       expect(r.chunk).toBe(chunks[i]!.id);
       const issuers = [];
       for (const [k, receipt] of r.receipts.entries()) {
-        const { payload } = await jwtVerify(receipt, cp.node(nodes[k]!.state.name).publicKey);
-        const claims = ZReceiptClaims.parse(payload);
-        expect(claims).toMatchObject({ chunk: chunks[i]!.id, size: chunks[i]!.data.length });
+        // A batch receipt: the node's one signature over the batch, and this chunk's path to its root.
+        const split = splitBatchReceipt(receipt)!;
+        expect(split.index).toBe(i);
+        const { payload } = await jwtVerify(split.jws, cp.node(nodes[k]!.state.name).publicKey);
+        const claims = ZBatchReceiptClaims.parse(payload);
+        expect(claims.n).toBe(chunks.length);
+        const { id, data } = chunks[i]!;
+        expect(proofReachesRoot(id, data.length, split.index, claims.n, split.proof, claims.root)).toBe(true);
+        // The path proves this chunk and size only.
+        expect(proofReachesRoot(id, data.length + 1, split.index, claims.n, split.proof, claims.root)).toBe(false);
+        expect(
+          proofReachesRoot(chunks[(i + 1) % 5]!.id, data.length, split.index, claims.n, split.proof, claims.root),
+        ).toBe(false);
         issuers.push(claims.iss);
+        signatures.add(split.jws);
       }
       expect(issuers).toEqual(ids());
     }
+    expect(signatures.size).toBe(nodes.length);
     for (const n of nodes)
       for (const c of chunks) expect(await n.store.stat(c.id)).toMatchObject({ size: c.data.length });
   });

@@ -24,9 +24,17 @@ import {
 import { ZPipelineFailureDetails, type CapabilityClaims, type PipelineHop } from "@cumulus/protocol/node-api";
 import type { StagedChunk } from "../store/chunk-store.ts";
 import { activeRegistration, authorizeToken, nextHop, type ChunkApiDeps } from "./chunk-api.ts";
-import { signReceipt } from "./signing.ts";
+import { signBatchReceipts } from "./signing.ts";
 
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+/**
+ * A batch to a hop of another site up to this size goes as one HTTP batch like a same-site
+ * hop's; bigger ones go chunk by chunk over the WAN transport (UDT), which is there for bulk
+ * throughput on long links. A run of small files sent chunk by chunk cost a UDT connection
+ * per chunk on both ends — most of the receiving node's CPU — and a round trip each, where
+ * one request carries them all.
+ */
+export const WAN_HTTP_BATCH_BYTES = 4 * 1024 * 1024;
 
 type Failure = { ok: false; chunk: string; code: string; message: string; details?: Record<string, unknown> };
 
@@ -187,19 +195,27 @@ export async function putChunkBatch(
   } else for (const x of good) local.set(x.k, null);
   const downstream = await forwarded;
 
+  // One signature for every chunk stored here (signBatchReceipts), not one per chunk.
+  const stored = good.filter((x) => !local.get(x.k));
+  const mine = signBatchReceipts(d.identity.privateKey, {
+    nodeId,
+    epoch,
+    chunks: stored.map((x) => ({ chunk: x.id, size: x.size })),
+  });
+  const receiptOf = new Map(stored.map((x, i) => [x.k, mine[i]!] as const));
   for (const x of good) {
     const err = local.get(x.k);
     if (err) {
       results[x.k] = failure(x.id, err);
       continue;
     }
-    const mine = await signReceipt(d.identity.privateKey, { nodeId, epoch, chunk: x.id, size: x.size });
+    const receipt = receiptOf.get(x.k)!;
     if (!x.next) {
-      results[x.k] = { ok: true, chunk: x.id, size: x.size, receipts: [mine] };
+      results[x.k] = { ok: true, chunk: x.id, size: x.size, receipts: [receipt] };
       continue;
     }
     const down = downstream.get(x.k)!;
-    results[x.k] = down.ok ? { ...down, receipts: [mine, ...down.receipts] } : down;
+    results[x.k] = down.ok ? { ...down, receipts: [receipt, ...down.receipts] } : down;
   }
   return { results };
 }
@@ -208,8 +224,8 @@ type Downstream = { ok: true; chunk: string; size: number; receipts: string[] } 
 
 /**
  * Sends `items` to `hop` as one batch (never throws: each item gets the hop's answer or a
- * pipeline failure naming the hop, as a single-chunk relay reports it). Hops reached over
- * the WAN transport get the chunks one by one through the forwarder.
+ * pipeline failure naming the hop, as a single-chunk relay reports it). Large batches to hops
+ * reached over the WAN transport go chunk by chunk through the forwarder (WAN_HTTP_BATCH_BYTES).
  */
 async function forwardBatch(
   d: ChunkApiDeps,
@@ -227,7 +243,7 @@ async function forwardBatch(
         ...(cause ? { cause } : {}),
       }),
     );
-  if (d.forwarder.isWanHop(hop)) {
+  if (d.forwarder.isWanHop(hop) && items.reduce((n, x) => n + x.size, 0) > WAN_HTTP_BATCH_BYTES) {
     await Promise.all(
       items.map(async (x) => {
         const fwd = d.forwarder.start(hop, x.id, x.token, x.size);

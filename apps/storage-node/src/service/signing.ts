@@ -1,6 +1,7 @@
 import { KeyObject, sign } from "node:crypto";
 import { SignJWT, type CryptoKey } from "jose";
 import type { ReceiptClaims } from "@cumulus/protocol/node-api";
+import { joinBatchReceipt, receiptLeaf, receiptTree, type BatchReceiptClaims } from "@cumulus/protocol/receipt-tree";
 
 /**
  * Everything this node signs with its own Ed25519 key. The control plane holds the
@@ -20,6 +21,28 @@ export async function signReceipt(
     iat: Math.floor(Date.now() / 1000),
   };
   return signEdDsaJwt(key, claims);
+}
+
+/**
+ * Receipts for several chunks stored together, in `chunks` order: one signature over the
+ * Merkle root of their (id, size) pairs, each receipt carrying its chunk's path to the root
+ * (@cumulus/protocol/receipt-tree). A single chunk gets a plain receipt.
+ */
+export function signBatchReceipts(
+  key: CryptoKey,
+  r: { nodeId: string; epoch: number; chunks: readonly { chunk: string; size: number }[] },
+): string[] {
+  if (r.chunks.length === 0) return [];
+  const iat = Math.floor(Date.now() / 1000);
+  if (r.chunks.length === 1) {
+    const c = r.chunks[0]!;
+    const claims: ReceiptClaims = { iss: r.nodeId, epoch: r.epoch, chunk: c.chunk, size: c.size, iat };
+    return [signEdDsaJwt(key, claims)];
+  }
+  const { root, proofs } = receiptTree(r.chunks.map((c) => receiptLeaf(c.chunk, c.size)));
+  const claims: BatchReceiptClaims = { iss: r.nodeId, epoch: r.epoch, root, n: r.chunks.length, iat };
+  const jws = signEdDsaJwt(key, claims);
+  return proofs.map((proof, i) => joinBatchReceipt(jws, i, proof));
 }
 
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();

@@ -48,6 +48,23 @@ describe("CapabilityVerifier and the ip claim", () => {
     return { verifier, mint };
   }
 
+  it("checks a token arriving with many requests at once once; a bad one fails them all", async () => {
+    const { verifier, mint } = await setup();
+    const token = await mint({ op: "read" });
+    const got = await Promise.all(
+      Array.from({ length: 50 }, () => verifier.verify(token, { op: "read", nodeId, chunk })),
+    );
+    // One check: every request got the claims of that one check (each check parses its own).
+    expect(new Set(got).size).toBe(1);
+    const forged = token.slice(0, -4) + (token.endsWith("AAAA") ? "BBBB" : "AAAA");
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => verifier.verify(forged, { op: "read", nodeId, chunk })),
+    );
+    expect(results.every((r) => r.status === "rejected")).toBe(true);
+    // Nothing of the failed check stays behind: the good token still verifies.
+    await expect(verifier.verify(token, { op: "read", nodeId, chunk })).resolves.toBe(got[0]);
+  });
+
   it("accepts a bound token only from its address; unbound tokens from anywhere", async () => {
     const { verifier, mint } = await setup();
     const bound = await mint({ op: "read", ip: "198.51.100.7" });

@@ -37,12 +37,19 @@ export class CapabilityVerifier {
   private key: CryptoKey | null = null;
   private keyX: string | null = null;
   private readonly cache = new Map<string, Verified>();
+  /**
+   * Checks in progress, by token: the requests of one batch arrive together (a hundred
+   * downloads with one token), and each would otherwise check the same signature before the
+   * first check lands in the cache.
+   */
+  private readonly pending = new Map<string, Promise<Verified>>();
 
   async setKey(jwk: Ed25519PublicJwk): Promise<void> {
     if (jwk.x === this.keyX) return;
     this.key = (await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x }, "EdDSA")) as CryptoKey;
     this.keyX = jwk.x;
     this.cache.clear();
+    this.pending.clear();
   }
 
   async verify(token: string | null, need: Requirement): Promise<CapabilityClaims> {
@@ -55,12 +62,25 @@ export class CapabilityVerifier {
     if (this.key === null) throw new AppError("UNAVAILABLE", "storage node has no control plane key yet");
     let v = this.cache.get(token);
     if (v === undefined) {
-      v = await this.verifySignature(token, this.key);
-      this.cache.set(token, v);
-      if (this.cache.size > CACHE_MAX) {
-        const oldest = this.cache.keys().next().value;
-        if (oldest !== undefined) this.cache.delete(oldest);
+      let p = this.pending.get(token);
+      if (p === undefined) {
+        const key = this.key;
+        p = this.verifySignature(token, key).then((verified) => {
+          // A key change meanwhile cleared the cache: a check against the old key stays out of it.
+          if (this.key === key) {
+            this.cache.set(token, verified);
+            if (this.cache.size > CACHE_MAX) {
+              const oldest = this.cache.keys().next().value;
+              if (oldest !== undefined) this.cache.delete(oldest);
+            }
+          }
+          return verified;
+        });
+        this.pending.set(token, p);
+        const done = () => this.pending.delete(token);
+        p.then(done, done);
       }
+      v = await p;
     } else if (v.claims.exp + CLOCK_TOLERANCE_S < Math.floor(Date.now() / 1000)) {
       this.cache.delete(token);
       throw expired(v.claims.exp);

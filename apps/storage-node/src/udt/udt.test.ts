@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isUdtAvailable } from "@cumulus/udt";
 import { AppError } from "@cumulus/protocol/errors";
 import { UdtChunkTransport } from "@cumulus/client/node/udt-transport";
+import { ZPutChunkBatchResponse, encodePutBatchHead } from "@cumulus/protocol/chunk-batch";
 import { CAPABILITY_ISSUER, type PipelineHop } from "@cumulus/protocol/node-api";
 import { FakeControlPlane } from "../testing/fake-control-plane.ts";
 import { makeChunk, sha256, startTestNode, type TestNode } from "../testing/util.ts";
@@ -162,6 +163,36 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
     expect(((await res.json()) as { sourceNodeId: string }).sourceNodeId).toBe(hq1.nodeId());
     expect((await metric(br1, "cumulus_node_udt_bytes_in_total")) - brIn).toBe(data.length);
     expect((await metric(hq1, "cumulus_node_udt_bytes_out_total")) - hqOut).toBe(data.length);
+  });
+
+  it("forwards a batch of small chunks to another site as one HTTP batch, not a UDT connection per chunk", async () => {
+    const chunks = [makeChunk(4096), makeChunk(4096), makeChunk(1000)];
+    const pipeline = [hop(hq2, "hq"), hop(br1, "branch")];
+    const token = await cp.mint({
+      aud: pipeline.map((h) => h.nodeId),
+      op: "write",
+      chunks: chunks.map((c) => c.id),
+      pipeline,
+    });
+    const brIn = await metric(br1, "cumulus_node_udt_bytes_in_total");
+    const head = encodePutBatchHead({
+      tokens: [token],
+      items: chunks.map((c) => ({ id: c.id, size: c.data.length, token: 0 })),
+    });
+    const res = await fetch(`${hq2.url}/chunks/batch`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: Buffer.concat([Buffer.from(head), ...chunks.map((c) => c.data)]),
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const { results } = ZPutChunkBatchResponse.parse(await res.json());
+    for (const r of results) expect(r.ok && r.receipts.length).toBe(2);
+    expect((await metric(br1, "cumulus_node_udt_bytes_in_total")) - brIn).toBe(0);
+    const read = await cp.mint({ aud: [br1.nodeId()], op: "read", chunks: chunks.map((c) => c.id) });
+    for (const c of chunks) {
+      const got = await fetch(`${br1.url}/chunks/${c.id}`, { headers: { authorization: `Bearer ${read}` } });
+      expect(sha256(Buffer.from(await got.arrayBuffer()))).toBe(c.id);
+    }
   });
 
   it("reports a cross-site hop whose UDT listener is unreachable as a pipeline failure", async () => {

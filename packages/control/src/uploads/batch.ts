@@ -287,7 +287,7 @@ export async function commitUploadBatch(
     ctx.prisma,
     req.commits.flatMap((c) =>
       typeof c.receipts === "object" && c.receipts !== null
-        ? receiptIssuers(c.receipts as Record<string, string[]>)
+        ? receiptIssuers(c.receipts as Record<string, string[]>, cache)
         : [],
     ),
     cache,

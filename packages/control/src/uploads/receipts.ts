@@ -1,6 +1,13 @@
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from "node:crypto";
 import { AppError } from "@cumulus/protocol/errors";
-import { ZReceiptClaims, type ReceiptClaims } from "@cumulus/protocol/node-api";
+import { ZReceiptClaims } from "@cumulus/protocol/node-api";
+import {
+  ZBatchReceiptClaims,
+  proofReachesRoot,
+  splitBatchReceipt,
+  type BatchReceiptClaims,
+} from "@cumulus/protocol/receipt-tree";
+import type { z } from "zod";
 import type { Db } from "../access/access.ts";
 
 export type VerifiedReceipt = { chunkId: string; nodeId: string; node: string; epoch: number; counts: boolean };
@@ -9,7 +16,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Checks every receipt against the registered key and current epoch of the node that
- * claims to have signed it, and against the manifest. Any receipt that does not check
+ * claims to have signed it, and against the manifest. A receipt is either one node's
+ * signature over (chunk, size), or a batch receipt: its signature over the Merkle root of a
+ * batch of such pairs plus this chunk's path to that root (@cumulus/protocol/receipt-tree);
+ * each batch signature is checked once per request (`cache`), each path on its own. Any receipt that does not check
  * out refuses the whole commit: it is either forged or from a node that re-registered
  * (and may have lost the chunk), and the client must upload that chunk again.
  * `counts` is false for receipts of nodes that are down or decommissioned by now.
@@ -20,15 +30,20 @@ export async function verifyReceipts(
   sizes: ReadonlyMap<string, number>,
   cache: ReceiptCache = newReceiptCache(),
 ): Promise<VerifiedReceipt[]> {
-  const decoded: { chunkId: string; receipt: string; iss: string }[] = [];
+  const decoded: {
+    chunkId: string;
+    receipt: string;
+    batch: ReturnType<typeof splitBatchReceipt>;
+    iss: string;
+  }[] = [];
   for (const [chunkId, list] of Object.entries(receipts)) {
     if (!sizes.has(chunkId))
       throw new AppError("BAD_REQUEST", `receipts were given for chunk ${chunkId}, which is not part of this upload`);
     for (const receipt of list) {
-      const iss = unverifiedPayload(receipt)?.["iss"];
-      if (typeof iss !== "string" || !UUID.test(iss))
-        throw new AppError("BAD_REQUEST", `a receipt for chunk ${chunkId} is not a JWS naming a node`);
-      decoded.push({ chunkId, receipt, iss: iss.toLowerCase() });
+      const batch = splitBatchReceipt(receipt);
+      const iss = issuerOf(batch ? batch.jws : receipt, cache);
+      if (iss === null) throw new AppError("BAD_REQUEST", `a receipt for chunk ${chunkId} is not a JWS naming a node`);
+      decoded.push({ chunkId, receipt, batch, iss });
     }
   }
   await loadReceiptNodes(
@@ -52,7 +67,32 @@ export async function verifyReceipts(
       key = createPublicKey({ key: node.publicKey as JsonWebKey, format: "jwk" });
       keys.set(node.id, key);
     }
-    const claims = verifyCompactEdDSA(d.receipt, key);
+    const size = sizes.get(d.chunkId);
+    let claims: { iss: string; epoch: number } | null;
+    if (d.batch) {
+      const jws = d.batch.jws;
+      let bc = cache.batches.get(jws);
+      if (bc === undefined) {
+        bc = verifyCompactEdDSA(jws, key, ZBatchReceiptClaims);
+        cache.batches.set(jws, bc);
+      }
+      claims = bc;
+      if (bc && !proofReachesRoot(d.chunkId, size!, d.batch.index, bc.n, d.batch.proof, bc.root))
+        throw new AppError(
+          "BAD_REQUEST",
+          `the batch receipt from node ${node.name} filed under chunk ${d.chunkId} does not cover chunk ${d.chunkId} with the manifest's size ${size}`,
+        );
+    } else {
+      const c = verifyCompactEdDSA(d.receipt, key, ZReceiptClaims);
+      if (c && c.chunk !== d.chunkId)
+        throw new AppError("BAD_REQUEST", `a receipt filed under chunk ${d.chunkId} is for chunk ${c.chunk}`);
+      if (c && c.size !== size)
+        throw new AppError(
+          "BAD_REQUEST",
+          `node ${node.name} stored ${c.size} bytes for chunk ${d.chunkId} but the manifest says ${size}`,
+        );
+      claims = c;
+    }
     if (!claims) {
       throw new AppError(
         "BAD_REQUEST",
@@ -64,15 +104,6 @@ export async function verifyReceipts(
         "BAD_REQUEST",
         `the receipt for chunk ${d.chunkId} names node ${claims.iss} but is signed by ${node.name}`,
       );
-    if (claims.chunk !== d.chunkId) {
-      throw new AppError("BAD_REQUEST", `a receipt filed under chunk ${d.chunkId} is for chunk ${claims.chunk}`);
-    }
-    if (claims.size !== sizes.get(d.chunkId)) {
-      throw new AppError(
-        "BAD_REQUEST",
-        `node ${node.name} stored ${claims.size} bytes for chunk ${d.chunkId} but the manifest says ${sizes.get(d.chunkId)}`,
-      );
-    }
     if (claims.epoch !== node.epoch) {
       throw new AppError(
         "STALE_EPOCH",
@@ -96,20 +127,39 @@ type NodeRow = Awaited<ReturnType<Db["storageNode"]["findMany"]>>[number];
  * Nodes and public keys already looked up: a batch of commits verifies every item's
  * receipts against one lookup of the nodes instead of one per item.
  */
-export type ReceiptCache = { nodes: Map<string, NodeRow>; keys: Map<string, KeyObject>; looked: Set<string> };
+export type ReceiptCache = {
+  nodes: Map<string, NodeRow>;
+  keys: Map<string, KeyObject>;
+  looked: Set<string>;
+  /** Batch receipt signatures checked already (JWS → claims, null: refused). */
+  batches: Map<string, BatchReceiptClaims | null>;
+  /** Unverified issuers by JWS (a batch receipt's JWS comes once per chunk of its batch). */
+  issuers: Map<string, string | null>;
+};
 
 export function newReceiptCache(): ReceiptCache {
-  return { nodes: new Map(), keys: new Map(), looked: new Set() };
+  return { nodes: new Map(), keys: new Map(), looked: new Set(), batches: new Map(), issuers: new Map() };
+}
+
+/** The node id a JWS names (lower case), unverified: only to look the node up; null if none. */
+function issuerOf(jws: string, cache: ReceiptCache): string | null {
+  let iss = cache.issuers.get(jws);
+  if (iss === undefined) {
+    const v = unverifiedPayload(jws)?.["iss"];
+    iss = typeof v === "string" && UUID.test(v) ? v.toLowerCase() : null;
+    cache.issuers.set(jws, iss);
+  }
+  return iss;
 }
 
 /** The issuers a set of receipts names (unverified: only to look their nodes up). */
-export function receiptIssuers(receipts: Record<string, string[]>): string[] {
+export function receiptIssuers(receipts: Record<string, string[]>, cache: ReceiptCache): string[] {
   const out = new Set<string>();
   for (const list of Object.values(receipts)) {
     if (!Array.isArray(list)) continue;
     for (const r of list) {
-      const iss = typeof r === "string" ? unverifiedPayload(r)?.["iss"] : undefined;
-      if (typeof iss === "string" && UUID.test(iss)) out.add(iss.toLowerCase());
+      const iss = typeof r === "string" ? issuerOf(splitBatchReceipt(r)?.jws ?? r, cache) : null;
+      if (iss !== null) out.add(iss);
     }
   }
   return [...out];
@@ -139,7 +189,7 @@ function unverifiedPayload(jws: string): Record<string, unknown> | null {
  * file carries tens of thousands of receipts, and this is several times faster than a
  * general JWT library. Headers other than alg/typ/kid are refused (no `crit`, no `b64`).
  */
-function verifyCompactEdDSA(jws: string, key: KeyObject): ReceiptClaims | null {
+function verifyCompactEdDSA<T>(jws: string, key: KeyObject, schema: z.ZodType<T>): T | null {
   const parts = jws.split(".");
   if (parts.length !== 3) return null;
   const [h, p, sig] = parts as [string, string, string];
@@ -148,7 +198,7 @@ function verifyCompactEdDSA(jws: string, key: KeyObject): ReceiptClaims | null {
     if (header["alg"] !== "EdDSA" || Object.keys(header).some((k) => k !== "alg" && k !== "typ" && k !== "kid"))
       return null;
     if (!verify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(sig, "base64url"))) return null;
-    const parsed = ZReceiptClaims.safeParse(JSON.parse(Buffer.from(p, "base64url").toString("utf8")));
+    const parsed = schema.safeParse(JSON.parse(Buffer.from(p, "base64url").toString("utf8")));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;

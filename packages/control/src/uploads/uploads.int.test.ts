@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateKeyPair, importJWK, jwtVerify } from "jose";
+import { SignJWT, generateKeyPair, importJWK, jwtVerify, type CryptoKey } from "jose";
+import { joinBatchReceipt, receiptLeaf, receiptTree, splitBatchReceipt } from "@cumulus/protocol/receipt-tree";
 import type { TestDatabase } from "@cumulus/db/testing/database";
 import { ZBeginUploadResponse } from "@cumulus/protocol/api";
 import { ZCapabilityClaims } from "@cumulus/protocol/node-api";
@@ -235,6 +236,66 @@ describe("commit refusals change nothing", () => {
       message: expect.stringContaining("not signed by the node's registered key"),
     });
     expect(await snapshot()).toEqual(before);
+  });
+
+  it("accepts batch receipts (one signature per node over several chunks) and refuses forged, stale, misfiled or tampered ones", async () => {
+    const { plan } = await planned("batch", 3);
+    const stranger = fakeChunk(100); // a batch may hold chunks of other files too
+    /** Each node's batch receipts over every chunk it is a hop for, keyed by chunk id. */
+    async function batchReceipts(
+      opts: { key?: CryptoKey; epoch?: number; sizeDelta?: number } = {},
+    ): Promise<Record<string, string[]>> {
+      const byNode = new Map<string, Map<string, string>>();
+      for (const node of nodes) {
+        const chunks = [stranger, ...plan.missing.filter((m) => m.pipeline.some((h) => h.nodeId === node.id))];
+        const { root, proofs } = receiptTree(chunks.map((c) => receiptLeaf(c.id, c.size + (opts.sizeDelta ?? 0))));
+        const jws = await new SignJWT({ epoch: opts.epoch ?? node.epoch, root, n: chunks.length })
+          .setProtectedHeader({ alg: "EdDSA" })
+          .setIssuer(node.id)
+          .setIssuedAt()
+          .sign(opts.key ?? node.privateKey);
+        byNode.set(node.id, new Map(chunks.map((c, i) => [c.id, joinBatchReceipt(jws, i, proofs[i]!)] as const)));
+      }
+      return Object.fromEntries(
+        plan.missing.map((m) => [m.id, m.pipeline.map((h) => byNode.get(h.nodeId)!.get(m.id)!)] as const),
+      );
+    }
+    const good = await batchReceipts();
+    const [m0, m1] = plan.missing as [(typeof plan.missing)[0], (typeof plan.missing)[0]];
+    const before = await snapshot();
+    const refused = async (receipts: Record<string, string[]>, match: object) => {
+      await expect(commitUpload(ctx, alice, plan.uploadId, { receipts })).rejects.toMatchObject(match);
+      expect(await snapshot()).toEqual(before);
+    };
+    const forger = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+    await refused(await batchReceipts({ key: forger.privateKey }), {
+      code: "BAD_REQUEST",
+      message: expect.stringContaining("not signed by the node's registered key"),
+    });
+    await refused(await batchReceipts({ epoch: 99 }), { code: "STALE_EPOCH" });
+    // Signed over other sizes than the manifest's.
+    await refused(await batchReceipts({ sizeDelta: 1 }), {
+      code: "BAD_REQUEST",
+      message: expect.stringContaining("does not cover chunk"),
+    });
+    // m1's receipt (a valid signature and path) filed under m0.
+    await refused(
+      { ...good, [m0.id]: good[m1.id]! },
+      { code: "BAD_REQUEST", message: expect.stringContaining("does not cover chunk") },
+    );
+    // A path with one hash changed, or pointing at another leaf.
+    const s0 = splitBatchReceipt(good[m0.id]![0]!)!;
+    const flipped = [...s0.proof];
+    flipped[0] = (flipped[0]![0] === "A" ? "B" : "A") + flipped[0]!.slice(1);
+    await refused(
+      { ...good, [m0.id]: [joinBatchReceipt(s0.jws, s0.index, flipped), good[m0.id]![1]!] },
+      { code: "BAD_REQUEST", message: expect.stringContaining("does not cover chunk") },
+    );
+    await refused(
+      { ...good, [m0.id]: [joinBatchReceipt(s0.jws, s0.index ^ 1, s0.proof), good[m0.id]![1]!] },
+      { code: "BAD_REQUEST", message: expect.stringContaining("does not cover chunk") },
+    );
+    await expect(commitUpload(ctx, alice, plan.uploadId, { receipts: good })).resolves.toMatchObject({ version: 1 });
   });
 
   it("refuses a receipt from an older epoch of the node", async () => {
