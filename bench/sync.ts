@@ -1,5 +1,6 @@
 // `npm run bench -- sync`: two Cumulus sync agents against two Syncthing instances on the
 // same machine in the same run: small-file latency, many small files, one big file.
+import os from "node:os";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import {
@@ -117,18 +118,28 @@ async function measureSide(pair: SyncPair, opts: BenchOptions, sizes: Sizes, sta
       timeoutMs: 120_000 + sizes.manyFiles * 100,
     });
     opts.log(`${pair.label}: ${fmtSeconds(many.value)} s (${many.cpuS.toFixed(1)} CPU-s)`);
+    logCpuSplit(opts, pair.label, many);
   }
   if (!sizes.skip.has("big")) {
     opts.log(`${pair.label}: (c) one file of ${humanSize(sizes.big)}`);
+    const loadBefore = os.loadavg()[0]!;
     big = await measureBig(pair, {
       ...common,
       bytes: sizes.big,
       stageDir,
       timeoutMs: 300_000 + (sizes.big / 1e6) * 1000,
     });
-    opts.log(`${pair.label}: ${fmtSeconds(big.value)} s (${big.cpuS.toFixed(1)} CPU-s)`);
+    opts.log(
+      `${pair.label}: ${fmtSeconds(big.value)} s (${big.cpuS.toFixed(1)} CPU-s; load ${loadBefore.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)})`,
+    );
+    logCpuSplit(opts, pair.label, big);
   }
   return { label: pair.label, latency, many, big };
+}
+
+/** Which process spent the CPU (CPU-s are steadier than wall time on a shared machine). */
+function logCpuSplit(opts: BenchOptions, label: string, m: Measured<unknown>): void {
+  opts.log(`${label}: CPU-s by process: ${m.cpuBy.map(([n, c]) => `${n} ${c.toFixed(2)}`).join(", ")}`);
 }
 
 /** Runs `fn` with its own clean-up steps, run as soon as it ends (not at the end of the benchmark). */
