@@ -15,6 +15,7 @@ import {
   type BenchResult,
   type Table,
 } from "./lib/harness.ts";
+import { profileWhile } from "./lib/inspect.ts";
 import { requireAgent, startCumulusPair } from "./sync/cumulus.ts";
 import { measureBig, measureLatency, measureMany, percentile, type Measured, type SyncPair } from "./sync/measure.ts";
 import { startSyncthing } from "./sync/syncthing.ts";
@@ -56,6 +57,7 @@ export const flags = {
   many: "number of 4 KiB files in (b) (default 10,000; 500 with --quick)",
   skip: "measurements left out, comma-separated: latency, many, big (e.g. --skip latency,big)",
   "watcher-delay": `Syncthing's fsWatcherDelayS (default ${DEFAULT_WATCHER_DELAY_S}, its own default)`,
+  "profile-process": "with --profile: also a CPU profile of this process of the pair during (c), e.g. branch-1",
 };
 
 interface Sizes {
@@ -123,12 +125,23 @@ async function measureSide(pair: SyncPair, opts: BenchOptions, sizes: Sizes, sta
   if (!sizes.skip.has("big")) {
     opts.log(`${pair.label}: (c) one file of ${humanSize(sizes.big)}`);
     const loadBefore = os.loadavg()[0]!;
-    big = await measureBig(pair, {
-      ...common,
-      bytes: sizes.big,
-      stageDir,
-      timeoutMs: 300_000 + (sizes.big / 1e6) * 1000,
-    });
+    const run = () =>
+      measureBig(pair, {
+        ...common,
+        bytes: sizes.big,
+        stageDir,
+        timeoutMs: 300_000 + (sizes.big / 1e6) * 1000,
+      });
+    const target = opts.profile ? opts.flags["profile-process"] : undefined;
+    const pid = target
+      ? [...((await pair.names?.()) ?? new Map<number, string>())].find(([, n]) => n === target)?.[0]
+      : undefined;
+    if (target && pid === undefined) opts.log(`${pair.label}: no process ${target} to profile`);
+    if (pid !== undefined) {
+      const dir = path.join(opts.workDir, "profiles");
+      await mkdir(dir, { recursive: true });
+      big = await profileWhile(pid, path.join(dir, `big-${target}.cpuprofile`), run, (m) => opts.log(m));
+    } else big = await run();
     opts.log(
       `${pair.label}: ${fmtSeconds(big.value)} s (${big.cpuS.toFixed(1)} CPU-s; load ${loadBefore.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)})`,
     );
