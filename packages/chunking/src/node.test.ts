@@ -242,26 +242,6 @@ describe("scanFile", () => {
     expect((await scan({ ...SMALL, blockSize: 5000 }, true)).manifest).toEqual(smallExpected);
   });
 
-  test("hashing off the thread gives the same chunks, in order, straddling reads included", async () => {
-    const expected = expectedManifest(data);
-    for (const blockSize of [8 * MiB, 3 * MiB + 17, 1 * MiB]) {
-      expect((await scan({ blockSize, hashOffThread: true }, false)).manifest).toEqual(expected);
-    }
-    const smallExpected = expectedManifest(data, SMALL);
-    expect((await scan({ ...SMALL, blockSize: 5000, hashOffThread: true }, false)).manifest).toEqual(smallExpected);
-  });
-
-  test("refuses hashing off the thread together with keep, before reading", async () => {
-    const fh = await open(file, "r");
-    try {
-      await expect(scanFile(fh, { hashOffThread: true, keep: { maxBlocks: 3 } }, () => {})).rejects.toThrow(
-        /hashOffThread/,
-      );
-    } finally {
-      await fh.close();
-    }
-  });
-
   test("refuses a bad block size", async () => {
     const fh = await open(file, "r");
     try {

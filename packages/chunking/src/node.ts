@@ -118,18 +118,8 @@ export interface ScanFileOptions extends FastCdcOptions {
    * after calling `onStall` so the consumer can get things moving.
    */
   keep?: { maxBlocks: number; onStall?: () => void };
-  /**
-   * SHA-256 on libuv's thread pool (Web Crypto) while the main thread cuts the next
-   * chunks, instead of after each cut on the main thread. About 0.4 CPU-s per GiB more in
-   * all (each chunk is copied for its job), but a GiB is scanned in about half the time
-   * when a core is idle; for a scan nothing else waits on, like a sync agent's. Not with `keep`.
-   */
-  hashOffThread?: boolean;
   signal?: AbortSignal;
 }
-
-/** Chunks whose off-thread hash may be outstanding at once (memory: up to this × maxSize). */
-const OFF_THREAD_HASHES = 32;
 
 interface Block {
   buf: Buffer;
@@ -165,8 +155,6 @@ export async function scanFile(
     throw new RangeError(`blockSize must be a positive integer, got ${blockSize}`);
   }
   const keep = opts.keep;
-  if (keep && opts.hashOffThread) throw new RangeError("scanFile: hashOffThread cannot be combined with keep");
-  const offThread = opts.hashOffThread === true;
   const cdc = new FastCdc(opts);
   // An open chunk pins every block it spans; one more is needed to read on.
   const maxBlocks = keep ? Math.max(keep.maxBlocks, Math.ceil(cdc.params.maxSize / blockSize) + 2) : 2;
@@ -220,38 +208,12 @@ export async function scanFile(
   let hash = createHash("sha256");
   // The open chunk's bytes in earlier blocks (pinned), when keeping data.
   let pieces: { b: Block; start: number; end: number }[] = [];
-  // The same bytes copied out, when hashing off the thread (the blocks are reused).
-  let carriedCopies: Buffer[] = [];
   /** Bytes of the open chunk in earlier blocks. */
   let carried = 0;
   let index = 0;
   let offset = 0;
-  // Off-thread hashes in chunk order, each with the record it completes.
-  const pending: { digest: Promise<ArrayBuffer>; rec: ScannedChunk }[] = [];
-  const drain = async (keepAtMost: number) => {
-    while (pending.length > keepAtMost) {
-      const { digest, rec } = pending.shift()!;
-      rec.id = Buffer.from(await digest).toString("hex");
-      await onChunk(rec);
-    }
-  };
 
   const emit = async (b: Block | null, from: number, to: number) => {
-    if (offThread) {
-      const tail = b ? b.buf.subarray(from, to) : Buffer.alloc(0);
-      const size = carried + tail.length;
-      // Web Crypto copies its input when the call is made, so the block may be reused
-      // at once; a chunk that straddles blocks is joined first.
-      const bytes = carriedCopies.length > 0 ? Buffer.concat([...carriedCopies, tail], size) : tail;
-      carriedCopies = [];
-      carried = 0;
-      const rec: ScannedChunk = { index, offset, size, id: "", data: null, release: noop };
-      index++;
-      offset += size;
-      pending.push({ digest: crypto.subtle.digest("SHA-256", bytes), rec });
-      await drain(OFF_THREAD_HASHES);
-      return;
-    }
     if (b) hash.update(b.buf.subarray(from, to));
     const id = hash.digest("hex");
     hash = createHash("sha256");
@@ -310,8 +272,7 @@ export async function scanFile(
         from = to;
       }
       if (from < n) {
-        if (offThread) carriedCopies.push(Buffer.from(view.subarray(from)));
-        else hash.update(view.subarray(from));
+        hash.update(view.subarray(from));
         carried += n - from;
         if (keep) {
           b.refs++;
@@ -326,10 +287,7 @@ export async function scanFile(
       next ??= startRead(await getBlock());
     }
     if (cdc.finish().length > 0) await emit(null, 0, 0);
-    await drain(0);
   } finally {
-    // A failed scan leaves no digest unobserved.
-    for (const p of pending.splice(0)) p.digest.catch(() => undefined);
     if (!eof && next) await next.catch(() => undefined);
     if (keep) for (const p of pieces) unref(p.b);
   }

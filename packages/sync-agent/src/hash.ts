@@ -15,8 +15,6 @@ export function contentHashOf(chunks: readonly { id: string; size: number }[]): 
 }
 
 const MiB = 1024 * 1024;
-/** Files from this size are hashed off the main thread while they are cut (see chunkAndHashFile). */
-const OFF_THREAD_FROM = 64 * MiB;
 
 /** Chunks and hashes a local file (small files read at once, large ones streamed). */
 export async function hashFile(path: string, size: number, signal?: AbortSignal): Promise<string> {
@@ -35,13 +33,9 @@ export async function chunkAndHashFile(
   // A small file is read in one block of its own size (as the SDK's upload does), one below
   // 8 MiB in 1 MiB blocks, a big one in the default 8 MiB blocks.
   const blockSize = smallFileBlockSize(size) ?? (size < 8 * MiB ? MiB : undefined);
-  // A big file's upload waits for this pass, and nothing else runs meanwhile: SHA-256 on
-  // the thread pool while the main thread cuts (1 GiB: main thread 1.1 instead of 1.4
-  // CPU-s, 0.4 CPU-s more in all; docs/benchmarks.md).
-  const hashOffThread = size >= OFF_THREAD_FROM;
   const fh = await open(path, "r");
   try {
-    const total = await scanFile(fh, { signal, hashOffThread, ...(blockSize ? { blockSize } : {}) }, (rec) => {
+    const total = await scanFile(fh, { signal, ...(blockSize ? { blockSize } : {}) }, (rec) => {
       chunks.push({ id: rec.id, size: rec.size });
     });
     return { hash: contentHashOf(chunks), size: total, chunks };
