@@ -261,8 +261,7 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
     // system's mtime granularity is not seen this way; the node that verifies the chunk's
     // SHA-256 against its id refuses it, and uploadContent then hashes before resending.
     let unchanged =
-      sameFile(before, await fh.stat({ bigint: true }).catch(() => null)) &&
-      manifest.size === Number(before.size);
+      sameFile(before, await fh.stat({ bigint: true }).catch(() => null)) && manifest.size === Number(before.size);
     // Read buffers, reused from chunk to chunk (one per chunk in flight).
     let bufSize = 0;
     for (const c of manifest.chunks) bufSize = Math.max(bufSize, c.size);
