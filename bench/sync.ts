@@ -45,9 +45,10 @@ processes. One system runs at a time (the other is stopped); both are timed by t
 Between measurements both sides must report themselves idle. CPU seconds are those of the
 pair's processes during each measurement (\`/proc/PID/stat\`): both Syncthing daemons; for
 Cumulus both agents plus every process of the cluster (control plane, worker, storage nodes;
-PostgreSQL excluded). \`--quick\`: 5 latency files, 500 small files, 64 MiB. \`--only syncthing\`
-or \`--only cumulus\` runs one side; \`--many N\` sets the number of small files, \`--skip
-latency,many,big\` leaves measurements out, \`--profile\` writes a V8 CPU profile of each agent.
+PostgreSQL excluded); the log splits (b) and (c) by process. \`--quick\`: 5 latency files, 500
+small files, 64 MiB. \`--only syncthing\` or \`--only cumulus\` runs one side; \`--many N\` sets the
+number of small files, \`--skip latency,many,big\` leaves measurements out, \`--profile\` writes a
+V8 CPU profile of each agent (and with \`--profile-process NAME\`, of that process during (c)).
 
 Targets: latency p50 < 1 s and ≤ 0.25 × Syncthing's; 10,000 small files faster than Syncthing;
 the big file within 1.2 × Syncthing's time. A MISS is reported, not a failure.`;
