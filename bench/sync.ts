@@ -1,5 +1,6 @@
 // `npm run bench -- sync`: two Cumulus sync agents against two Syncthing instances on the
 // same machine in the same run: small-file latency, many small files, one big file.
+import os from "node:os";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import {
@@ -14,6 +15,7 @@ import {
   type BenchResult,
   type Table,
 } from "./lib/harness.ts";
+import { profileWhile } from "./lib/inspect.ts";
 import { requireAgent, startCumulusPair } from "./sync/cumulus.ts";
 import { measureBig, measureLatency, measureMany, percentile, type Measured, type SyncPair } from "./sync/measure.ts";
 import { startSyncthing } from "./sync/syncthing.ts";
@@ -43,9 +45,10 @@ processes. One system runs at a time (the other is stopped); both are timed by t
 Between measurements both sides must report themselves idle. CPU seconds are those of the
 pair's processes during each measurement (\`/proc/PID/stat\`): both Syncthing daemons; for
 Cumulus both agents plus every process of the cluster (control plane, worker, storage nodes;
-PostgreSQL excluded). \`--quick\`: 5 latency files, 500 small files, 64 MiB. \`--only syncthing\`
-or \`--only cumulus\` runs one side; \`--many N\` sets the number of small files, \`--skip
-latency,many,big\` leaves measurements out, \`--profile\` writes a V8 CPU profile of each agent.
+PostgreSQL excluded); the log splits (b) and (c) by process. \`--quick\`: 5 latency files, 500
+small files, 64 MiB. \`--only syncthing\` or \`--only cumulus\` runs one side; \`--many N\` sets the
+number of small files, \`--skip latency,many,big\` leaves measurements out, \`--profile\` writes a
+V8 CPU profile of each agent (and with \`--profile-process NAME\`, of that process during (c)).
 
 Targets: latency p50 < 1 s and ≤ 0.25 × Syncthing's; 10,000 small files faster than Syncthing;
 the big file within 1.2 × Syncthing's time. A MISS is reported, not a failure.`;
@@ -55,6 +58,7 @@ export const flags = {
   many: "number of 4 KiB files in (b) (default 10,000; 500 with --quick)",
   skip: "measurements left out, comma-separated: latency, many, big (e.g. --skip latency,big)",
   "watcher-delay": `Syncthing's fsWatcherDelayS (default ${DEFAULT_WATCHER_DELAY_S}, its own default)`,
+  "profile-process": "with --profile: also a CPU profile of this process of the pair during (c), e.g. branch-1",
 };
 
 interface Sizes {
@@ -117,18 +121,39 @@ async function measureSide(pair: SyncPair, opts: BenchOptions, sizes: Sizes, sta
       timeoutMs: 120_000 + sizes.manyFiles * 100,
     });
     opts.log(`${pair.label}: ${fmtSeconds(many.value)} s (${many.cpuS.toFixed(1)} CPU-s)`);
+    logCpuSplit(opts, pair.label, many);
   }
   if (!sizes.skip.has("big")) {
     opts.log(`${pair.label}: (c) one file of ${humanSize(sizes.big)}`);
-    big = await measureBig(pair, {
-      ...common,
-      bytes: sizes.big,
-      stageDir,
-      timeoutMs: 300_000 + (sizes.big / 1e6) * 1000,
-    });
-    opts.log(`${pair.label}: ${fmtSeconds(big.value)} s (${big.cpuS.toFixed(1)} CPU-s)`);
+    const loadBefore = os.loadavg()[0]!;
+    const run = () =>
+      measureBig(pair, {
+        ...common,
+        bytes: sizes.big,
+        stageDir,
+        timeoutMs: 300_000 + (sizes.big / 1e6) * 1000,
+      });
+    const target = opts.profile ? opts.flags["profile-process"] : undefined;
+    const pid = target
+      ? [...((await pair.names?.()) ?? new Map<number, string>())].find(([, n]) => n === target)?.[0]
+      : undefined;
+    if (target && pid === undefined) opts.log(`${pair.label}: no process ${target} to profile`);
+    if (pid !== undefined) {
+      const dir = path.join(opts.workDir, "profiles");
+      await mkdir(dir, { recursive: true });
+      big = await profileWhile(pid, path.join(dir, `big-${target}.cpuprofile`), run, (m) => opts.log(m));
+    } else big = await run();
+    opts.log(
+      `${pair.label}: ${fmtSeconds(big.value)} s (${big.cpuS.toFixed(1)} CPU-s; load ${loadBefore.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)})`,
+    );
+    logCpuSplit(opts, pair.label, big);
   }
   return { label: pair.label, latency, many, big };
+}
+
+/** Which process spent the CPU (CPU-s are steadier than wall time on a shared machine). */
+function logCpuSplit(opts: BenchOptions, label: string, m: Measured<unknown>): void {
+  opts.log(`${label}: CPU-s by process: ${m.cpuBy.map(([n, c]) => `${n} ${c.toFixed(2)}`).join(", ")}`);
 }
 
 /** Runs `fn` with its own clean-up steps, run as soon as it ends (not at the end of the benchmark). */

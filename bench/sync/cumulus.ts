@@ -89,6 +89,11 @@ export async function startCumulusPair(opts: BenchOptions, dir: string): Promise
       ...agents.flatMap((a) => (a.pid === null ? [] : groupPids(a.pid))),
       ...cluster.map((p) => p.pid),
     ],
+    names: async () =>
+      new Map([
+        ...agents.flatMap((a) => (a.pid === null ? [] : groupPids(a.pid).map((p) => [p, `agent ${a.name}`] as const))),
+        ...cluster.map((p) => [p.pid, p.name] as const),
+      ]),
     settle,
   };
 }

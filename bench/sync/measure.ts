@@ -18,12 +18,16 @@ export interface SyncPair {
   pids(): Promise<number[]>;
   /** Resolves once both sides say they have nothing left to do (between measurements). */
   settle(signal: AbortSignal): Promise<void>;
+  /** What to call each of `pids()` in the per-process CPU split (default: the pid). */
+  names?(): Promise<Map<number, string>>;
 }
 
 export interface Measured<T> {
   value: T;
   /** CPU seconds of the pair's processes during the measurement. */
   cpuS: number;
+  /** The same split by process name (processes of one name summed), largest first. */
+  cpuBy: [string, number][];
 }
 
 /**
@@ -45,17 +49,25 @@ export function groupPids(pgid: number): number[] {
   return out;
 }
 
-async function cpuOf(pids: number[]): Promise<number> {
-  let s = 0;
-  for (const p of pids) s += processCpuSeconds(p) ?? 0;
-  return s;
+function cpuOf(pids: number[]): Map<number, number> {
+  return new Map(pids.map((p) => [p, processCpuSeconds(p) ?? 0]));
 }
 
 async function withCpu<T>(pair: SyncPair, fn: () => Promise<T>): Promise<Measured<T>> {
   const pids = await pair.pids();
-  const before = await cpuOf(pids);
+  const names = (await pair.names?.()) ?? new Map<number, string>();
+  const before = cpuOf(pids);
   const value = await fn();
-  return { value, cpuS: (await cpuOf(pids)) - before };
+  const after = cpuOf(pids);
+  const by = new Map<string, number>();
+  let cpuS = 0;
+  for (const p of pids) {
+    const d = after.get(p)! - before.get(p)!;
+    cpuS += d;
+    const name = names.get(p) ?? `pid ${p}`;
+    by.set(name, (by.get(name) ?? 0) + d);
+  }
+  return { value, cpuS, cpuBy: [...by].sort((a, b) => b[1] - a[1]) };
 }
 
 /** Whether `file` holds exactly `bytes` (size first: cheap, and the common "not yet"). */

@@ -157,8 +157,9 @@ export async function fetchChunk(
  */
 export function putFailureKind(err: unknown): "retry" | "restart" | "fatal" {
   if (!(err instanceof AppError)) return "fatal";
-  // HASH_MISMATCH is retried: the bytes were verified against the id before sending, so
-  // a mismatch at the node means damage in transit, which a resend fixes.
+  // HASH_MISMATCH is retried: either the bytes were verified against the id before
+  // sending, so the node saw damage in transit, which a resend fixes, or they were sent on
+  // the source's word (readKnown), and the retry hashes them first (upload.ts).
   switch (err.code) {
     case "UNAVAILABLE":
     case "RATE_LIMITED":

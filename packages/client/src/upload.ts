@@ -20,7 +20,11 @@ export interface UploadSource {
    * Optional fast path: bytes [offset, offset + size) when the source can vouch that they
    * are still what the manifest was made from (a local file whose size and mtime did not
    * change since it was chunked), so they are sent without hashing them again; null when it
-   * cannot, and the bytes are then read with `read` and hashed.
+   * cannot, and the bytes are then read with `read` and hashed. The nodes verify every
+   * chunk against its id: once one refuses vouched bytes (HASH_MISMATCH), the vouch is no
+   * longer trusted for the rest of the upload, and the next attempt reads and hashes the
+   * chunk, which then either proves the source changed (CONFLICT, nothing committed) or
+   * that the bytes were damaged in transit (resent).
    */
   readKnown?(offset: number, size: number): Promise<Uint8Array | null>;
   /** The bytes of a `read`/`readKnown` are no longer used (the source may reuse the buffer). */
@@ -210,7 +214,9 @@ export async function uploadContent(
     progress.bytesDone = Math.min(manifest.size, progress.bytesSkipped + bytesSent);
   };
 
-  const readVerified = async (m: Missing): Promise<Uint8Array> => {
+  // Cleared for good by a node's HASH_MISMATCH on bytes sent on the source's word.
+  let trustKnown = source.readKnown !== undefined;
+  const readVerified = async (m: Missing): Promise<{ data: Uint8Array; known: boolean }> => {
     const offset = offsetOf.get(m.id);
     if (offset === undefined) {
       throw new AppError(
@@ -218,8 +224,8 @@ export async function uploadContent(
         `the server asked for chunk ${m.id.slice(0, 12)}, which is not part of ${source.label}`,
       );
     }
-    const known = source.readKnown ? await source.readKnown(offset, m.size) : null;
-    if (known !== null && known.length === m.size) return known;
+    const known = trustKnown && source.readKnown ? await source.readKnown(offset, m.size) : null;
+    if (known !== null && known.length === m.size) return { data: known, known: true };
     if (known !== null) source.release?.(known);
     const data = await source.read(offset, m.size);
     if (data.length !== m.size || (await source.hash(data)) !== m.id) {
@@ -227,9 +233,10 @@ export async function uploadContent(
       throw new AppError(
         "CONFLICT",
         `${source.label} changed while it was being uploaded; nothing was committed — upload it again`,
+        { localChanged: true },
       );
     }
-    return data;
+    return { data, known: false };
   };
 
   try {
@@ -262,7 +269,7 @@ export async function uploadContent(
           for (let attempt = 0; attempt < attempts; attempt++) {
             if (restartBecause !== null) return;
             signal?.throwIfAborted();
-            const data = await readVerified(m);
+            const { data, known } = await readVerified(m);
             const first = m.pipeline[0]!;
             try {
               let r: string[];
@@ -291,6 +298,9 @@ export async function uploadContent(
               return;
             } catch (err) {
               if (signal?.aborted) throw signal.reason;
+              // Unhashed bytes refused: the file may have changed without its stat showing
+              // it. The retry hashes them (readVerified), which tells the two apart.
+              if (known && err instanceof AppError && err.code === "HASH_MISMATCH") trustKnown = false;
               const kind = putFailureKind(err);
               if (kind === "fatal") throw err;
               lastErr = err;

@@ -1,10 +1,13 @@
+import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CumulusClient } from "@cumulus/client/client";
+import { startFakeCluster, type FakeCluster } from "@cumulus/client/testing/fake-cluster";
 import type { Operation } from "@cumulus/sync-engine/operations";
 import { Executor, PreconditionFailed, describeError } from "./executor.ts";
+import { contentHashOf } from "./hash.ts";
 import { LocalScanner, localIdOf } from "./local.ts";
 import { RemoteMirror } from "./remote.ts";
 import { AgentState } from "./state.ts";
@@ -130,5 +133,52 @@ describe("Executor (local side)", () => {
     });
     expect(describeError(Object.assign(new Error("no space"), { code: "ENOSPC" })).code).toBe("DISK_FULL");
     expect(describeError(Object.assign(new Error("down"), { code: "UNAVAILABLE" })).fix).toMatch(/network/);
+  });
+});
+
+describe("Executor upload (against the client's fake cluster)", () => {
+  let fc: FakeCluster;
+  afterEach(async () => {
+    await fc?.close();
+  });
+
+  it("a file whose bytes changed without its stat: nothing committed, the scanner hashes it again", async () => {
+    fc = await startFakeCluster();
+    const client = new CumulusClient({ server: fc.url, token: "good-token" });
+    const remote = new RemoteMirror(client, "/", state);
+    remote.put({ id: "root", parentId: null, name: "", type: "folder" });
+    remote.rootId = "root";
+    // Random bytes of 6 MiB: several chunks, and big enough for the scanner to keep its chunk list.
+    await writeFile(path.join(root, "big.bin"), randomBytes(6 * 1024 * 1024));
+    const up = new Executor(
+      { client, localDir: root, remote, scanner, journalDir: path.join(dir, "state", "uploads"), deviceName: "test" },
+      (await scanner.scan({ stableMs: 0 })).tree,
+    );
+    const id = await idOf("big.bin");
+    const real = scanner.manifests.get(id)!;
+    expect(real.chunks.length).toBeGreaterThan(2);
+    // What the scanner would hold had the file changed within one mtime tick after its scan:
+    // the stat it recorded, another content.
+    const chunks = real.chunks.map((c, i) => (i === 1 ? { ...c, id: "0".repeat(64) } : c));
+    const claimed = contentHashOf(chunks);
+    scanner.manifests.set(id, { ...real, chunks });
+    scanner.remember(id, { size: real.size, mtimeMs: real.mtimeMs, hash: claimed });
+    const op: Operation = {
+      kind: "upload",
+      path: "/big.bin",
+      localId: id,
+      remoteId: null,
+      baseVersion: null,
+      expectedHash: claimed,
+      reason: "test",
+    };
+    await expect(up.run(op)).rejects.toBeInstanceOf(PreconditionFailed);
+    expect(fc.nodes[0]!.hashMismatches).toBe(1);
+    expect(fc.commits).toHaveLength(0);
+    expect(scanner.hashes.has(id)).toBe(false);
+    expect(scanner.manifests.has(id)).toBe(false);
+    // The next incremental scan (no watcher event: the stat did not change) hashes it again.
+    const again = await scanner.update([], { stableMs: 0 });
+    expect(again!.tree.get(id)!.contentHash).toBe(contentHashOf(real.chunks));
   });
 });

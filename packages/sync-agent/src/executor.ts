@@ -211,13 +211,21 @@ export class Executor {
           ...(this.o.concurrency !== undefined ? { concurrency: this.o.concurrency } : {}),
           signal,
           ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+        }).catch((err: unknown) => {
+          // The bytes are not those the scanner hashed, though the stat says they are: the
+          // scanner must hash the file again, or the replan would retry the same upload.
+          if (err instanceof AppError && err.code === "CONFLICT" && err.details?.localChanged === true)
+            this.o.scanner.forgetContent(op.localId, op.path);
+          throw err;
         });
         hooks.onTransfer?.(
           `${res.chunksUploaded} of ${res.chunksTotal} chunks sent, ${res.chunksSkipped} already on the server`,
         );
         const after = await lstat(abs);
-        // uploadFile re-hashes every chunk it sends and refuses a file that changed under it;
-        // a change it could not see (after the last read) shows here and is uploaded next time.
+        // uploadFile sends chunks unhashed only while the stat is that of the scan, hashes
+        // them once it changes, and a node refuses any chunk that is not its id, so a file
+        // that changed under it is refused (CONFLICT); a change after the last read shows
+        // here and is uploaded next time.
         const stable = after.size === before.size && after.mtimeMs === before.mtimeMs;
         remote.put({
           id: res.entry.id,

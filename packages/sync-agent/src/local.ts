@@ -129,6 +129,17 @@ export class LocalScanner {
     this.changed.set(id, entry);
   }
 
+  /**
+   * The file holds other bytes than its cached hash and chunk list say, though its stat
+   * did not change (an upload's node refused a chunk: a write within one mtime tick).
+   * Both are forgotten and the file is looked at again by the next `update`, which hashes it.
+   */
+  forgetContent(id: string, relPath: string): void {
+    if (this.hashes.delete(id)) this.changed.set(id, null);
+    this.manifests.delete(id);
+    this.unstable.add(relPath);
+  }
+
   takeHashChanges(): Map<string, HashEntry | null> {
     const c = this.changed;
     this.changed = new Map();

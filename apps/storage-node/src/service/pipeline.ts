@@ -40,20 +40,47 @@ export class PipelineForwarder {
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256 });
   private readonly idleTimeoutMs: number;
   private wan: WanTransport | null = null;
+  /** This node's host as others address it (lowercase): hops there are on this machine. */
+  private ownHost: string | null = null;
 
   constructor(opts: { idleTimeoutMs?: number } = {}) {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
   }
 
-  /** Copies to nodes of other sites go over `wan` (UDT) from now on. */
-  useWanTransport(wan: WanTransport): void {
+  /**
+   * Copies to nodes of other sites go over `wan` (UDT) from now on, except to nodes at
+   * `ownHost`, this node's own host name or address.
+   */
+  useWanTransport(wan: WanTransport, ownHost?: string): void {
     this.wan = wan;
+    this.ownHost = ownHost ? ownHost.toLowerCase() : null;
   }
 
-  /** Whether a copy to `hop` crosses sites and goes over the WAN transport. */
+  /**
+   * Whether a copy to `hop` crosses sites and goes over the WAN transport. Not when the
+   * hop is at this node's own host, whatever its site (a cluster in a box puts two sites on
+   * one machine): there is no WAN to cross, and TCP over loopback costs far less CPU than
+   * UDT, which handles every 1.5 KB packet in user space (1 GiB synced at replication 2
+   * across the box's two sites: ~2.7 CPU-s less for the storage nodes; docs/benchmarks.md).
+   */
   isWanHop(hop: Pick<PipelineHop, "site" | "udt" | "nodeId" | "url">): boolean {
     const wan = this.wan;
-    return wan !== null && hop.site !== undefined && hop.site !== wan.site && wan.canReach(hop as PipelineHop);
+    return (
+      wan !== null &&
+      hop.site !== undefined &&
+      hop.site !== wan.site &&
+      wan.canReach(hop as PipelineHop) &&
+      !this.isOwnHost(hop.url)
+    );
+  }
+
+  private isOwnHost(url: string): boolean {
+    if (this.ownHost === null) return false;
+    try {
+      return new URL(url).hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase() === this.ownHost;
+    } catch {
+      return false;
+    }
   }
 
   start(hop: PipelineHop, chunk: string, token: string, size: number): Forward {

@@ -51,7 +51,7 @@ export async function startUdt(opts: {
       : config.host;
   const address = config.udtPublicAddress ?? `${host.includes(":") ? `[${host}]` : host}:${bound}`;
   const wan = new UdtWanTransport(config.site, deps.metrics, new UdtPool({ tuning }));
-  deps.forwarder.useWanTransport(wan);
+  deps.forwarder.useWanTransport(wan, host);
   opts.replication?.useUdt(wan.pool);
   deps.log.info(
     { udtPort: bound, udtAddress: address, udtRateMbit: config.udtRateMbit ?? null },

@@ -40,7 +40,9 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
     [hq1, hq2, br1] = await Promise.all([
       startTestNode(cp, "hq-1", { site: "hq" }),
       startTestNode(cp, "hq-2", { site: "hq" }),
-      startTestNode(cp, "branch-1", { site: "branch" }),
+      // Another address than hq's: a node forwards over UDT only to other hosts (loopback
+      // is 127.0.0.0/8, so this is still this machine, but not the hq nodes' host).
+      startTestNode(cp, "branch-1", { site: "branch", host: "127.0.0.2" }),
     ]);
     client = new UdtChunkTransport({ mode: "udt", site: "hq" });
   });
@@ -53,7 +55,7 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
 
   it("announces its UDT address at registration", () => {
     for (const n of [hq1, hq2, br1]) {
-      expect(n.udtAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(n.udtAddress).toMatch(/^127\.0\.0\.[12]:\d+$/);
       const reg = cp.registerRequests.find((r) => r.name === n.state.name);
       expect(reg?.udtAddress).toBe(n.udtAddress);
     }
@@ -87,6 +89,31 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
     const read = await cp.mint({ aud: [br1.nodeId()], op: "read", chunks: [id] });
     const got = Buffer.from(
       await (await fetch(`${br1.url}/chunks/${id}`, { headers: { authorization: `Bearer ${read}` } })).arrayBuffer(),
+    );
+    expect(sha256(got)).toBe(id);
+  });
+
+  it("forwards to a node of another site on its own host over HTTP (no WAN between them)", async () => {
+    const before = {
+      hqOut: await metric(hq1, "cumulus_node_udt_bytes_out_total"),
+      hq2In: await metric(hq2, "cumulus_node_udt_bytes_in_total"),
+    };
+    const { id, data } = makeChunk(1024 * 1024 + 3);
+    // hq-2 listed in another site, at hq-1's own host (127.0.0.1), as a cluster in a box does.
+    const pipeline = [hop(hq1, "hq"), hop(hq2, "branch")];
+    const token = await cp.mint({ aud: pipeline.map((h) => h.nodeId), op: "write", chunks: [id], pipeline });
+    const res = await fetch(`${hq1.url}/chunks/${id}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${token}` },
+      body: data,
+    });
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { receipts: string[] }).receipts).toHaveLength(2);
+    expect((await metric(hq1, "cumulus_node_udt_bytes_out_total")) - before.hqOut).toBe(0);
+    expect((await metric(hq2, "cumulus_node_udt_bytes_in_total")) - before.hq2In).toBe(0);
+    const read = await cp.mint({ aud: [hq2.nodeId()], op: "read", chunks: [id] });
+    const got = Buffer.from(
+      await (await fetch(`${hq2.url}/chunks/${id}`, { headers: { authorization: `Bearer ${read}` } })).arrayBuffer(),
     );
     expect(sha256(got)).toBe(id);
   });

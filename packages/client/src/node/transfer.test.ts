@@ -452,9 +452,12 @@ describe("precomputed manifest (a sync agent's scan)", () => {
     expect(sha(await readFile(out))).toBe(sha(content));
   });
 
-  it("refuses (CONFLICT, nothing committed) when the bytes no longer match its chunk ids", async () => {
+  it("refuses (CONFLICT, nothing committed) when the node finds the bytes no longer match its chunk ids", async () => {
     const manifest = await chunkLocalFile(src);
     // Same stat, different claimed content: as if the file changed within one mtime tick.
+    // The stat vouches for the bytes, so they go out unhashed (one refusal at the node
+    // proves it: hashed first, they would never have been sent); the node refuses them
+    // (HASH_MISMATCH), the retry hashes them and finds the file changed.
     const wrong = manifest.chunks.map((c, i) => (i === 1 ? { ...c, id: sha(Buffer.from("not these bytes")) } : c));
     const err = await uploadFile(client, {
       localPath: src,
@@ -462,9 +465,48 @@ describe("precomputed manifest (a sync agent's scan)", () => {
       precomputed: await precomputedFor(src, wrong),
       ...fast,
     }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe("CONFLICT");
+    expect((err as AppError).message).toContain("changed while it was being uploaded");
+    expect((err as AppError).details).toMatchObject({ localChanged: true });
+    expect(fc.nodes[0]!.hashMismatches).toBe(1);
+    expect(fc.nodes[0]!.chunks.has(wrong[1]!.id)).toBe(false);
     expect(fc.commits).toHaveLength(0);
     expect(fc.files.has("/pre-wrong.bin")).toBe(false);
+  });
+
+  it("resends bytes damaged in transit: the node refuses them, the retry hashes them and they match", async () => {
+    const manifest = await chunkLocalFile(src);
+    const { uploadContent } = await import("../upload.ts");
+    const bytes = await readFile(src);
+    let hashes = 0;
+    let sends = 0;
+    const r = await uploadContent(
+      client,
+      {
+        manifest,
+        label: src,
+        hash: (b) => {
+          hashes++;
+          return sha(b);
+        },
+        read: async (offset, size) => bytes.subarray(offset, offset + size),
+        // The first vouched chunk arrives damaged, as a flipped bit on the way would.
+        readKnown: async (offset, size) => {
+          const out = Buffer.from(bytes.subarray(offset, offset + size));
+          if (sends++ === 0) out[0] = out[0]! ^ 1;
+          return out;
+        },
+      },
+      { path: "/pre-transit.bin", baseVersion: null, concurrency: 1, ...fast },
+    );
+    expectFirstUpload(r, manifest.chunks.length);
+    expect(fc.nodes[0]!.hashMismatches).toBe(1);
+    // After the refusal the vouch is not trusted again: every later chunk is hashed.
+    expect(hashes).toBe(manifest.chunks.length);
+    const out = path.join(dir, "pre-transit-out.bin");
+    await downloadFile(client, { remotePath: "/pre-transit.bin", localPath: out, ...fast });
+    expect(sha(await readFile(out))).toBe(sha(content));
   });
 
   it("is ignored when the file's stat changed since it was made (the file is chunked as usual)", async () => {

@@ -43,9 +43,12 @@ export interface UploadFileOptions extends Omit<UploadOptions, "path" | "baseVer
    * The file's chunk list as an earlier pass over it made it (e.g. a sync agent's scanner,
    * which hashes the file anyway), with the file's identity and stat at that time. Used
    * instead of chunking the file again only while dev, inode, size and mtime are still
-   * those; otherwise the file is chunked as usual. Every chunk sent is then read and hashed
-   * and must match its id in the manifest (else CONFLICT, nothing committed), so a manifest
-   * that no longer describes the bytes is never committed.
+   * those; otherwise the file is chunked as usual. Its chunks are then sent under the same
+   * rule as those of the upload's own chunk pass: unhashed while the stat stays unchanged,
+   * since every node verifies each chunk's SHA-256 against its id anyway. A node refusing
+   * one (HASH_MISMATCH) makes the upload hash what it sends from then on, and a chunk that
+   * no longer matches its id ends it (CONFLICT with `details.localChanged`, nothing
+   * committed), so a manifest that no longer describes the bytes is never committed.
    */
   precomputed?: PrecomputedManifest;
 }
@@ -192,10 +195,6 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
     ? new FileReceiptJournal(opts.journalDir, opts.localPath, opts.remotePath)
     : undefined;
   let presend: (PresendResult & { receipts: Map<string, string[]> }) | undefined;
-  // Whether the bytes sent were hashed by this upload's own chunk pass (then they may be
-  // sent unhashed while the file looks unchanged) or come from a caller's manifest (then
-  // every chunk is hashed when sent and checked against its id).
-  let ownPass = true;
   try {
     const st = await stat(opts.localPath, { bigint: true });
     if (!st.isFile()) throw new AppError("BAD_REQUEST", `${opts.localPath} is not a regular file`);
@@ -205,7 +204,6 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
       !(opts.skipUnchanged && baseVersion !== null);
     if (matchesPrecomputed(st, opts.precomputed)) {
       manifest = opts.precomputed.manifest;
-      ownPass = false;
       opts.onProgress?.({
         ...emptyProgress("hashing", manifest.size, manifest.chunks.length),
         bytesDone: manifest.size,
@@ -255,16 +253,15 @@ async function uploadFileInner(client: CumulusClient, opts: UploadFileOptions): 
     throw localError(err, opts.localPath);
   }
   try {
-    // Single pass: the chunk pass hashed every byte, so a chunk read while the file's size
-    // and mtime (and inode) are still those from before the chunk pass is sent without
-    // hashing it again. Once the file looks changed, every chunk is read and hashed as
-    // before, so a file modified mid-upload is still refused (CONFLICT). A change within
-    // the file system's mtime granularity of the chunk pass is not detected this way; the
-    // nodes still verify every chunk's SHA-256 against its id.
+    // Single pass: the chunk pass (this upload's, or the caller's precomputed one, whose
+    // stat `before` matched) hashed every byte, so a chunk read while the file's size and
+    // mtime (and inode) are still those from before the chunk pass is sent without hashing
+    // it again. Once the file looks changed, every chunk is read and hashed as before, so a
+    // file modified mid-upload is still refused (CONFLICT). A change within the file
+    // system's mtime granularity is not seen this way; the node that verifies the chunk's
+    // SHA-256 against its id refuses it, and uploadContent then hashes before resending.
     let unchanged =
-      ownPass &&
-      sameFile(before, await fh.stat({ bigint: true }).catch(() => null)) &&
-      manifest.size === Number(before.size);
+      sameFile(before, await fh.stat({ bigint: true }).catch(() => null)) && manifest.size === Number(before.size);
     // Read buffers, reused from chunk to chunk (one per chunk in flight).
     let bufSize = 0;
     for (const c of manifest.chunks) bufSize = Math.max(bufSize, c.size);

@@ -24,6 +24,8 @@ export interface FakeNode {
   /** GETs of these chunks are cut off mid-body. */
   truncate: Set<string>;
   puts: number;
+  /** PUTs refused because the body did not hash to the chunk id. */
+  hashMismatches: number;
   gets: number;
   server: http.Server;
 }
@@ -83,6 +85,7 @@ async function startNode(name: string, site: string, cluster: () => FakeCluster)
     corrupt: new Set(),
     truncate: new Set(),
     puts: 0,
+    hashMismatches: 0,
     gets: 0,
   } as unknown as FakeNode;
   node.server = http.createServer((req, res) => {
@@ -96,7 +99,10 @@ async function startNode(name: string, site: string, cluster: () => FakeCluster)
           node.failPuts--;
           return sendErr(res, new AppError("UNAVAILABLE", "injected failure"));
         }
-        if (sha(body) !== id) return sendErr(res, new AppError("HASH_MISMATCH", "body does not hash to id"));
+        if (sha(body) !== id) {
+          node.hashMismatches++;
+          return sendErr(res, new AppError("HASH_MISMATCH", "body does not hash to id"));
+        }
         // Forwarding along the pipeline is simulated: the token is "tok:<idx>,<idx>".
         const auth = req.headers.authorization ?? "";
         const hops = auth
