@@ -27,5 +27,5 @@ export function query(req: Request): Record<string, string> {
   return Object.fromEntries(new URL(req.url).searchParams);
 }
 
-/** The one body reader (server/route.ts), under the name the /api/v1 routes use. */
-export { readJson as readJsonUpTo } from "@/server/route.ts";
+/** The one body reader (server/route.ts), re-exported beside the other route helpers. */
+export { readJson } from "@/server/route.ts";

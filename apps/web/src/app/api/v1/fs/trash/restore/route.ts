@@ -1,8 +1,8 @@
 import { restoreFromTrash } from "@cumulus/control/fs/trash";
 import { ctx } from "@/server/context.ts";
 import { clientIp } from "@/server/auth.ts";
-import { readJsonUpTo, withUser } from "../../../_lib/handler.ts";
+import { readJson, withUser } from "../../../_lib/handler.ts";
 
 export const POST = withUser("fs.trash.restore", async (req, user) =>
-  restoreFromTrash(ctx(), user, await readJsonUpTo(req), { ip: clientIp(req) }),
+  restoreFromTrash(ctx(), user, await readJson(req), { ip: clientIp(req) }),
 );
