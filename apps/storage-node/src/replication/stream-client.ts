@@ -75,6 +75,8 @@ class StreamReader {
   private readonly head = Buffer.allocUnsafe(HEAD_MAX);
   private readonly prefix = Buffer.allocUnsafe(FRAME_PREFIX_BYTES);
   private readonly header = Buffer.allocUnsafe(MAX_FRAME_HEADER_BYTES);
+  /** Where a read goes while no chunk buffer is free. */
+  private readonly scratch = Buffer.allocUnsafe(64 * 1024);
   private errorBody: Buffer[] = [];
   private errorBytes = 0;
   private status = 0;
@@ -119,12 +121,15 @@ class StreamReader {
       port: url.port ? Number(url.port) : 80,
       noDelay: true,
       onread: {
-        // Asked before every read: exactly the bytes the current part still needs (the
-        // response head aside, whose end is not known), so nothing has to be copied.
-        buffer: () => this.dest.subarray(this.got, this.want),
+        // Asked after every read for the next one: exactly the bytes the current part still
+        // needs (the response head aside, whose end is not known), so nothing has to be
+        // copied. The answer is kept until the next read, even across a pause: a read that
+        // lands anywhere but where its part now goes (see onRead) is copied there.
+        buffer: () => (this.waitingForBuffer ? this.scratch : this.dest.subarray(this.got, this.want)),
         callback: (n: number, buf: Uint8Array) => {
           this.onRead(n, buf);
-          return true;
+          // false stops reading at once: both chunk buffers are busy.
+          return !this.waitingForBuffer;
         },
       },
     });
@@ -165,7 +170,9 @@ class StreamReader {
     }
     // Nothing may follow the end frame; every chunk is in, so the stream just ends here.
     if (this.state === "done") return void this.sock.destroy();
-    // The read landed in place (dest at got).
+    const inPlace =
+      !this.waitingForBuffer && buf.buffer === this.dest.buffer && buf.byteOffset === this.dest.byteOffset + this.got;
+    if (!inPlace) return this.feed(buf.subarray(0, n));
     this.got += n;
     if (this.got === this.want) this.step();
   }
@@ -205,7 +212,8 @@ class StreamReader {
     while (off < bytes.length && !this.failure) {
       if (this.state === "done") return void this.sock.destroy();
       if (this.waitingForBuffer) {
-        this.pending = Buffer.from(bytes.subarray(off));
+        const rest = bytes.subarray(off);
+        this.pending = this.pending ? Buffer.concat([this.pending, rest]) : Buffer.from(rest);
         return;
       }
       const take = Math.min(bytes.length - off, this.want - this.got);
@@ -262,11 +270,9 @@ class StreamReader {
         this.want = f.size;
         const buf = this.takeBuffer();
         if (buf === null) {
-          // Both buffers are still being stored: stop reading until one is back.
+          // Both buffers are still being stored: reading stops (the read callback says so)
+          // until one is back.
           this.waitingForBuffer = true;
-          this.dest = this.prefix;
-          this.want = 0;
-          this.sock.pause();
           return;
         }
         this.receiving = buf;
@@ -316,7 +322,7 @@ class StreamReader {
     const pending = this.pending;
     this.pending = null;
     if (pending) this.feed(pending);
-    if (!this.waitingForBuffer && !this.failure) this.sock.resume();
+    if (!this.waitingForBuffer && !this.failure && this.state !== "done") this.sock.resume();
   }
 
   private onEnd(): void {
