@@ -113,7 +113,8 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const bc = await BenchCluster.start(opts, {
     CUMULUS_NODE_TIMEOUT_MS: "5000",
     CUMULUS_RECONCILE_INTERVAL_MS: "500",
-    CUMULUS_REPAIR_PER_NODE: "8",
+    // Overridable for tuning runs; the recorded runs use 8.
+    CUMULUS_REPAIR_PER_NODE: process.env.CUMULUS_REPAIR_PER_NODE ?? "8",
     CUMULUS_NODE_SCRUB_BYTES_PER_SEC: "0",
     // Node-to-node copies over HTTP: all nodes share one loopback (UDT is for WAN links).
     CUMULUS_NODE_UDT: "off",
