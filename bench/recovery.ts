@@ -44,12 +44,15 @@ node that will be killed holds about SIZE of chunks (about 2 × SIZE uploaded in
   once, node to node, FDS style: the reconciler plans every lost chunk in one scan (the scan
   runs the moment the node's heartbeat times out) and queues copies in batches of up to 32
   chunks from one source to one target (one job, one request, one receipt check and one
-  insert per batch); up to \`CUMULUS_REPAIR_PER_NODE\` = 8 batches run into and out of each
-  node at once, the target pulls 4 chunks of a batch at a time over raw keep-alive
-  connections, each chunk straight into a reused buffer (the source reads it in one read,
-  hashes it and sends it in one write; the target hashes it on arrival and writes it in one
-  write, its data flush started at once), and makes the batch durable (renames, one fsync
-  per directory) before it answers. MB/s is the victim's bytes over that time.
+  insert per batch; the last 32 chunks of each source-to-target share in batches of 8,
+  queued after the full ones); up to \`CUMULUS_REPAIR_PER_NODE\` = 8 batches run into and
+  out of each node at once. The target asks the source for the batch's chunks in one
+  request (\`POST /replicate/read\`) and receives them back to back over that one
+  connection as length-prefixed frames, each straight into a reused buffer; the source
+  reads each chunk in one read and sends it unhashed while it reads the next; the target
+  hashes it on arrival (the copy's one check) and writes it in one write, its data flush
+  started at once, and makes the batch durable (renames, one fsync per directory) before
+  it answers. MB/s is the victim's bytes over that time.
 - CPU seconds of every process of the cluster come from \`/proc/PID/stat\`, from the kill
   and from 'down' (the repair proper, without the idle seconds of failure detection).
 - \`--profile\` (with \`--profile-node NAME\`) keeps a CPU profile of one surviving node during
@@ -77,6 +80,31 @@ disk bound the repair; the sources are the other site's nodes. The tail: sysinfo
 show the repair running for one more scan interval after the last copy (graphile-worker
 deletes a finished job's row without waiting); the reconciler now counts a job as done when
 it ends and rescans at once.
+
+Session 4 (2026-11-22): one framed stream per batch, one hash per copy. The target used to
+send one GET per chunk (a request head, a capability check and a response head each) and
+both ends hashed every byte. Now the target posts the batch's chunk ids once to the source
+(\`POST /replicate/read\`, schema in \`@cumulus/protocol/chunk-stream\`) and reads the frames
+with a small \`net.Socket\` reader whose every read lands where its bytes belong (frame
+prefix, header, or the chunk's reused buffer); two buffers per stream let the next chunk
+arrive while the last is hashed and written. The source no longer hashes: the target's
+check on arrival stands for both. A chunk that fails it (or an error frame, a cut or
+malformed stream) goes back to the per-chunk verified GET, where the source's own check
+quarantines a bad copy and reports it to the control plane, and the next source is tried;
+only the reconciler's read capabilities (\`sub\` "system") may use the route, so a client
+never receives unverified bytes. In \`node bench/lib/recovery-copy.ts --chunks 256\` (the
+nodes' share alone, \`--per-chunk\` for the old path) the two nodes went from 4.5–5.1 to
+3.0–3.5 CPU ms per MB (load 12–17). In this benchmark the storage nodes used 3.6–4.0 CPU s
+per GiB from 'down' (4.4 at the session's start on the same loaded machine, 5.2 in the
+quiet run below): each source now spends ~0.7 CPU s per GiB it serves instead of ~1.2;
+the target, which hashes and writes everything, is unchanged at ~2.4. Two latencies went:
+a scan that ran while a batch ended could see its chunks under-replicated (rows written
+after the pages were read) and queue them again, so sysinfo showed a spurious 32-chunk
+batch after the last copy (now the scan admits against the jobs outstanding at its start
+too); and the last batches of each stream were as long as the others while the other
+slots idled (now the last 32 chunks of each share go in batches of 8, queued last). Wall
+times of this session's runs are not comparable: the machine ran at load 12–27 with the
+raw copy itself down to 210–510 MB/s; the ratio ranged 0.39–0.59 under that load.
 
 Target: repair MB/s ≥ 0.5 × raw copy MB/s. A MISS is reported, not a failure.`;
 

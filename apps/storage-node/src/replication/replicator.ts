@@ -377,17 +377,26 @@ export class Replicator {
           const e = err instanceof AppError ? err : new AppError("INTERNAL", String(err));
           // Our own disk is the problem: no other source can help.
           if (e.code === "DISK_FULL") return out.failed(i, e);
-          log.warn({ chunk: it.chunk, source: source.nodeId, code: e.code, error: e.message }, "streamed chunk refused");
+          log.warn(
+            { chunk: it.chunk, source: source.nodeId, code: e.code, error: e.message },
+            "streamed chunk refused",
+          );
         }
       },
       onError: (k, err) => {
-        log.warn({ chunk: items[k]!.chunk, source: source.nodeId, code: err.code, error: err.message }, "source could not stream a chunk");
+        log.warn(
+          { chunk: items[k]!.chunk, source: source.nodeId, code: err.code, error: err.message },
+          "source could not stream a chunk",
+        );
       },
     });
     if (!run) return null;
     return run.catch((err: unknown) => {
       const e = err instanceof AppError ? err : new AppError("UNAVAILABLE", String(err));
-      log.warn({ source: source.nodeId, code: e.code, error: e.message }, "chunk stream failed; the rest of its chunks go one by one");
+      log.warn(
+        { source: source.nodeId, code: e.code, error: e.message },
+        "chunk stream failed; the rest of its chunks go one by one",
+      );
     });
   }
 
@@ -421,7 +430,12 @@ export function readReplicateBatchRequest(req: IncomingMessage): Promise<Replica
   return readJsonBody(req, ZReplicateBatchRequest, MAX_BATCH_BODY_BYTES, "replicate batch request");
 }
 
-export async function readJsonBody<T>(req: IncomingMessage, schema: z.ZodType<T>, maxBytes: number, what: string): Promise<T> {
+export async function readJsonBody<T>(
+  req: IncomingMessage,
+  schema: z.ZodType<T>,
+  maxBytes: number,
+  what: string,
+): Promise<T> {
   const parts: Buffer[] = [];
   let total = 0;
   for await (const buf of req as AsyncIterable<Buffer>) {

@@ -77,7 +77,9 @@ export class ChunkStreamSource {
         data = await (handle.readUnverified ? handle.readUnverified(bufs[slot]) : handle.readVerified(bufs[slot]));
       } catch (err) {
         const e = err instanceof AppError ? err : new AppError("INTERNAL", String(err));
-        res.write(encodeFrameHead({ t: "error", chunk: it.chunk, code: e.code, message: e.message.slice(0, 4_000) }, 0));
+        res.write(
+          encodeFrameHead({ t: "error", chunk: it.chunk, code: e.code, message: e.message.slice(0, 4_000) }, 0),
+        );
         continue;
       }
       res.write(encodeFrameHead({ t: "chunk", chunk: it.chunk, size: it.size }, it.size));

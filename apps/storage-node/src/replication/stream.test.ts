@@ -84,7 +84,14 @@ describe("chunk stream (POST /replicate/read)", () => {
     const lacking = makeChunk(5_000);
     for (const x of [big, small, mid]) await putChunk(cp, a, x.id, x.data);
     const items = [big, small, lacking, mid].map((x) => ({ chunk: x.id, size: x.data.length }));
-    const got = await stream(a.url, items, await readToken(a, items.map((i) => i.chunk)));
+    const got = await stream(
+      a.url,
+      items,
+      await readToken(
+        a,
+        items.map((i) => i.chunk),
+      ),
+    );
     expect(got.failure).toBeNull();
     expect(got.chunks).toEqual([
       [0, big.id],
@@ -99,7 +106,15 @@ describe("chunk stream (POST /replicate/read)", () => {
     const xs = Array.from({ length: 32 }, (_, i) => makeChunk(i % 4 === 3 ? 600_000 + i : 100 + i));
     for (const x of xs) await putChunk(cp, a, x.id, x.data);
     const items = xs.map((x) => ({ chunk: x.id, size: x.data.length }));
-    const got = await stream(a.url, items, await readToken(a, items.map((i) => i.chunk)), true);
+    const got = await stream(
+      a.url,
+      items,
+      await readToken(
+        a,
+        items.map((i) => i.chunk),
+      ),
+      true,
+    );
     expect(got.failure).toBeNull();
     expect(got.chunks).toEqual(xs.map((x, i) => [i, x.id]));
   });
@@ -271,10 +286,12 @@ describe("chunk stream reader against a peer that breaks the protocol", () => {
       const got = await stream(url, items, "x".repeat(40));
       expect(got.failure?.code).toBe(t.code);
       expect(got.failure?.message).toMatch(t.message);
-      expect(got.chunks).toEqual([
-        [0, x.id],
-        [1, y.id],
-      ].slice(0, t.chunks));
+      expect(got.chunks).toEqual(
+        [
+          [0, x.id],
+          [1, y.id],
+        ].slice(0, t.chunks),
+      );
     });
   }
 });

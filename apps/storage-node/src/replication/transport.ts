@@ -124,7 +124,14 @@ export class HttpChunkTransport implements ChunkTransport {
   ): Promise<void> | null {
     if (!source.url.startsWith("http:")) return null;
     const where = `source node ${source.nodeId} (${source.url})`;
-    return fetchChunkStream(source.url, where, items, readToken, { signal, idleTimeoutMs: this.idleTimeoutMs, buffers }, h);
+    return fetchChunkStream(
+      source.url,
+      where,
+      items,
+      readToken,
+      { signal, idleTimeoutMs: this.idleTimeoutMs, buffers },
+      h,
+    );
   }
 
   fetchChunk(
