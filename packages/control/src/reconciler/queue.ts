@@ -41,9 +41,6 @@ export const DELETE_TASK = "cumulus_delete";
 
 /** Bytes one copy batch carries at most (with at most MAX_REPLICATE_BATCH chunks). */
 const BATCH_MAX_BYTES = 64 * 1024 * 1024;
-/** Chunks at the end of each stream's share of one enqueue that go in small batches. */
-const TAIL_CHUNKS = 32;
-const TAIL_BATCH = 8;
 
 export type QueueCounts = { queued: number; running: number; retrying: number };
 
@@ -255,36 +252,21 @@ export class RepairQueue {
     // Copies travel in batches: same target, same chosen source, same priority (so an
     // urgent repair never waits behind a rebalance that shares its batch). Admission has
     // already skipped what is queued, so batches need no job key.
-    const byKey = new Map<string, Extract<Task, { kind: "copy" }>[]>();
+    const batches = new Map<string, { priority: number; items: CopyPayload[]; bytes: number }[]>();
     for (const t of tasks) {
       if (t.kind !== "copy") continue;
       const key = `${t.target}:${t.sources[0] ?? ""}:${t.priority}`;
-      const list = byKey.get(key) ?? [];
-      list.push(t);
-      byKey.set(key, list);
-    }
-    // The last TAIL_CHUNKS of each stream go in small batches, queued after every full one
-    // (jobs of one priority run in the order they were added): at the end of a repair the
-    // last copies then run as many short streams at once, not as one long one while the
-    // other slots sit idle.
-    type Batch = { priority: number; items: CopyPayload[]; bytes: number };
-    const full: Batch[] = [];
-    const tail: Batch[] = [];
-    for (const list of byKey.values()) {
-      const tailFrom = list.length > TAIL_CHUNKS * 2 ? list.length - TAIL_CHUNKS : 0;
-      let b: Batch | undefined;
-      for (const [i, t] of list.entries()) {
-        const small = i >= tailFrom;
-        const max = small ? TAIL_BATCH : MAX_REPLICATE_BATCH;
-        if (!b || i === tailFrom || b.items.length >= max || b.bytes + t.size > BATCH_MAX_BYTES) {
-          b = { priority: t.priority, items: [], bytes: 0 };
-          (small ? tail : full).push(b);
-        }
-        b.items.push({ chunk: t.chunk, size: t.size, target: t.target, sources: t.sources, reason: t.reason });
-        b.bytes += t.size;
+      const list = batches.get(key) ?? [];
+      let b = list[list.length - 1];
+      if (!b || b.items.length >= MAX_REPLICATE_BATCH || b.bytes + t.size > BATCH_MAX_BYTES) {
+        b = { priority: t.priority, items: [], bytes: 0 };
+        list.push(b);
       }
+      b.items.push({ chunk: t.chunk, size: t.size, target: t.target, sources: t.sources, reason: t.reason });
+      b.bytes += t.size;
+      batches.set(key, list);
     }
-    const copyJobs = [...full, ...tail].map((b) => ({
+    const copyJobs = [...batches.values()].flat().map((b) => ({
       identifier: COPY_BATCH_TASK,
       payload: b.items,
       priority: b.priority,
