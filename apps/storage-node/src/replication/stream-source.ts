@@ -57,8 +57,18 @@ export class ChunkStreamSource {
     // The write that last used each buffer: it is read into again only once that is done.
     const writing: (Promise<boolean> | null)[] = [null, null];
     let broken = false;
+    // Resolves false when the connection goes first: a response whose socket is gone never
+    // calls a write's callback.
     const write = (data: Uint8Array) =>
-      new Promise<boolean>((resolve) => res.write(data, (err) => resolve(!err && !res.destroyed)));
+      new Promise<boolean>((resolve) => {
+        if (res.destroyed) return resolve(false);
+        const gone = () => resolve(false);
+        res.once("close", gone);
+        res.write(data, (err) => {
+          res.off("close", gone);
+          resolve(!err && !res.destroyed);
+        });
+      });
     for (const [k, it] of req.chunks.entries()) {
       const slot = k & 1;
       if (writing[slot] && !(await writing[slot])) broken = true;
