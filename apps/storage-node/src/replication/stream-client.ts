@@ -15,8 +15,8 @@ import { AppError } from "@cumulus/protocol/errors";
 
 const HEAD_MAX = 16 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
-/** Chunks of one stream held at once: one being stored while the next arrives. */
-const BUFFERS_PER_STREAM = 2;
+/** Chunks of one stream held at once: two being stored while the next arrives. */
+const BUFFERS_PER_STREAM = 3;
 
 export interface StreamItem {
   chunk: string;

@@ -14,8 +14,10 @@ import type { Metrics } from "../service/metrics.ts";
 import { readJsonBody } from "./replicator.ts";
 
 const MAX_BODY_BYTES = 16 * 1024;
-/** Read buffers kept for reuse: two per stream (one on the wire while the next is read). */
-const BUFFERS_KEPT = 16;
+/** Chunks read ahead of the one being sent, per stream. */
+const READ_AHEAD = 4;
+/** Read buffers kept for reuse (READ_AHEAD + 1 per stream). */
+const BUFFERS_KEPT = 40;
 
 export function readChunkStreamRequest(req: IncomingMessage): Promise<ChunkStreamRequest> {
   return readJsonBody(req, ZChunkStreamRequest, MAX_BODY_BYTES, "chunk stream request");
@@ -53,9 +55,33 @@ export class ChunkStreamSource {
 
   async serve(req: ChunkStreamRequest, res: ServerResponse): Promise<void> {
     res.writeHead(200, { "content-type": CHUNK_STREAM_CONTENT_TYPE, "cache-control": "no-store" });
-    const bufs = [this.take(), this.take()];
-    // The write that last used each buffer: it is read into again only once that is done.
-    const writing: (Promise<boolean> | null)[] = [null, null];
+    const items = req.chunks;
+    // Reads run ahead of the wire (READ_AHEAD chunks, each in a buffer of its own): a
+    // cold disk answers several reads at once faster than one after the other, which is
+    // what one GET per chunk used to get from many parallel requests.
+    const free: Buffer[] = [];
+    let owned = 0;
+    /** Reads consumed by the loop below (sent or answered with an error frame). */
+    let done = 0;
+    const reads: Promise<Buffer | AppError>[] = [];
+    const used: Buffer[] = [];
+    let freed: (() => void) | null = null;
+    const startReads = () => {
+      while (reads.length < items.length && reads.length - done < READ_AHEAD) {
+        let buf = free.pop();
+        if (!buf && owned < READ_AHEAD + 1) {
+          owned++;
+          buf = this.take();
+        }
+        if (!buf) return;
+        used[reads.length] = buf;
+        reads.push(this.readOne(items[reads.length]!, buf));
+      }
+    };
+    const release = (buf: Buffer) => {
+      free.push(buf);
+      freed?.();
+    };
     let broken = false;
     // Resolves false when the connection goes first: a response whose socket is gone never
     // calls a write's callback.
@@ -69,41 +95,68 @@ export class ChunkStreamSource {
           resolve(!err && !res.destroyed);
         });
       });
-    for (const [k, it] of req.chunks.entries()) {
-      const slot = k & 1;
-      if (writing[slot] && !(await writing[slot])) broken = true;
+    const writes: Promise<void>[] = [];
+    for (let k = 0; k < items.length; k++) {
+      startReads();
+      while (reads.length <= k && !broken) {
+        // Every buffer is on the wire: wait for a write to finish.
+        await new Promise<void>((r) => (freed = r));
+        freed = null;
+        startReads();
+      }
       if (broken || res.destroyed) {
         broken = true;
         break;
       }
-      let data: Buffer;
-      try {
-        const handle = await this.store.open(it.chunk);
-        if (handle === null) throw new AppError("NOT_FOUND", `chunk ${it.chunk} is not stored here`);
-        if (handle.size !== it.size) {
-          await handle.close();
-          throw new AppError("BAD_REQUEST", `chunk ${it.chunk} has ${handle.size} bytes here, not ${it.size}`);
-        }
-        data = await (handle.readUnverified ? handle.readUnverified(bufs[slot]) : handle.readVerified(bufs[slot]));
-      } catch (err) {
-        const e = err instanceof AppError ? err : new AppError("INTERNAL", String(err));
+      const it = items[k]!;
+      const got = await reads[k]!;
+      done++;
+      if (got instanceof AppError) {
+        release(used[k]!);
         res.write(
-          encodeFrameHead({ t: "error", chunk: it.chunk, code: e.code, message: e.message.slice(0, 4_000) }, 0),
+          encodeFrameHead({ t: "error", chunk: it.chunk, code: got.code, message: got.message.slice(0, 4_000) }, 0),
         );
         continue;
       }
       res.write(encodeFrameHead({ t: "chunk", chunk: it.chunk, size: it.size }, it.size));
       this.metrics.bytesOut += it.size;
-      writing[slot] = write(data);
+      const buf = used[k]!;
+      writes.push(
+        write(got).then((ok) => {
+          // After a broken connection a buffer may still be referenced by the failed
+          // write: it is left to the garbage collector, never reused.
+          if (ok) release(buf);
+          else {
+            broken = true;
+            freed?.();
+          }
+        }),
+      );
     }
-    if (!broken) res.write(encodeFrameHead({ t: "end", chunks: req.chunks.length }, 0));
+    if (!broken) res.write(encodeFrameHead({ t: "end", chunks: items.length }, 0));
     const ok = await new Promise<boolean>((resolve) => {
       finished(res, (err) => resolve(!err && !broken));
       res.end();
     });
-    // After a broken connection a buffer may still be referenced by a failed write: it
-    // is left to the garbage collector, never reused.
-    if (ok) for (const b of bufs) if (this.buffers.length < BUFFERS_KEPT) this.buffers.push(b);
+    await Promise.all(writes);
+    // Reads still running (the connection broke) keep their buffers; they are not reused.
+    await Promise.allSettled(reads);
+    if (ok) for (const b of free) if (this.buffers.length < BUFFERS_KEPT) this.buffers.push(b);
+  }
+
+  /** One chunk whole into `buf`, unverified (see the class comment); an AppError for an error frame. */
+  private async readOne(it: { chunk: string; size: number }, buf: Buffer): Promise<Buffer | AppError> {
+    try {
+      const handle = await this.store.open(it.chunk);
+      if (handle === null) return new AppError("NOT_FOUND", `chunk ${it.chunk} is not stored here`);
+      if (handle.size !== it.size) {
+        await handle.close();
+        return new AppError("BAD_REQUEST", `chunk ${it.chunk} has ${handle.size} bytes here, not ${it.size}`);
+      }
+      return await (handle.readUnverified ? handle.readUnverified(buf) : handle.readVerified(buf));
+    } catch (err) {
+      return err instanceof AppError ? err : new AppError("INTERNAL", String(err));
+    }
   }
 
   private take(): Buffer {
