@@ -82,29 +82,28 @@ deletes a finished job's row without waiting); the reconciler now counts a job a
 it ends and rescans at once.
 
 Session 4 (2026-11-22): one framed stream per batch, one hash per copy. The target used to
-send one GET per chunk (a request head, a capability check and a response head each) and
-both ends hashed every byte. Now the target posts the batch's chunk ids once to the source
-(\`POST /replicate/read\`, schema in \`@cumulus/protocol/chunk-stream\`) and reads the frames
-with a small \`net.Socket\` reader whose every read lands where its bytes belong (frame
-prefix, header, or the chunk's reused buffer); two buffers per stream let the next chunk
-arrive while the last is hashed and written. The source no longer hashes: the target's
-check on arrival stands for both. A chunk that fails it (or an error frame, a cut or
-malformed stream) goes back to the per-chunk verified GET, where the source's own check
-quarantines a bad copy and reports it to the control plane, and the next source is tried;
-only the reconciler's read capabilities (\`sub\` "system") may use the route, so a client
-never receives unverified bytes. In \`node bench/lib/recovery-copy.ts --chunks 256\` (the
-nodes' share alone, \`--per-chunk\` for the old path) the two nodes went from 4.5–5.1 to
-3.0–3.5 CPU ms per MB (load 12–17). In this benchmark the storage nodes used 3.6–4.0 CPU s
-per GiB from 'down' (4.4 at the session's start on the same loaded machine, 5.2 in the
-quiet run below): each source now spends ~0.7 CPU s per GiB it serves instead of ~1.2;
-the target, which hashes and writes everything, is unchanged at ~2.4. Two latencies went:
-a scan that ran while a batch ended could see its chunks under-replicated (rows written
-after the pages were read) and queue them again, so sysinfo showed a spurious 32-chunk
-batch after the last copy (now the scan admits against the jobs outstanding at its start
-too); and the last batches of each stream were as long as the others while the other
-slots idled (now the last 32 chunks of each share go in batches of 8, queued last). Wall
-times of this session's runs are not comparable: the machine ran at load 12–27 with the
-raw copy itself down to 210–510 MB/s; the ratio ranged 0.39–0.59 under that load.
+send one GET per chunk (a request head, a capability check and a response head each, 4 at a
+time per batch) and both ends hashed every byte. Now the target posts the batch's chunk ids
+once to the source (\`POST /replicate/read\`, schema in \`@cumulus/protocol/chunk-stream\`)
+and reads the frames with a small \`net.Socket\` reader whose every read lands where its
+bytes belong (frame prefix, header, or the chunk's reused buffer); three buffers per stream
+let the next chunk arrive while two are hashed and written. The source reads up to 4 chunks
+ahead of the wire (a loaded disk answers parallel reads faster than one after another) and
+no longer hashes: the target's check on arrival stands for both. A chunk that fails it (or
+an error frame, a cut or malformed stream) goes back to the per-chunk verified GET, where
+the source's own check quarantines a bad copy and reports it to the control plane, and the
+next source is tried; only the reconciler's read capabilities (\`sub\` "system") may use
+the route, so a client never receives unverified bytes. In \`node bench/lib/recovery-copy.ts
+--chunks 256 --cold\` (the two nodes' share alone; \`--per-chunk\` for the old path) the
+nodes went from 4.5–5.1 to 3.0–3.8 CPU ms per MB (load 6–17). In this benchmark the storage
+nodes used 3.6–4.3 CPU s per GiB from 'down' (4.4 at the session's start on the same loaded
+machine, 5.2 in the quiet run below): a source now spends ~0.7–0.9 CPU s per GiB it serves
+instead of ~1.2; the target, which hashes and writes everything, stays at ~2.4–2.8. One
+latency went: a scan that ran while a batch ended could see its chunks under-replicated
+(rows written after the pages were read) and queue them again, so sysinfo showed a spurious
+32-chunk batch after the last copy; the scan now admits against the jobs outstanding at its
+start as well. Wall times of this session's runs say little: the machine ran at load 6–27,
+the raw copy itself at 209–618 MB/s, and the ratio came out 0.26–0.59 (RESULTS).
 
 Target: repair MB/s ≥ 0.5 × raw copy MB/s. A MISS is reported, not a failure.`;
 
