@@ -44,12 +44,11 @@ node that will be killed holds about SIZE of chunks (about 2 × SIZE uploaded in
   once, node to node, FDS style: the reconciler plans every lost chunk in one scan (the scan
   runs the moment the node's heartbeat times out) and queues copies in batches of up to 32
   chunks from one source to one target (one job, one request, one receipt check and one
-  insert per batch; the last 32 chunks of each source-to-target share in batches of 8,
-  queued after the full ones); up to \`CUMULUS_REPAIR_PER_NODE\` = 8 batches run into and
-  out of each node at once. The target asks the source for the batch's chunks in one
-  request (\`POST /replicate/read\`) and receives them back to back over that one
-  connection as length-prefixed frames, each straight into a reused buffer; the source
-  reads each chunk in one read and sends it unhashed while it reads the next; the target
+  insert per batch); up to \`CUMULUS_REPAIR_PER_NODE\` = 8 batches run into and out of each
+  node at once. The target asks the source for the batch's chunks in one request
+  (\`POST /replicate/read\`) and receives them back to back over that one connection as
+  length-prefixed frames, each straight into a reused buffer; the source reads each chunk
+  in one read, up to 4 ahead of the wire, and sends it unhashed; the target
   hashes it on arrival (the copy's one check) and writes it in one write, its data flush
   started at once, and makes the batch durable (renames, one fsync per directory) before
   it answers. MB/s is the victim's bytes over that time.
@@ -102,8 +101,13 @@ instead of ~1.2; the target, which hashes and writes everything, stays at ~2.4�
 latency went: a scan that ran while a batch ended could see its chunks under-replicated
 (rows written after the pages were read) and queue them again, so sysinfo showed a spurious
 32-chunk batch after the last copy; the scan now admits against the jobs outstanding at its
-start as well. Wall times of this session's runs say little: the machine ran at load 6–27,
-the raw copy itself at 209–618 MB/s, and the ratio came out 0.26–0.59 (RESULTS).
+start as well. Wall times of this session's runs say little: the machine ran at load 2–27,
+the raw copy itself at 209–630 MB/s, and the ratio came out 0.26–0.59. The two runs of the
+final code at the lowest load (2–5): 0.54 × (338 MB/s against 630, 3.22 s from 'down'; 4.6
+CPU s per GiB in all, 3.8 in the nodes, the target 2.6 of it in 3.22 s) and 0.41 × (174
+against 420; 5.2 and 3.9). The target is now the bound: it alone hashes and writes every
+byte on its one JavaScript thread, ~80 % busy during the repair. Next: hash on a worker
+thread so the target can use both cores, and a quiet-machine run to see where 0.5 stands.
 
 Target: repair MB/s ≥ 0.5 × raw copy MB/s. A MISS is reported, not a failure.`;
 
