@@ -16,8 +16,11 @@ import { readJsonBody } from "./replicator.ts";
 const MAX_BODY_BYTES = 16 * 1024;
 /** Chunks read ahead of the one being sent, per stream. */
 const READ_AHEAD = 4;
-/** Read buffers kept for reuse (READ_AHEAD + 1 per stream). */
-const BUFFERS_KEPT = 40;
+/**
+ * Read buffers kept for reuse (a stream uses READ_AHEAD + 1): enough for a few streams
+ * without holding 4 MiB each for ever on an idle node; more streams allocate.
+ */
+const BUFFERS_KEPT = 16;
 
 export function readChunkStreamRequest(req: IncomingMessage): Promise<ChunkStreamRequest> {
   return readJsonBody(req, ZChunkStreamRequest, MAX_BODY_BYTES, "chunk stream request");
