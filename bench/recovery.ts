@@ -102,10 +102,10 @@ latency went: a scan that ran while a batch ended could see its chunks under-rep
 (rows written after the pages were read) and queue them again, so sysinfo showed a spurious
 32-chunk batch after the last copy; the scan now admits against the jobs outstanding at its
 start as well. Wall times of this session's runs say little: the machine ran at load 2–27,
-the raw copy itself at 209–630 MB/s, and the ratio came out 0.26–0.59. The two runs of the
-final code at the lowest load (2–5): 0.54 × (338 MB/s against 630, 3.22 s from 'down'; 4.6
-CPU s per GiB in all, 3.8 in the nodes, the target 2.6 of it in 3.22 s) and 0.41 × (174
-against 420; 5.2 and 3.9). The target is now the bound: it alone hashes and writes every
+the raw copy itself at 209–630 MB/s, and the ratio came out 0.26–0.59. The three runs of
+the final code at the lowest load (0.5–5): 0.56 × (349 MB/s against 627, 3.10 s from
+'down'; 4.3 CPU s per GiB in all, 3.6 in the nodes, the target 2.5 of it in 3.10 s), 0.54 ×
+(338 against 630, 3.22 s; 4.6 and 3.8) and 0.41 × (174 against 420; 5.2 and 3.9). The target is now the bound: it alone hashes and writes every
 byte on its one JavaScript thread, ~80 % busy during the repair. Next: hash on a worker
 thread so the target can use both cores, and a quiet-machine run to see where 0.5 stands.
 
