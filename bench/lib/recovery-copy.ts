@@ -9,6 +9,7 @@
 import { writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
 import { parseArgs } from "node:util";
+import { dropCaches } from "./harness.ts";
 import { FakeControlPlane } from "../../apps/storage-node/src/testing/fake-control-plane.ts";
 import { makeChunk, startTestNode, type TestNode } from "../../apps/storage-node/src/testing/util.ts";
 
@@ -17,6 +18,12 @@ const { values } = parseArgs({
     chunks: { type: "string", default: "128" },
     batch: { type: "string", default: "32" },
     profile: { type: "string" },
+    // The per-chunk GETs of before the framed stream, for comparison: a user's read token,
+    // which the stream route refuses, so the target falls back to one GET per chunk.
+    "per-chunk": { type: "boolean", default: false },
+    // Drop the page cache first (as the recovery benchmark does before its kill): the
+    // source reads from the disk.
+    cold: { type: "boolean", default: false },
   },
 });
 const count = Number(values.chunks);
@@ -51,6 +58,7 @@ try {
     await session.post("Profiler.setSamplingInterval", { interval: 200 });
     await session.post("Profiler.start");
   }
+  if (values.cold && !dropCaches()) process.stderr.write("could not drop the page cache (not root?)\n");
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const batches: (typeof chunks)[] = [];
@@ -64,7 +72,12 @@ try {
         chunks: ids,
         extra: { sources: [{ nodeId: src.nodeId(), url: src.url }] },
       });
-      const readToken = await cp.mint({ aud: [src.nodeId()], op: "read", chunks: ids });
+      const readToken = await cp.mint({
+        aud: [src.nodeId()],
+        op: "read",
+        chunks: ids,
+        sub: values["per-chunk"] ? "someone" : "system",
+      });
       const r = await fetch(`${dst.url}/replicate/batch`, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },

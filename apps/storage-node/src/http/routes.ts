@@ -22,6 +22,8 @@ import { authorizeToken, chunkNotStored, putChunk, type Authorized, type ChunkAp
 import { PUT_BATCH_PATH } from "@cumulus/protocol/chunk-batch";
 import { putChunkBatch } from "../service/chunk-batch.ts";
 import { readReplicateBatchRequest, readReplicateRequest, type Replicator } from "../replication/replicator.ts";
+import { ChunkStreamSource, readChunkStreamRequest } from "../replication/stream-source.ts";
+import { CHUNK_STREAM_PATH } from "@cumulus/protocol/chunk-stream";
 
 export interface ApiDeps extends ChunkApiDeps {
   log: Logger;
@@ -50,9 +52,11 @@ export class DataApi {
   private readonly d: ApiDeps;
   /** Whole-chunk read buffers (MAX_CHUNK_BYTES each), reused across GETs. */
   private readonly readBuffers: Buffer[] = [];
+  private readonly streamSource: ChunkStreamSource;
 
   constructor(deps: ApiDeps) {
     this.d = deps;
+    this.streamSource = new ChunkStreamSource({ store: deps.store, metrics: deps.metrics });
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
@@ -144,6 +148,10 @@ export class DataApi {
         ctx.route = "replicate_batch";
         if (method !== "POST") return methodNotAllowed(ctx, "POST");
         return this.replicateBatch(ctx);
+      case CHUNK_STREAM_PATH:
+        ctx.route = "replicate_read";
+        if (method !== "POST") return methodNotAllowed(ctx, "POST");
+        return this.chunkStream(ctx);
       default:
         throw new AppError("NOT_FOUND", `no route ${method} ${path}`);
     }
@@ -290,6 +298,14 @@ export class DataApi {
     // Every chunk of the batch is checked against the capability by the replicator.
     const { claims, nodeId, epoch } = await this.authorize(ctx, "replicate", undefined, false);
     sendJson(ctx.res, 200, await this.d.replicator.replicateBatch(claims, body, nodeId, epoch));
+  }
+
+  /** The source side of a repair copy: a batch of chunks as one framed stream. */
+  private async chunkStream(ctx: Ctx): Promise<void> {
+    const body = await readChunkStreamRequest(ctx.req);
+    const { claims } = await this.authorize(ctx, "read", undefined, false);
+    ChunkStreamSource.authorize(claims, body);
+    await this.streamSource.serve(body, ctx.res);
   }
 
   private async inventory(ctx: Ctx): Promise<void> {

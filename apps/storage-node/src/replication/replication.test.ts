@@ -148,7 +148,8 @@ describe("replication between nodes", () => {
       chunks,
       extra: { sources: sources.map(hop) },
     });
-    const readToken = await cp.mint({ aud: sources.map((s) => s.nodeId()), op: "read", chunks });
+    // The reconciler's read token: the target streams each source's chunks in one request.
+    const readToken = await cp.mint({ aud: sources.map((s) => s.nodeId()), op: "read", chunks, sub: "system" });
     return fetch(`${target.url}/replicate/batch`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },

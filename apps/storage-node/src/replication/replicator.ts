@@ -20,6 +20,7 @@ import type { Metrics } from "../service/metrics.ts";
 import type { NodeState } from "../service/node-state.ts";
 import { signReceipt } from "../service/signing.ts";
 import type { ChunkTransport } from "./transport.ts";
+import type { BufferPool } from "./stream-client.ts";
 
 const MAX_BODY_BYTES = 32 * 1024;
 const MAX_BATCH_BODY_BYTES = 64 * 1024;
@@ -51,6 +52,13 @@ export class Replicator {
   private readonly d: ReplicatorDeps;
   /** Whole-chunk receive buffers: a chunk lands in one, is hashed and written in one piece. */
   private readonly buffers: Buffer[] = [];
+  /** The same buffers, lent to chunk streams. */
+  private readonly pool: BufferPool = {
+    take: () => this.buffers.pop() ?? Buffer.allocUnsafeSlow(MAX_CHUNK_BYTES),
+    give: (b) => {
+      if (this.buffers.length < RECEIVE_BUFFERS_KEPT) this.buffers.push(b);
+    },
+  };
   copies = 0;
   bytesCopied = 0;
 
@@ -213,9 +221,55 @@ export class Replicator {
     const deadline = AbortSignal.timeout(this.d.copyTimeoutMs ?? 120_000);
     const canStage = typeof store.stage === "function" && typeof store.commitStaged === "function";
 
+    // Indices with a result or a staged copy; the per-chunk path below takes the rest.
+    const handled = new Set<number>();
+    const streams: Promise<void>[] = [];
+    if (canStage && this.d.transport.streamChunks) {
+      const groups = new Map<string, { source: PipelineHop; idx: number[] }>();
+      for (const [i, it] of req.items.entries()) {
+        try {
+          if (await this.holdsGood(it.chunk, it.size)) {
+            results[i] = {
+              ok: true,
+              chunk: it.chunk,
+              size: it.size,
+              receipt: await receiptOf(it.chunk, it.size),
+              sourceNodeId: null,
+              bytesCopied: 0,
+            };
+            handled.add(i);
+            continue;
+          }
+        } catch (err) {
+          failed(i, err);
+          handled.add(i);
+          continue;
+        }
+        const first = it.sources.map((k) => signed[k]!).find((s) => s.nodeId !== nodeId);
+        if (!first) continue;
+        const g = groups.get(first.nodeId) ?? { source: first, idx: [] };
+        g.idx.push(i);
+        groups.set(first.nodeId, g);
+      }
+      for (const g of groups.values()) {
+        const run = this.streamFrom(g.source, g.idx, req, deadline, {
+          staged: (i, s) => {
+            staged.push({ i, s, source: g.source });
+            handled.add(i);
+          },
+          failed: (i, err) => {
+            failed(i, err);
+            handled.add(i);
+          },
+        });
+        if (run) streams.push(run);
+      }
+    }
+
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < req.items.length; i = next++) {
+        if (handled.has(i)) continue;
         const it = req.items[i]!;
         try {
           if (await this.holdsGood(it.chunk, it.size)) {
@@ -262,6 +316,7 @@ export class Replicator {
       }
     };
     try {
+      await Promise.all(streams);
       await Promise.all(Array.from({ length: Math.min(BATCH_PARALLEL, req.items.length) }, worker));
     } catch (err) {
       await store.discardStaged?.(staged.map((x) => x.s));
@@ -291,6 +346,58 @@ export class Replicator {
     const copied = results.filter((r) => r.ok && r.bytesCopied > 0).length;
     log.debug({ chunks: req.items.length, copied, failed: results.filter((r) => !r.ok).length }, "batch replicated");
     return { results };
+  }
+
+  /**
+   * Streams the chunks `idx` of a batch from `source` in one request (see
+   * fetchChunkStream), staging each as it arrives: the stage's hash check is the only one
+   * (the source sends unhashed). Never rejects: a chunk the stream did not deliver
+   * intact (an error frame, a hash mismatch, a broken stream) is left to the per-chunk
+   * path, whose verified GET makes the source check its copy, quarantine and report it
+   * when it is bad, and go on to another source. null when the transport cannot stream
+   * from this source.
+   */
+  private streamFrom(
+    source: PipelineHop,
+    idx: readonly number[],
+    req: ReplicateBatchRequest,
+    deadline: AbortSignal,
+    out: { staged: (i: number, s: StagedChunk) => void; failed: (i: number, err: unknown) => void },
+  ): Promise<void> | null {
+    const { store, log, metrics } = this.d;
+    const items = idx.map((i) => ({ chunk: req.items[i]!.chunk, size: req.items[i]!.size }));
+    const run = this.d.transport.streamChunks?.(source, items, req.readToken, deadline, this.pool, {
+      onChunk: async (k, data) => {
+        const i = idx[k]!;
+        const it = items[k]!;
+        metrics.bytesIn += data.byteLength;
+        try {
+          out.staged(i, await store.stage!(it.chunk, once(data), it.size));
+        } catch (err) {
+          const e = err instanceof AppError ? err : new AppError("INTERNAL", String(err));
+          // Our own disk is the problem: no other source can help.
+          if (e.code === "DISK_FULL") return out.failed(i, e);
+          log.warn(
+            { chunk: it.chunk, source: source.nodeId, code: e.code, error: e.message },
+            "streamed chunk refused",
+          );
+        }
+      },
+      onError: (k, err) => {
+        log.warn(
+          { chunk: items[k]!.chunk, source: source.nodeId, code: err.code, error: err.message },
+          "source could not stream a chunk",
+        );
+      },
+    });
+    if (!run) return null;
+    return run.catch((err: unknown) => {
+      const e = err instanceof AppError ? err : new AppError("UNAVAILABLE", String(err));
+      log.warn(
+        { source: source.nodeId, code: e.code, error: e.message },
+        "chunk stream failed; the rest of its chunks go one by one",
+      );
+    });
   }
 
   /** A good copy already here (an earlier copy whose receipt was lost, or an upload)? */
@@ -323,7 +430,12 @@ export function readReplicateBatchRequest(req: IncomingMessage): Promise<Replica
   return readJsonBody(req, ZReplicateBatchRequest, MAX_BATCH_BODY_BYTES, "replicate batch request");
 }
 
-async function readJsonBody<T>(req: IncomingMessage, schema: z.ZodType<T>, maxBytes: number, what: string): Promise<T> {
+export async function readJsonBody<T>(
+  req: IncomingMessage,
+  schema: z.ZodType<T>,
+  maxBytes: number,
+  what: string,
+): Promise<T> {
   const parts: Buffer[] = [];
   let total = 0;
   for await (const buf of req as AsyncIterable<Buffer>) {

@@ -3,6 +3,7 @@ import https from "node:https";
 import { RawGetError, RawGetter, RawProtocolError } from "@cumulus/client/node/raw-get";
 import { AppError } from "@cumulus/protocol/errors";
 import type { PipelineHop } from "@cumulus/protocol/node-api";
+import { fetchChunkStream, type BufferPool, type StreamHandlers, type StreamItem } from "./stream-client.ts";
 
 /**
  * How a node pulls a chunk from another node for a reconciler copy. Behind an interface
@@ -32,6 +33,19 @@ export interface ChunkTransport {
     signal: AbortSignal,
     into: Uint8Array,
   ): Promise<Uint8Array | null>;
+  /**
+   * Many chunks of one source as one framed stream (POST /replicate/read), handed to
+   * `h` as they arrive, unverified. null: this transport cannot for this source; use
+   * the per-chunk calls. See fetchChunkStream for what a rejection means.
+   */
+  streamChunks?(
+    source: PipelineHop,
+    items: readonly StreamItem[],
+    readToken: string,
+    signal: AbortSignal,
+    buffers: BufferPool,
+    h: StreamHandlers,
+  ): Promise<void> | null;
   close(): void;
 }
 
@@ -98,6 +112,26 @@ export class HttpChunkTransport implements ChunkTransport {
       if (idle) clearTimeout(idle);
       signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  streamChunks(
+    source: PipelineHop,
+    items: readonly StreamItem[],
+    readToken: string,
+    signal: AbortSignal,
+    buffers: BufferPool,
+    h: StreamHandlers,
+  ): Promise<void> | null {
+    if (!source.url.startsWith("http:")) return null;
+    const where = `source node ${source.nodeId} (${source.url})`;
+    return fetchChunkStream(
+      source.url,
+      where,
+      items,
+      readToken,
+      { signal, idleTimeoutMs: this.idleTimeoutMs, buffers },
+      h,
+    );
   }
 
   fetchChunk(

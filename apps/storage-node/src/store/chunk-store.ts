@@ -51,6 +51,13 @@ export interface ChunkHandle {
    * nothing of it is ever sent. Closes the handle.
    */
   readVerified(into?: Buffer): Promise<Buffer>;
+  /**
+   * The whole chunk in one buffer like readVerified, but not hashed: only for a repair
+   * copy to another node, whose own check on arrival stands for this one (a mismatch
+   * there sends the copy back to readVerified, which quarantines and reports a bad file).
+   * Never for bytes a client receives. Closes the handle.
+   */
+  readUnverified?(into?: Buffer): Promise<Buffer>;
   close(): Promise<void>;
 }
 

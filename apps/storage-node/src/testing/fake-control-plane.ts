@@ -42,6 +42,8 @@ export interface MintOptions {
   iss?: string;
   /** The `ip` claim: the client address the token is bound to. */
   ip?: string;
+  /** The subject: "system" for the reconciler's own tokens (default: a user's). */
+  sub?: string;
   /** Any other claims (e.g. `sources` for replicate, `ifUnmodifiedSince` for delete). */
   extra?: Record<string, unknown>;
 }
@@ -106,7 +108,7 @@ export class FakeControlPlane {
       .setProtectedHeader({ alg: "EdDSA" })
       .setIssuer(o.iss ?? CAPABILITY_ISSUER)
       .setAudience(o.aud)
-      .setSubject("test-user")
+      .setSubject(o.sub ?? "test-user")
       .setIssuedAt(now - 120)
       .setExpirationTime(now + (o.expiresIn ?? 300))
       .sign(o.signWith ?? this.privateKey);

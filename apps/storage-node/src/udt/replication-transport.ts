@@ -5,6 +5,7 @@ import type { PipelineHop } from "@cumulus/protocol/node-api";
 import { UDT_FRAMING_VERSION } from "@cumulus/protocol/udt-frames";
 import type { UdtPool } from "@cumulus/client/node/udt-pool";
 import type { ChunkTransport } from "../replication/transport.ts";
+import type { BufferPool, StreamHandlers, StreamItem } from "../replication/stream-client.ts";
 import type { Metrics } from "../service/metrics.ts";
 
 export class WanAwareChunkTransport implements ChunkTransport {
@@ -89,6 +90,19 @@ export class WanAwareChunkTransport implements ChunkTransport {
   ): Promise<Uint8Array | null> {
     if (this.usesUdt(source) || !this.http.fetchChunkInto) return null;
     return this.http.fetchChunkInto(source, chunk, size, readToken, signal, into);
+  }
+
+  streamChunks(
+    source: PipelineHop,
+    items: readonly StreamItem[],
+    readToken: string,
+    signal: AbortSignal,
+    buffers: BufferPool,
+    h: StreamHandlers,
+  ): Promise<void> | null {
+    // Over UDT a copy keeps to the per-chunk path (its own framing, one chunk per request).
+    if (this.usesUdt(source) || !this.http.streamChunks) return null;
+    return this.http.streamChunks(source, items, readToken, signal, buffers, h);
   }
 
   close(): void {

@@ -186,6 +186,7 @@ export class Reconciler {
     this.nextExpiry = Math.min(Infinity, ...nodes.filter((n) => n.live).map((n) => n.expiresAt));
     this.protectedIds = await protectedChunks(ctx.prisma);
     let out = await this.queue.outstanding();
+    const atStart = out.tasks;
     this.outstandingKeys = new Set(out.tasks.map(taskKey));
     if (out.failedIds.length > 0) {
       await this.queue.dropFailed(out.failedIds);
@@ -225,7 +226,13 @@ export class Reconciler {
     // queue's slots hold the extra ones back while they run, so a node never idles until
     // the next scan.
     const l = this.cfg.limits;
-    const admitted = admit(ready, out.tasks, {
+    // A job that ended during the scan may have written its replica rows after the pages
+    // were read: its chunks looked under-replicated. Admitting against it as well keeps
+    // them from being queued a second time (a batch that only finds them there, and a
+    // repair that looks unfinished until it has run); the scan its end woke sees the rows.
+    const nowKeys = new Set(out.tasks.map(taskKey));
+    const considered = [...out.tasks, ...atStart.filter((t) => !nowKeys.has(taskKey(t)))];
+    const admitted = admit(ready, considered, {
       copiesInPerNode: l.copiesInPerNode * QUEUE_DEPTH * MAX_REPLICATE_BATCH,
       copiesOutPerNode: l.copiesOutPerNode * QUEUE_DEPTH * MAX_REPLICATE_BATCH,
       deletesPerNode: l.deletesPerNode * QUEUE_DEPTH,
