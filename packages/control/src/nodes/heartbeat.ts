@@ -65,8 +65,13 @@ export async function heartbeat(
       lastHeartbeatAt: now,
     },
   });
-  if (updated.count === 0)
+  if (updated.count === 0) {
+    // Read again: a node removed while this heartbeat was in flight must hear that it is
+    // decommissioned. Told to register again instead, it would come straight back as active.
+    const current = await ctx.prisma.storageNode.findUnique({ where: { id: node.id }, select: { status: true } });
+    if (current?.status === "decommissioned") throw new AppError("FORBIDDEN", `node ${node.name} is decommissioned`);
     throw new AppError("STALE_EPOCH", `node ${node.name}: registration changed meanwhile: register again`);
+  }
   const last = await ctx.prisma.nodeSample.findFirst({
     where: { nodeId: node.id },
     orderBy: { at: "desc" },

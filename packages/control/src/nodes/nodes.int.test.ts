@@ -123,6 +123,33 @@ describe("node registration and heartbeats", () => {
     await expect(heartbeat(ctx, "Bearer garbage", hb)).rejects.toBeInstanceOf(AppError);
   });
 
+  it("a heartbeat that was in flight when its node was removed says decommissioned, not register again", async () => {
+    const n = await fakeNode("hq-7", "hq");
+    const r = await registerNode(ctx, n.request);
+    const auth = `Bearer ${await nodeJwt(n, r.nodeId, r.epoch)}`;
+    let beat: Promise<unknown> | undefined;
+    await ctx.prisma.$transaction(async (tx) => {
+      // Hold the node's row so the heartbeat passes its checks and then waits at its update,
+      // and remove the node meanwhile.
+      await tx.$queryRaw`SELECT id FROM "StorageNode" WHERE id = ${r.nodeId}::uuid FOR UPDATE`;
+      beat = heartbeat(ctx, auth, hb).catch((err: unknown) => err);
+      await expect
+        .poll(
+          async () =>
+            (
+              await ctx.prisma.$queryRaw<{ n: bigint }[]>`
+                SELECT count(*) AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'`
+            )[0]!.n,
+          { timeout: 10_000 },
+        )
+        .toBeGreaterThan(0n);
+      await tx.storageNode.update({ where: { id: r.nodeId }, data: { status: "decommissioned" } });
+    });
+    expect(await beat).toMatchObject({ code: "FORBIDDEN" });
+    expect((await ctx.prisma.storageNode.findUniqueOrThrow({ where: { id: r.nodeId } })).status).toBe("decommissioned");
+  });
+
   it("marks silent nodes down, counts only fresh active nodes, and makes them re-register", async () => {
     const n = await fakeNode("branch-1", "branch");
     const r = await registerNode(ctx, n.request);
