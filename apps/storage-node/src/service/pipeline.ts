@@ -3,6 +3,7 @@ import https from "node:https";
 import { AppError } from "@cumulus/protocol/errors";
 import { ZPutChunkResponse, type PipelineHop } from "@cumulus/protocol/node-api";
 import { ZPipelineFailureDetails } from "@cumulus/protocol/node-api";
+import { isAtOwnHost } from "./own-host.ts";
 
 const MAX_RESPONSE_BYTES = 256 * 1024;
 
@@ -70,17 +71,8 @@ export class PipelineForwarder {
       hop.site !== undefined &&
       hop.site !== wan.site &&
       wan.canReach(hop as PipelineHop) &&
-      !this.isOwnHost(hop.url)
+      !isAtOwnHost(hop.url, this.ownHost)
     );
-  }
-
-  private isOwnHost(url: string): boolean {
-    if (this.ownHost === null) return false;
-    try {
-      return new URL(url).hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase() === this.ownHost;
-    } catch {
-      return false;
-    }
   }
 
   start(hop: PipelineHop, chunk: string, token: string, size: number): Forward {

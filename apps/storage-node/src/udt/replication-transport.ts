@@ -7,12 +7,14 @@ import type { UdtPool } from "@cumulus/client/node/udt-pool";
 import type { ChunkTransport } from "../replication/transport.ts";
 import type { BufferPool, StreamHandlers, StreamItem } from "../replication/stream-client.ts";
 import type { Metrics } from "../service/metrics.ts";
+import { isAtOwnHost } from "../service/own-host.ts";
 
 export class WanAwareChunkTransport implements ChunkTransport {
   private readonly http: ChunkTransport;
   private readonly site: string;
   private readonly metrics: Metrics;
   private pool: UdtPool | null = null;
+  private ownHost: string | null = null;
 
   constructor(http: ChunkTransport, site: string, metrics: Metrics) {
     this.http = http;
@@ -20,13 +22,23 @@ export class WanAwareChunkTransport implements ChunkTransport {
     this.metrics = metrics;
   }
 
-  /** Set once the node's UDT side started (src/udt/start.ts). */
-  useUdt(pool: UdtPool): void {
+  /**
+   * Set once the node's UDT side started (src/udt/start.ts). `ownHost` is this node's host:
+   * sources there are read over HTTP whatever their site (ADR 0012).
+   */
+  useUdt(pool: UdtPool, ownHost?: string): void {
     this.pool = pool;
+    this.ownHost = ownHost ?? null;
   }
 
   usesUdt(source: PipelineHop): boolean {
-    return this.pool !== null && !!source.udt && source.site !== undefined && source.site !== this.site;
+    return (
+      this.pool !== null &&
+      !!source.udt &&
+      source.site !== undefined &&
+      source.site !== this.site &&
+      !isAtOwnHost(source.url, this.ownHost)
+    );
   }
 
   async fetchChunk(

@@ -52,7 +52,7 @@ export async function startUdt(opts: {
   const address = config.udtPublicAddress ?? `${host.includes(":") ? `[${host}]` : host}:${bound}`;
   const wan = new UdtWanTransport(config.site, deps.metrics, new UdtPool({ tuning }));
   deps.forwarder.useWanTransport(wan, host);
-  opts.replication?.useUdt(wan.pool);
+  opts.replication?.useUdt(wan.pool, host);
   deps.log.info(
     { udtPort: bound, udtAddress: address, udtRateMbit: config.udtRateMbit ?? null },
     "UDT data listener started",

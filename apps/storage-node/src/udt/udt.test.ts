@@ -192,6 +192,43 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
     expect((await metric(hq1, "cumulus_node_udt_bytes_out_total")) - hqOut).toBe(data.length);
   });
 
+  it("copies for the reconciler from a node of another site on its own host over HTTP (no WAN between them)", async () => {
+    const { id, data } = makeChunk(1024 * 1024 + 5);
+    const put = await cp.mint({ aud: [hq1.nodeId()], op: "write", chunks: [id], pipeline: [hop(hq1, "hq")] });
+    const stored = await fetch(`${hq1.url}/chunks/${id}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${put}` },
+      body: data,
+    });
+    expect(stored.status).toBe(201);
+    const hq2In = await metric(hq2, "cumulus_node_udt_bytes_in_total");
+    const hqOut = await metric(hq1, "cumulus_node_udt_bytes_out_total");
+    const now = Math.floor(Date.now() / 1000);
+    // hq-1 listed as a source in another site, at hq-2's own host, as a cluster in a box does.
+    const replicate = await new SignJWT({ op: "replicate", chunks: [id], sources: [hop(hq1, "branch")] })
+      .setProtectedHeader({ alg: "EdDSA" })
+      .setIssuer(CAPABILITY_ISSUER)
+      .setAudience([hq2.nodeId()])
+      .setSubject("system")
+      .setIssuedAt(now - 60)
+      .setExpirationTime(now + 300)
+      .sign(cp.privateKey);
+    const readToken = await cp.mint({ aud: [hq1.nodeId()], op: "read", chunks: [id] });
+    const res = await fetch(`${hq2.url}/replicate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${replicate}`, "content-type": "application/json" },
+      body: JSON.stringify({ chunk: id, size: data.length, readToken }),
+    });
+    expect(res.status, await res.clone().text()).toBeLessThan(300);
+    expect((await metric(hq2, "cumulus_node_udt_bytes_in_total")) - hq2In).toBe(0);
+    expect((await metric(hq1, "cumulus_node_udt_bytes_out_total")) - hqOut).toBe(0);
+    const read = await cp.mint({ aud: [hq2.nodeId()], op: "read", chunks: [id] });
+    const got = Buffer.from(
+      await (await fetch(`${hq2.url}/chunks/${id}`, { headers: { authorization: `Bearer ${read}` } })).arrayBuffer(),
+    );
+    expect(sha256(got)).toBe(id);
+  });
+
   it("forwards a batch of small chunks to another site as one HTTP batch, not a UDT connection per chunk", async () => {
     const chunks = [makeChunk(4096), makeChunk(4096), makeChunk(1000)];
     const pipeline = [hop(hq2, "hq"), hop(br1, "branch")];
