@@ -222,6 +222,15 @@ export class Replicator {
     const canStage = typeof store.stage === "function" && typeof store.commitStaged === "function";
 
     // Indices with a result or a staged copy; the per-chunk path below takes the rest.
+    // A chunk this node already holds intact costs no copy, only its receipt.
+    const alreadyHeld = async (it: { chunk: string; size: number }) => ({
+      ok: true as const,
+      chunk: it.chunk,
+      size: it.size,
+      receipt: await receiptOf(it.chunk, it.size),
+      sourceNodeId: null,
+      bytesCopied: 0,
+    });
     const handled = new Set<number>();
     const streams: Promise<void>[] = [];
     if (canStage && this.d.transport.streamChunks) {
@@ -229,14 +238,7 @@ export class Replicator {
       for (const [i, it] of req.items.entries()) {
         try {
           if (await this.holdsGood(it.chunk, it.size)) {
-            results[i] = {
-              ok: true,
-              chunk: it.chunk,
-              size: it.size,
-              receipt: await receiptOf(it.chunk, it.size),
-              sourceNodeId: null,
-              bytesCopied: 0,
-            };
+            results[i] = await alreadyHeld(it);
             handled.add(i);
             continue;
           }
@@ -273,14 +275,7 @@ export class Replicator {
         const it = req.items[i]!;
         try {
           if (await this.holdsGood(it.chunk, it.size)) {
-            results[i] = {
-              ok: true,
-              chunk: it.chunk,
-              size: it.size,
-              receipt: await receiptOf(it.chunk, it.size),
-              sourceNodeId: null,
-              bytesCopied: 0,
-            };
+            results[i] = await alreadyHeld(it);
             continue;
           }
           const sources = it.sources.map((k) => signed[k]!).filter((s) => s.nodeId !== nodeId);

@@ -585,17 +585,24 @@ class DiskChunkHandle implements ChunkHandle {
     return this.fh.createReadStream({ start, end, highWaterMark: READ_HIGH_WATER, autoClose: true });
   }
 
+  /** The whole chunk in one buffer (`into` when it is big enough) and how many bytes the file had. */
+  private async readWhole(into?: Buffer): Promise<{ buf: Buffer; got: number }> {
+    const size = this.size;
+    const buf = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const { bytesRead } = await this.fh.read(buf, got, size - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return { buf, got };
+  }
+
   async readVerified(into?: Buffer): Promise<Buffer> {
     this.take();
     try {
       const size = this.size;
-      const buf = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
-      let got = 0;
-      while (got < size) {
-        const { bytesRead } = await this.fh.read(buf, got, size - got, got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
+      const { buf, got } = await this.readWhole(into);
       const actual = got === size ? createHash("sha256").update(buf).digest("hex") : null;
       if (actual !== this.id) {
         const reason = actual === null ? `read ${got} of ${size} bytes` : `content hashes to ${actual}`;
@@ -613,13 +620,7 @@ class DiskChunkHandle implements ChunkHandle {
     this.take();
     try {
       const size = this.size;
-      const buf = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
-      let got = 0;
-      while (got < size) {
-        const { bytesRead } = await this.fh.read(buf, got, size - got, got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
+      const { buf, got } = await this.readWhole(into);
       if (got !== size) throw new AppError("NOT_FOUND", `chunk ${this.id}: read ${got} of ${size} bytes`);
       return buf;
     } finally {

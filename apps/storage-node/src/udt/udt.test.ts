@@ -160,6 +160,25 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
     expect(await client.putChunk(fetch, ref, w2, id2, data2)).toHaveLength(1);
   });
 
+  /** Asks `target` to copy chunk `id` from `source`, as the reconciler does (a "system" token). */
+  async function replicate(target: TestNode, source: PipelineHop, id: string, size: number): Promise<Response> {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ op: "replicate", chunks: [id], sources: [source] })
+      .setProtectedHeader({ alg: "EdDSA" })
+      .setIssuer(CAPABILITY_ISSUER)
+      .setAudience([target.nodeId()])
+      .setSubject("system")
+      .setIssuedAt(now - 60)
+      .setExpirationTime(now + 300)
+      .sign(cp.privateKey);
+    const readToken = await cp.mint({ aud: [source.nodeId], op: "read", chunks: [id] });
+    return fetch(`${target.url}/replicate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ chunk: id, size, readToken }),
+    });
+  }
+
   it("copies a chunk for the reconciler from a node in another site over UDT (POST /replicate)", async () => {
     const { id, data } = makeChunk(2 * 1024 * 1024 + 3);
     const put = await cp.mint({ aud: [hq1.nodeId()], op: "write", chunks: [id], pipeline: [hop(hq1, "hq")] });
@@ -171,21 +190,7 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
     expect(stored.status).toBe(201);
     const brIn = await metric(br1, "cumulus_node_udt_bytes_in_total");
     const hqOut = await metric(hq1, "cumulus_node_udt_bytes_out_total");
-    const now = Math.floor(Date.now() / 1000);
-    const replicate = await new SignJWT({ op: "replicate", chunks: [id], sources: [hop(hq1, "hq")] })
-      .setProtectedHeader({ alg: "EdDSA" })
-      .setIssuer(CAPABILITY_ISSUER)
-      .setAudience([br1.nodeId()])
-      .setSubject("system")
-      .setIssuedAt(now - 60)
-      .setExpirationTime(now + 300)
-      .sign(cp.privateKey);
-    const readToken = await cp.mint({ aud: [hq1.nodeId()], op: "read", chunks: [id] });
-    const res = await fetch(`${br1.url}/replicate`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${replicate}`, "content-type": "application/json" },
-      body: JSON.stringify({ chunk: id, size: data.length, readToken }),
-    });
+    const res = await replicate(br1, hop(hq1, "hq"), id, data.length);
     expect(res.status, await res.clone().text()).toBeLessThan(300);
     expect(((await res.json()) as { sourceNodeId: string }).sourceNodeId).toBe(hq1.nodeId());
     expect((await metric(br1, "cumulus_node_udt_bytes_in_total")) - brIn).toBe(data.length);
@@ -203,22 +208,8 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
     expect(stored.status).toBe(201);
     const hq2In = await metric(hq2, "cumulus_node_udt_bytes_in_total");
     const hqOut = await metric(hq1, "cumulus_node_udt_bytes_out_total");
-    const now = Math.floor(Date.now() / 1000);
     // hq-1 listed as a source in another site, at hq-2's own host, as a cluster in a box does.
-    const replicate = await new SignJWT({ op: "replicate", chunks: [id], sources: [hop(hq1, "branch")] })
-      .setProtectedHeader({ alg: "EdDSA" })
-      .setIssuer(CAPABILITY_ISSUER)
-      .setAudience([hq2.nodeId()])
-      .setSubject("system")
-      .setIssuedAt(now - 60)
-      .setExpirationTime(now + 300)
-      .sign(cp.privateKey);
-    const readToken = await cp.mint({ aud: [hq1.nodeId()], op: "read", chunks: [id] });
-    const res = await fetch(`${hq2.url}/replicate`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${replicate}`, "content-type": "application/json" },
-      body: JSON.stringify({ chunk: id, size: data.length, readToken }),
-    });
+    const res = await replicate(hq2, hop(hq1, "branch"), id, data.length);
     expect(res.status, await res.clone().text()).toBeLessThan(300);
     expect((await metric(hq2, "cumulus_node_udt_bytes_in_total")) - hq2In).toBe(0);
     expect((await metric(hq1, "cumulus_node_udt_bytes_out_total")) - hqOut).toBe(0);
