@@ -280,6 +280,34 @@ describe("chunk stream reader against a peer that breaks the protocol", () => {
       message: /no/,
     },
   ];
+  it("is done at the end frame, even when the source keeps the connection open", async () => {
+    // A peer that answers in full and then leaves the connection open: the reader must not
+    // wait for it to close (its idle timeout here is far longer than the test may take).
+    let closed!: () => void;
+    const sawClose = new Promise<void>((r) => (closed = r));
+    const lingering = net.createServer((sock) => {
+      sock.once("data", () => sock.write(ok(Buffer.concat([frameOf(x), frameOf(y), end]))));
+      sock.on("error", () => {});
+      sock.on("close", () => closed());
+    });
+    await new Promise<void>((r) => lingering.listen(0, "127.0.0.1", r));
+    try {
+      const got: string[] = [];
+      await fetchChunkStream(
+        `http://127.0.0.1:${(lingering.address() as net.AddressInfo).port}`,
+        "source",
+        items,
+        "x".repeat(40),
+        { signal: new AbortController().signal, idleTimeoutMs: 3_600_000, buffers: pool },
+        { onChunk: async (_k, data) => void got.push(sha256(data)), onError: () => {} },
+      );
+      expect(got).toEqual([x.id, y.id]);
+      await sawClose;
+    } finally {
+      lingering.close();
+    }
+  });
+
   for (const t of cases) {
     it(`rejects ${t.name}, with what arrived before it delivered and nothing after`, async () => {
       answer = t.body();
