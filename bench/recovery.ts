@@ -270,12 +270,14 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const repairMbps = mbps(victimBytes, repairMs);
   const ratio = repairMbps / rawMbps;
   const cpu = cpuDelta(procs, before, after).filter((p) => p.name !== victimName);
-  const cpuOf = (role: string) => cpu.filter((p) => p.role === role).reduce((s, p) => s + p.cpuS, 0);
+  /** CPU seconds of `rows` (of one role, if given). */
+  const cpuSum = (rows: typeof cpu, role?: string) =>
+    rows.filter((p) => role === undefined || p.role === role).reduce((t, p) => t + p.cpuS, 0);
+  const cpuOf = (role: string) => cpuSum(cpu, role);
   // The repair proper: without the nodes' and workers' idle seconds while the failure was detected.
   const cpuRepair = cpuDelta(procs, atDown, after).filter((p) => p.name !== victimName);
   const gib = victimBytes / 2 ** 30;
-  const perGiB = (rows: typeof cpu, role?: string) =>
-    (rows.filter((p) => role === undefined || p.role === role).reduce((t, p) => t + p.cpuS, 0) / gib).toFixed(1);
+  const perGiB = (rows: typeof cpu, role?: string) => (cpuSum(rows, role) / gib).toFixed(1);
 
   const table: Table = {
     headers: ["measure", "bytes", "seconds", "MB/s", "× raw copy"],

@@ -81,9 +81,12 @@ function sizesOf(opts: Pick<BenchOptions, "size" | "quick" | "flags">): Sizes {
       throw new Error(`--skip takes ${MEASUREMENTS.join(", ")} (comma-separated), not "${m}"`);
     skip.add(m as Measurement);
   }
-  return opts.quick
-    ? { latencyFiles: 5, manyFiles: many, big: opts.size ?? 64 * MiB, skip }
-    : { latencyFiles: 50, manyFiles: many, big: opts.size ?? GiB, skip };
+  return {
+    latencyFiles: opts.quick ? 5 : 50,
+    manyFiles: many,
+    big: opts.size ?? (opts.quick ? 64 * MiB : GiB),
+    skip,
+  };
 }
 
 export function timeoutMs(opts: Pick<BenchOptions, "size" | "quick" | "flags">): number {

@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import path from "node:path";
 import { test, expect } from "@playwright/test";
 import { TestCluster, repoRoot } from "../fixtures/cluster.ts";
 import { Chaos, KiB, rng, sha256 } from "../fixtures/chaos.ts";
+import { run, type Run } from "../fixtures/process.ts";
 
 // Dynamic scaling and policy changes: a node joins and gets its share, a node drains
 // (sampling sysinfo all along: never under-replicated) and is removed with the CLI, and a
@@ -17,18 +17,9 @@ let chaos: Chaos;
 const files = new Map<string, string>();
 const r = rng(Number(process.env.CHAOS_SEED ?? 777));
 
-function cumulus(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH, HOME: cluster.dataDir, CUMULUS_SERVER: cluster.url, CUMULUS_TOKEN: chaos.token },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
+function cumulus(args: string[]): Promise<Run> {
+  return run(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH, HOME: cluster.dataDir, CUMULUS_SERVER: cluster.url, CUMULUS_TOKEN: chaos.token },
   });
 }
 

@@ -3,6 +3,7 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import { test, expect } from "@playwright/test";
 import { TestCluster, pidAlive, runBoxExpectingFailure } from "../fixtures/cluster.ts";
+import { signInPage } from "../fixtures/page.ts";
 import { freePort, freePortRange } from "../fixtures/ports.ts";
 
 test.describe.configure({ mode: "serial" });
@@ -55,11 +56,7 @@ test('the admin overview renders the cluster ("/" sends a signed-out visitor to 
   await page.goto(cluster.url);
   await expect(page).toHaveURL(/\/sign-in$/);
   // Sign in as the first admin through the API; the browser keeps the session cookie.
-  const res = await page.request.post(`${cluster.url}/api/auth/sign-in/email`, {
-    data: { email: cluster.admin!.email, password: cluster.admin!.password },
-    headers: { origin: cluster.url },
-  });
-  expect(res.status(), await res.text()).toBe(200);
+  await signInPage(page, cluster.url, cluster.admin!.email, cluster.admin!.password);
   expect((await context.cookies(cluster.url)).some((c) => c.name === "cumulus.session_token")).toBe(true);
   await page.goto(`${cluster.url}/admin`);
   await expect(page.getByRole("heading", { name: "Cluster overview" })).toBeVisible();
