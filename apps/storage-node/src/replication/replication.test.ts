@@ -1,41 +1,21 @@
-import { open as openFile } from "node:fs/promises";
-import path from "node:path";
 import { jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ZErrorBody } from "@cumulus/protocol/errors";
 import { ZReceiptClaims, ZReplicateBatchResponse, ZReplicateResponse } from "@cumulus/protocol/node-api";
 import { FakeControlPlane } from "../testing/fake-control-plane.ts";
 import { DiskChunkStore } from "../store/disk-chunk-store.ts";
-import { chunksOf, makeChunk, startTestNode, tempDir, type TestNode } from "../testing/util.ts";
+import {
+  chunksOf,
+  corruptOnDisk,
+  makeChunk,
+  putChunk,
+  startTestNode,
+  tempDir,
+  type TestNode,
+} from "../testing/util.ts";
 
 // Node-to-node copies (POST /replicate), conditional deletes, the scrubber and bad-chunk
 // reports, on real nodes with a fake control plane.
-
-async function putChunk(cp: FakeControlPlane, node: TestNode, id: string, data: Uint8Array): Promise<void> {
-  const token = await cp.mint({ aud: [node.nodeId()], op: "write", chunks: [id] });
-  const res = await fetch(`${node.url}/chunks/${id}`, {
-    method: "PUT",
-    body: data,
-    headers: { authorization: `Bearer ${token}` },
-  });
-  expect(res.status).toBe(201);
-}
-
-function chunkFile(node: TestNode, id: string): string {
-  return path.join(node.dataDir, "chunks", id.slice(0, 2), id.slice(2, 4), id);
-}
-
-async function corruptOnDisk(node: TestNode, id: string): Promise<void> {
-  const fh = await openFile(chunkFile(node, id), "r+");
-  try {
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, 10);
-    b[0] = b[0]! ^ 0xff;
-    await fh.write(b, 0, 1, 10);
-  } finally {
-    await fh.close();
-  }
-}
 
 async function until<T>(probe: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -14,7 +14,7 @@ import {
   type ReplicateRequest,
   type ReplicateResponse,
 } from "@cumulus/protocol/node-api";
-import type { ChunkStore, StagedChunk } from "../store/chunk-store.ts";
+import { once, type ChunkStore, type StagedChunk } from "../store/chunk-store.ts";
 import type { NodeIdentity } from "../store/identity.ts";
 import type { Metrics } from "../service/metrics.ts";
 import type { NodeState } from "../service/node-state.ts";
@@ -52,7 +52,7 @@ export class Replicator {
   private readonly d: ReplicatorDeps;
   /** Whole-chunk receive buffers: a chunk lands in one, is hashed and written in one piece. */
   private readonly buffers: Buffer[] = [];
-  /** The same buffers, lent to chunk streams. */
+  /** Takes and gives back those buffers: for pullWhole and lent to chunk streams. */
   private readonly pool: BufferPool = {
     take: () => this.buffers.pop() ?? Buffer.allocUnsafeSlow(MAX_CHUNK_BYTES),
     give: (b) => {
@@ -170,14 +170,14 @@ export class Replicator {
   ): Promise<{ stored: T } | null> {
     const transport = this.d.transport;
     if (!transport.fetchChunkInto) return null;
-    const buf = this.buffers.pop() ?? Buffer.allocUnsafeSlow(MAX_CHUNK_BYTES);
+    const buf = this.pool.take();
     const body = await transport.fetchChunkInto(source, chunk, size, readToken, deadline, buf);
     try {
       if (body === null) return null;
       this.d.metrics.bytesIn += body.byteLength;
       return { stored: await sink(chunk, once(body), size) };
     } finally {
-      if (this.buffers.length < RECEIVE_BUFFERS_KEPT) this.buffers.push(buf);
+      this.pool.give(buf);
     }
   }
 
@@ -450,8 +450,4 @@ export async function readJsonBody<T>(
     throw new AppError("BAD_REQUEST", `invalid ${what}: ${i?.path.join(".")}: ${i?.message}`);
   }
   return parsed.data;
-}
-
-async function* once(buf: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield buf;
 }

@@ -38,6 +38,18 @@ export interface BufferPool {
   give(buf: Buffer): void;
 }
 
+/** The AppError a source's error answer (`status`, JSON `body`) stands for, prefixed with `where`. */
+export function answerError(where: string, body: Uint8Array, status: number): AppError {
+  let json: unknown = null;
+  try {
+    json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"));
+  } catch {
+    // the status says enough
+  }
+  const err = AppError.fromBody(json, status);
+  return new AppError(err.code, `${where}: ${err.message}`);
+}
+
 type State = "head" | "error-body" | "prefix" | "header" | "data" | "done";
 
 /**
@@ -327,14 +339,7 @@ class StreamReader {
 
   private onEnd(): void {
     if (this.state === "error-body") {
-      let body: unknown = null;
-      try {
-        body = JSON.parse(Buffer.concat(this.errorBody).toString("utf8"));
-      } catch {
-        // the status says enough
-      }
-      const err = AppError.fromBody(body, this.status);
-      return this.fail(new AppError(err.code, `${this.where}: ${err.message}`));
+      return this.fail(answerError(this.where, Buffer.concat(this.errorBody), this.status));
     }
     if (this.state !== "done") {
       return this.fail(

@@ -1,12 +1,10 @@
 import net from "node:net";
-import { open as openFile } from "node:fs/promises";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeFrameHead, type ChunkStreamFrame } from "@cumulus/protocol/chunk-stream";
 import { AppError, ZErrorBody } from "@cumulus/protocol/errors";
 import { ZReplicateBatchResponse } from "@cumulus/protocol/node-api";
 import { FakeControlPlane } from "../testing/fake-control-plane.ts";
-import { makeChunk, sha256, startTestNode, type TestNode } from "../testing/util.ts";
+import { corruptOnDisk, makeChunk, putChunk, sha256, startTestNode, type TestNode } from "../testing/util.ts";
 import { fetchChunkStream, type BufferPool, type StreamItem } from "./stream-client.ts";
 
 // The framed chunk stream of repair copies: a real source node, and a hand-written peer
@@ -43,16 +41,6 @@ async function stream(url: string, items: StreamItem[], token: string, slow = fa
     got.failure = err;
   }
   return got;
-}
-
-async function putChunk(cp: FakeControlPlane, node: TestNode, id: string, data: Uint8Array): Promise<void> {
-  const token = await cp.mint({ aud: [node.nodeId()], op: "write", chunks: [id] });
-  const res = await fetch(`${node.url}/chunks/${id}`, {
-    method: "PUT",
-    body: data,
-    headers: { authorization: `Bearer ${token}` },
-  });
-  expect(res.status).toBe(201);
 }
 
 describe("chunk stream (POST /replicate/read)", () => {
@@ -154,9 +142,7 @@ describe("chunk stream (POST /replicate/read)", () => {
     await putChunk(cp, a, x.id, x.data);
     await putChunk(cp, a, fine.id, fine.data);
     await putChunk(cp, b, x.id, x.data);
-    const fh = await openFile(path.join(a.dataDir, "chunks", x.id.slice(0, 2), x.id.slice(2, 4), x.id), "r+");
-    await fh.write(Buffer.from([x.data[10]! ^ 0xff]), 0, 1, 10);
-    await fh.close();
+    await corruptOnDisk(a, x.id);
     const hops = [a, b].map((n) => ({ nodeId: n.nodeId(), url: n.url }));
     const chunks = [x.id, fine.id];
     const token = await cp.mint({ aud: [c.nodeId()], op: "replicate", chunks, extra: { sources: hops } });

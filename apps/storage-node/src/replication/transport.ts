@@ -3,7 +3,13 @@ import https from "node:https";
 import { RawGetError, RawGetter, RawProtocolError } from "@cumulus/client/node/raw-get";
 import { AppError } from "@cumulus/protocol/errors";
 import type { PipelineHop } from "@cumulus/protocol/node-api";
-import { fetchChunkStream, type BufferPool, type StreamHandlers, type StreamItem } from "./stream-client.ts";
+import {
+  answerError,
+  fetchChunkStream,
+  type BufferPool,
+  type StreamHandlers,
+  type StreamItem,
+} from "./stream-client.ts";
 
 /**
  * How a node pulls a chunk from another node for a reconciler copy. Behind an interface
@@ -52,6 +58,16 @@ export interface ChunkTransport {
 const MAX_ERROR_BODY = 64 * 1024;
 
 /** GET <source>/chunks/<id> over HTTP(S) with keep-alive connections. */
+/** How errors name a source node. */
+function sourceName(source: PipelineHop): string {
+  return `source node ${source.nodeId} (${source.url})`;
+}
+
+/** GET /chunks/:id on `source`. */
+function chunkUrl(source: PipelineHop, chunk: string): URL {
+  return new URL(`chunks/${chunk}`, source.url.endsWith("/") ? source.url : `${source.url}/`);
+}
+
 export class HttpChunkTransport implements ChunkTransport {
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 });
@@ -75,9 +91,9 @@ export class HttpChunkTransport implements ChunkTransport {
     signal: AbortSignal,
     into: Uint8Array,
   ): Promise<Uint8Array | null> {
-    const url = new URL(`chunks/${chunk}`, source.url.endsWith("/") ? source.url : `${source.url}/`);
+    const url = chunkUrl(source, chunk);
     if (url.protocol !== "http:") return null;
-    const where = `source node ${source.nodeId} (${source.url})`;
+    const where = sourceName(source);
     signal.throwIfAborted();
     let destroy: ((e: Error) => void) | null = null;
     const onAbort = () => destroy?.(new Error("copy deadline reached"));
@@ -93,14 +109,7 @@ export class HttpChunkTransport implements ChunkTransport {
         idle.unref();
       });
       if (res.status === 200) return res.body;
-      let body: unknown = null;
-      try {
-        body = JSON.parse(Buffer.from(res.body).toString("utf8"));
-      } catch {
-        // status says enough
-      }
-      const err = AppError.fromBody(body, res.status);
-      throw new AppError(err.code, `${where}: ${err.message}`);
+      throw answerError(where, res.body, res.status);
     } catch (err) {
       if (err instanceof AppError) throw err;
       if (err instanceof RawProtocolError && err.length !== null) {
@@ -123,10 +132,9 @@ export class HttpChunkTransport implements ChunkTransport {
     h: StreamHandlers,
   ): Promise<void> | null {
     if (!source.url.startsWith("http:")) return null;
-    const where = `source node ${source.nodeId} (${source.url})`;
     return fetchChunkStream(
       source.url,
-      where,
+      sourceName(source),
       items,
       readToken,
       { signal, idleTimeoutMs: this.idleTimeoutMs, buffers },
@@ -141,7 +149,7 @@ export class HttpChunkTransport implements ChunkTransport {
     readToken: string,
     signal: AbortSignal,
   ): Promise<AsyncIterable<Uint8Array>> {
-    const url = new URL(`chunks/${chunk}`, source.url.endsWith("/") ? source.url : `${source.url}/`);
+    const url = chunkUrl(source, chunk);
     const mod = url.protocol === "https:" ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, {
@@ -151,9 +159,7 @@ export class HttpChunkTransport implements ChunkTransport {
         signal,
       });
       req.setTimeout(this.idleTimeoutMs, () => req.destroy(new Error(`no progress for ${this.idleTimeoutMs} ms`)));
-      req.once("error", (err) =>
-        reject(new AppError("UNAVAILABLE", `source node ${source.nodeId} (${source.url}): ${describe(err)}`)),
-      );
+      req.once("error", (err) => reject(new AppError("UNAVAILABLE", `${sourceName(source)}: ${describe(err)}`)));
       req.once("response", (res) => {
         if (res.statusCode === 200) {
           const declared = Number(res.headers["content-length"]);
@@ -176,16 +182,7 @@ export class HttpChunkTransport implements ChunkTransport {
           total += b.length;
           if (total <= MAX_ERROR_BODY) parts.push(b);
         });
-        res.once("end", () => {
-          let body: unknown = null;
-          try {
-            body = JSON.parse(Buffer.concat(parts).toString("utf8"));
-          } catch {
-            // status says enough
-          }
-          const err = AppError.fromBody(body, res.statusCode);
-          reject(new AppError(err.code, `source node ${source.nodeId} (${source.url}): ${err.message}`));
-        });
+        res.once("end", () => reject(answerError(sourceName(source), Buffer.concat(parts), res.statusCode!)));
         res.once("error", (err) =>
           reject(new AppError("UNAVAILABLE", `source node ${source.nodeId}: ${describe(err)}`)),
         );

@@ -22,7 +22,7 @@ import {
   type PutChunkBatchResult,
 } from "@cumulus/protocol/chunk-batch";
 import { ZPipelineFailureDetails, type CapabilityClaims, type PipelineHop } from "@cumulus/protocol/node-api";
-import type { StagedChunk } from "../store/chunk-store.ts";
+import { once, type StagedChunk } from "../store/chunk-store.ts";
 import { activeRegistration, authorizeToken, nextHop, type ChunkApiDeps } from "./chunk-api.ts";
 import { signBatchReceipts } from "./signing.ts";
 
@@ -80,10 +80,6 @@ class ExactReader {
     this.received += n;
     return out;
   }
-}
-
-async function* once(data: Buffer): AsyncGenerator<Uint8Array> {
-  yield data;
 }
 
 type Item = { k: number; id: string; size: number; token: string; claims: CapabilityClaims; next: PipelineHop | null };

@@ -77,7 +77,11 @@ export class CapabilityVerifier {
           return verified;
         });
         this.pending.set(token, p);
-        const done = () => this.pending.delete(token);
+        const check = p;
+        // A key change meanwhile may have put a newer check of this token in its place.
+        const done = () => {
+          if (this.pending.get(token) === check) this.pending.delete(token);
+        };
         p.then(done, done);
       }
       v = await p;

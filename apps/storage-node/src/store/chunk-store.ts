@@ -232,3 +232,8 @@ export class KeyedMutex {
     }
   }
 }
+
+/** A body of one piece, for a chunk already whole in memory. */
+export async function* once(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield data;
+}

@@ -20,6 +20,7 @@ import {
   consumeVerified,
   diskFull,
   KeyedMutex,
+  once,
   verifyingStream,
   type ChunkHandle,
   type ChunkInfo,
@@ -679,10 +680,6 @@ async function writeVerified(
 async function dropTemp(tmpPath: string, fh: FileHandle | undefined): Promise<void> {
   await fh?.close().catch(() => {});
   await rm(tmpPath, { force: true }).catch(() => {});
-}
-
-async function* once(data: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield data;
 }
 
 function closeQuietly(fd: number): void {

@@ -82,6 +82,12 @@ export class MemoryChunkStore implements ChunkStore {
         throw new AppError("NOT_FOUND", `chunk ${id} failed verification on storage node ${this.nodeName}`);
       }
     };
+    /** The chunk in `into` when it is big enough, else in a new buffer. */
+    const copyOut = (into?: Buffer) => {
+      const out = into && into.length >= buf.length ? into.subarray(0, buf.length) : Buffer.allocUnsafe(buf.length);
+      buf.copy(out);
+      return out;
+    };
     return {
       id,
       size: buf.length,
@@ -93,15 +99,9 @@ export class MemoryChunkStore implements ChunkStore {
       },
       readVerified: async (into) => {
         verify();
-        const out = into && into.length >= buf.length ? into.subarray(0, buf.length) : Buffer.allocUnsafe(buf.length);
-        buf.copy(out);
-        return out;
+        return copyOut(into);
       },
-      readUnverified: async (into) => {
-        const out = into && into.length >= buf.length ? into.subarray(0, buf.length) : Buffer.allocUnsafe(buf.length);
-        buf.copy(out);
-        return out;
-      },
+      readUnverified: async (into) => copyOut(into),
       close: async () => {},
     };
   }

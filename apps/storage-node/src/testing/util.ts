@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, open, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { pino, type Logger } from "pino";
 import type { NodeConfig } from "../env.ts";
 import { startStorageNode, type RunningNode, type StartOptions } from "../node.ts";
+import type { PipelineHop } from "@cumulus/protocol/node-api";
 import type { FakeControlPlane } from "./fake-control-plane.ts";
 
 export function sha256(buf: Uint8Array): string {
@@ -19,6 +20,41 @@ export function makeChunk(size: number): { id: string; data: Buffer } {
 
 export async function* chunksOf(data: Uint8Array, pieceSize = 64 * 1024): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < data.length; i += pieceSize) yield data.subarray(i, i + pieceSize);
+}
+
+/** Stores `data` as chunk `id` on `node` with a PUT (pipeline: the token's, if any); throws unless 201. */
+export async function putChunk(
+  cp: FakeControlPlane,
+  node: TestNode,
+  id: string,
+  data: Uint8Array,
+  pipeline?: PipelineHop[],
+): Promise<void> {
+  const token = await cp.mint({ aud: [node.nodeId()], op: "write", chunks: [id], ...(pipeline ? { pipeline } : {}) });
+  const res = await fetch(`${node.url}/chunks/${id}`, {
+    method: "PUT",
+    body: data,
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (res.status !== 201) throw new Error(`PUT chunk ${id} to ${node.url}: HTTP ${res.status}: ${await res.text()}`);
+}
+
+/** Where `node` keeps chunk `id` on disk. */
+export function chunkFile(node: TestNode, id: string): string {
+  return path.join(node.dataDir, "chunks", id.slice(0, 2), id.slice(2, 4), id);
+}
+
+/** Flips one byte of chunk `id`'s file on `node`, behind the store's back. */
+export async function corruptOnDisk(node: TestNode, id: string): Promise<void> {
+  const fh = await open(chunkFile(node, id), "r+");
+  try {
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, 10);
+    b[0] = b[0]! ^ 0xff;
+    await fh.write(b, 0, 1, 10);
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function tempDir(prefix = "cumulus-node-"): Promise<{ dir: string; cleanup: () => Promise<void> }> {

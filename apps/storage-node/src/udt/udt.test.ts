@@ -8,7 +8,7 @@ import { UdtChunkTransport } from "@cumulus/client/node/udt-transport";
 import { ZPutChunkBatchResponse, encodePutBatchHead } from "@cumulus/protocol/chunk-batch";
 import { CAPABILITY_ISSUER, type PipelineHop } from "@cumulus/protocol/node-api";
 import { FakeControlPlane } from "../testing/fake-control-plane.ts";
-import { makeChunk, sha256, startTestNode, type TestNode } from "../testing/util.ts";
+import { makeChunk, putChunk, sha256, startTestNode, type TestNode } from "../testing/util.ts";
 
 const hasUdt = isUdtAvailable();
 
@@ -181,13 +181,7 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
 
   it("copies a chunk for the reconciler from a node in another site over UDT (POST /replicate)", async () => {
     const { id, data } = makeChunk(2 * 1024 * 1024 + 3);
-    const put = await cp.mint({ aud: [hq1.nodeId()], op: "write", chunks: [id], pipeline: [hop(hq1, "hq")] });
-    const stored = await fetch(`${hq1.url}/chunks/${id}`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${put}` },
-      body: data,
-    });
-    expect(stored.status).toBe(201);
+    await putChunk(cp, hq1, id, data, [hop(hq1, "hq")]);
     const brIn = await metric(br1, "cumulus_node_udt_bytes_in_total");
     const hqOut = await metric(hq1, "cumulus_node_udt_bytes_out_total");
     const res = await replicate(br1, hop(hq1, "hq"), id, data.length);
@@ -199,13 +193,7 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
 
   it("copies for the reconciler from a node of another site on its own host over HTTP (no WAN between them)", async () => {
     const { id, data } = makeChunk(1024 * 1024 + 5);
-    const put = await cp.mint({ aud: [hq1.nodeId()], op: "write", chunks: [id], pipeline: [hop(hq1, "hq")] });
-    const stored = await fetch(`${hq1.url}/chunks/${id}`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${put}` },
-      body: data,
-    });
-    expect(stored.status).toBe(201);
+    await putChunk(cp, hq1, id, data, [hop(hq1, "hq")]);
     const hq2In = await metric(hq2, "cumulus_node_udt_bytes_in_total");
     const hqOut = await metric(hq1, "cumulus_node_udt_bytes_out_total");
     // hq-1 listed as a source in another site, at hq-2's own host, as a cluster in a box does.
