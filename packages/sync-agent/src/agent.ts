@@ -462,11 +462,12 @@ export class SyncAgent extends EventEmitter {
     // found nothing to do, it would find nothing again. Rounds woken by the echo of our own
     // writes (watcher events, the feed returning our uploads) skip it; on a large folder a
     // plan is most of a round's CPU.
-    const inputs = `${scan.tree.stamp}|${remote.tree.stamp}|${this.synced.stamp}|${[...excluded].join(",")}`;
+    const excludedKey = [...excluded].sort().join(",");
+    const inputs = `${scan.tree.stamp}|${remote.tree.stamp}|${this.synced.stamp}|${excludedKey}`;
     const same = !dryRun && this.lastEmptyPlan?.inputs === inputs && scan.unstable === 0;
     const { operations, waiting, base } = same
       ? { operations: [] as Operation[], waiting: this.lastEmptyPlan!.waiting, base: this.planBase }
-      : this.plan(remote.tree, scan.tree, scan.ignore, excluded, dryRun);
+      : this.plan(remote.tree, scan.tree, scan.ignore, excluded, excludedKey, dryRun);
     // The next plan may look at changes only once this one is carried out (see plan()).
     this.planBase = operations.length === 0 ? base : null;
     this.lastEmptyPlan = operations.length === 0 && !dryRun ? { inputs, waiting } : null;
@@ -525,6 +526,8 @@ export class SyncAgent extends EventEmitter {
     localTree: IndexedTree<LocalNode>,
     ignore: IgnoreMatcher,
     excluded: ReadonlySet<string>,
+    /** `excluded`, sorted and joined: what a later plan compares. */
+    excludedKey: string,
     dryRun: boolean,
   ): { operations: Operation[]; waiting: Waiting[]; base: PlanBase | null } {
     const synced = this.synced!;
@@ -537,7 +540,6 @@ export class SyncAgent extends EventEmitter {
     };
     // Taken every round, so that each set holds what changed since this plan.
     const changes = { remote: remoteTree.takeChanges(), local: localTree.takeChanges(), synced: synced.takeChanges() };
-    const excludedKey = [...excluded].sort().join(",");
     const base = this.planBase;
     const now = Date.now();
     const incremental =

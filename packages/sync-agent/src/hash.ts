@@ -16,7 +16,7 @@ export function contentHashOf(chunks: readonly { id: string; size: number }[]): 
 
 const MiB = 1024 * 1024;
 
-/** Chunks and hashes a local file (small files read at once, large ones streamed). */
+/** Chunks and hashes a local file (read once, in blocks sized to the file: see chunkAndHashFile). */
 export async function hashFile(path: string, size: number, signal?: AbortSignal): Promise<string> {
   return (await chunkAndHashFile(path, size, signal)).hash;
 }

@@ -329,7 +329,7 @@ export class LocalScanner {
     name: string,
     replace: boolean,
   ): Promise<void> {
-    const { opts, tree, ignore, now, stableMs, settleMs } = ps;
+    const { opts, tree, ignore, now, settleMs } = ps;
     opts.signal?.throwIfAborted();
     const abs = path.join(dir, name);
     if (ps.skip.has(abs)) return;
@@ -391,8 +391,9 @@ export class LocalScanner {
       return;
     }
     // Young, but not written for `settleMs` (by its mtime, or as seen by an earlier scan at
-    // least that long ago: the same evidence): the writer is done.
-    if (now() - st.mtimeMs < stableMs && now() - st.mtimeMs < settleMs) {
+    // least that long ago: the same evidence): the writer is done. (settleMs <= stableMs, so
+    // a file younger than settleMs is also younger than stableMs.)
+    if (now() - st.mtimeMs < settleMs) {
       const seenBefore = this.observed.get(id);
       if (
         !seenBefore ||
