@@ -232,8 +232,10 @@ async function run(trace: string[]): Promise<void> {
   };
   const write = async (a: Agent, rel: string, b: Buffer) => {
     const full = path.join(a.folder, rel);
-    if (!written.has(sha(b))) written.set(sha(b), `${a.name}:${rel} (op ${n})`);
+    // Counted only once it is on disk: a write that races the agent (ENOENT when a synced
+    // rename took the folder away) never existed, so nothing can have lost it.
     await writeFile(full, b);
+    if (!written.has(sha(b))) written.set(sha(b), `${a.name}:${rel} (op ${n})`);
   };
 
   const offlineUntil = new Map<Agent, number>();
