@@ -55,6 +55,11 @@ stored).
   kernel allows it, else the notes say the reads were warm.
 - CPU seconds come from \`times\` (commands) and \`/proc/PID/stat\` (servers), so one can see
   whether a transfer was CPU-bound on this machine.
+- **The ceiling**: the baseline's own CPU plus the work Cumulus cannot skip without dropping
+  a guarantee (FastCDC and SHA-256 chunk ids on the client, SHA-256 on the node, and on the
+  client again for downloads), each measured in the run, spread perfectly over every core
+  with zero overhead. A target whose ratio is above the best possible ratio cannot be met on
+  this machine by any implementation that keeps those guarantees.
 
 Targets: Cumulus download ≥ 0.8 × nginx GET, Cumulus upload with 1 replica ≥ 0.6 × nginx PUT.
 A MISS is reported, not a failure.`;
