@@ -4,6 +4,7 @@ import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ChunkHashWorker } from "./hash-worker.ts";
 import { chunkBlob, chunkBytesAsync, manifestDigest as manifestDigestWeb, sha256HexAsync } from "./browser.ts";
 import { cutPoints, type FastCdcOptions } from "./fastcdc.ts";
 import { collectManifest, type Manifest } from "./manifest.ts";
@@ -12,6 +13,8 @@ import {
   chunkFileStream,
   chunkStream,
   manifestDigest,
+  HASH_WORKER_MIN_BYTES,
+  scanBigOrSmallFile,
   scanFile,
   sha256Hex,
   type ScanFileOptions,
@@ -240,6 +243,81 @@ describe("scanFile", () => {
     }
     const smallExpected = expectedManifest(data, SMALL);
     expect((await scan({ ...SMALL, blockSize: 5000 }, true)).manifest).toEqual(smallExpected);
+  });
+
+  describe("with a hash worker", () => {
+    let worker: ChunkHashWorker;
+    beforeAll(() => {
+      worker = new ChunkHashWorker();
+    });
+    afterAll(async () => {
+      await worker.close();
+    });
+
+    test("gives the same chunks, in order, including chunks that span several blocks", async () => {
+      for (const [opts, expected] of [
+        [{ blockSize: 8 * MiB }, expectedManifest(data)],
+        [{ blockSize: 1 * MiB + 7 }, expectedManifest(data)],
+        // Many tiny blocks: most chunks are pieces of two or three blocks.
+        [{ ...SMALL, blockSize: 3001 }, expectedManifest(data, SMALL)],
+      ] as const) {
+        const got = await scan({ ...opts, hashWorker: worker }, false);
+        expect(got.manifest).toEqual(expected);
+      }
+    });
+
+    test("calls onChunk in order, one at a time, and its error ends the scan", async () => {
+      const fh = await open(file, "r");
+      try {
+        const seen: number[] = [];
+        let inCall = false;
+        const scanning = scanFile(fh, { ...SMALL, blockSize: 64 * 1024, hashWorker: worker }, async (c) => {
+          expect(inCall).toBe(false);
+          inCall = true;
+          seen.push(c.index);
+          await new Promise((r) => setTimeout(r, 0));
+          inCall = false;
+          if (c.index === 40) throw new Error("consumer failed");
+        });
+        await expect(scanning).rejects.toThrow("consumer failed");
+        expect(seen).toEqual(Array.from({ length: 41 }, (_, i) => i));
+      } finally {
+        await fh.close();
+      }
+    });
+
+    test("is refused together with keep, and refuses buffers that are not shared", async () => {
+      const fh = await open(file, "r");
+      try {
+        await expect(scanFile(fh, { hashWorker: worker, keep: { maxBlocks: 3 } }, () => {})).rejects.toThrow(
+          /cannot be combined/,
+        );
+      } finally {
+        await fh.close();
+      }
+      expect(() => worker.hash([{ buf: Buffer.alloc(4), start: 0, end: 4 }])).toThrow(/SharedArrayBuffer/);
+      // Still usable afterwards.
+      const shared = Buffer.from(new SharedArrayBuffer(3));
+      shared.write("abc");
+      expect(await worker.hash([{ buf: shared, start: 0, end: 3 }])).toBe(sha256Hex(Buffer.from("abc")));
+    });
+
+    test("scanBigOrSmallFile uses a worker of its own for a big file and gives the same chunks", async () => {
+      const big = join(dir, "big.bin");
+      const bytes = randomBytes(BASE_SEED + 8, HASH_WORKER_MIN_BYTES + 3 * MiB + 5);
+      await writeFile(big, bytes);
+      const fh = await open(big, "r");
+      try {
+        const chunks: Manifest["chunks"] = [];
+        const size = await scanBigOrSmallFile(fh, bytes.length, {}, (c) => {
+          chunks.push({ id: c.id, size: c.size });
+        });
+        expect({ size, chunks }).toEqual(expectedManifest(bytes));
+      } finally {
+        await fh.close();
+        await rm(big, { force: true });
+      }
+    });
   });
 
   test("refuses a bad block size", async () => {

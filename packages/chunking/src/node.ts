@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import { FastCdc, type FastCdcOptions } from "./fastcdc.ts";
+import { ChunkHashWorker } from "./hash-worker.ts";
 import { canonicalManifestBytes, collectManifest, type Manifest } from "./manifest.ts";
 import { assembleChunks, type ChunkRecord } from "./stream.ts";
 
@@ -118,6 +119,12 @@ export interface ScanFileOptions extends FastCdcOptions {
    * after calling `onStall` so the consumer can get things moving.
    */
   keep?: { maxBlocks: number; onStall?: () => void };
+  /**
+   * Hash the chunks on this worker thread while the main thread reads and cuts: the pass
+   * then uses two cores. Read blocks are SharedArrayBuffers, pinned until their chunks are
+   * hashed. Not with `keep` (the chunks' bytes are not handed out).
+   */
+  hashWorker?: ChunkHashWorker;
   signal?: AbortSignal;
 }
 
@@ -127,6 +134,8 @@ interface Block {
 }
 
 const DEFAULT_SCAN_BLOCK = 8 * 1024 * 1024;
+/** Chunks cut but not yet handed to `onChunk` (hashing or waiting their turn) with a hash worker. */
+const MAX_QUEUED_CHUNKS = 256;
 const SMALL_FILE = 1024 * 1024;
 const noop = () => {};
 
@@ -155,9 +164,14 @@ export async function scanFile(
     throw new RangeError(`blockSize must be a positive integer, got ${blockSize}`);
   }
   const keep = opts.keep;
+  const hw = opts.hashWorker;
+  if (hw && keep) throw new TypeError("scanFile: hashWorker and keep cannot be combined");
   const cdc = new FastCdc(opts);
-  // An open chunk pins every block it spans; one more is needed to read on.
-  const maxBlocks = keep ? Math.max(keep.maxBlocks, Math.ceil(cdc.params.maxSize / blockSize) + 2) : 2;
+  // An open chunk pins every block it spans; one more is needed to read on. With a hash
+  // worker, one more again so that cutting can run ahead of hashing.
+  const spanBlocks = Math.ceil(cdc.params.maxSize / blockSize);
+  const maxBlocks = keep ? Math.max(keep.maxBlocks, spanBlocks + 2) : hw ? spanBlocks + 3 : 2;
+  const alloc = hw ? () => Buffer.from(new SharedArrayBuffer(blockSize)) : () => Buffer.allocUnsafeSlow(blockSize);
   const free: Block[] = [];
   let blocks = 0;
   let waiters: (() => void)[] = [];
@@ -173,7 +187,7 @@ export async function scanFile(
     if (b) return b;
     if (blocks >= maxBlocks) return null;
     blocks++;
-    return { buf: Buffer.allocUnsafeSlow(blockSize), refs: 0 };
+    return { buf: alloc(), refs: 0 };
   };
   const getBlock = async (): Promise<Block> => {
     for (;;) {
@@ -213,7 +227,44 @@ export async function scanFile(
   let index = 0;
   let offset = 0;
 
+  // With a hash worker: chunks are delivered to onChunk in order as their hashes arrive.
+  let delivery: Promise<void> = Promise.resolve();
+  let queued = 0;
+  let deliveryFailed: { err: unknown } | null = null;
+  const emitToWorker = async (worker: ChunkHashWorker, b: Block | null, from: number, to: number) => {
+    const parts = pieces;
+    if (b && to > from) {
+      b.refs++;
+      parts.push({ b, start: from, end: to });
+    }
+    pieces = [];
+    const size = carried + (to - from);
+    carried = 0;
+    const at = { index, offset, size };
+    index++;
+    offset += size;
+    const id = worker.hash(parts.map((p) => ({ buf: p.b.buf, start: p.start, end: p.end })));
+    // The blocks go back once hashed, whatever becomes of the delivery: after a failed
+    // onChunk nothing is delivered any more, and the read loop must not wait for blocks.
+    const unpin = () => {
+      for (const p of parts) unref(p.b);
+    };
+    id.then(unpin, unpin);
+    queued++;
+    delivery = delivery.then(async () => {
+      const chunkId = await id;
+      queued--;
+      await onChunk({ ...at, id: chunkId, data: null, release: noop });
+    });
+    delivery.catch((err: unknown) => {
+      deliveryFailed ??= { err };
+    });
+    if (deliveryFailed) throw (deliveryFailed as { err: unknown }).err;
+    if (queued > MAX_QUEUED_CHUNKS) await delivery;
+  };
+
   const emit = async (b: Block | null, from: number, to: number) => {
+    if (hw) return emitToWorker(hw, b, from, to);
     if (b) hash.update(b.buf.subarray(from, to));
     const id = hash.digest("hex");
     hash = createHash("sha256");
@@ -272,9 +323,9 @@ export async function scanFile(
         from = to;
       }
       if (from < n) {
-        hash.update(view.subarray(from));
+        if (!hw) hash.update(view.subarray(from));
         carried += n - from;
-        if (keep) {
+        if (keep || hw) {
           b.refs++;
           pieces.push({ b, start: from, end: n });
         }
@@ -287,9 +338,39 @@ export async function scanFile(
       next ??= startRead(await getBlock());
     }
     if (cdc.finish().length > 0) await emit(null, 0, 0);
+    await delivery;
   } finally {
     if (!eof && next) await next.catch(() => undefined);
-    if (keep) for (const p of pieces) unref(p.b);
+    // Hashes still in flight read their blocks; let them land before the blocks go.
+    await delivery.catch(noop);
+    if (keep || hw) for (const p of pieces) unref(p.b);
   }
   return offset;
+}
+
+/**
+ * Files of at least this many bytes are hashed on a worker thread by `scanBigOrSmallFile`.
+ * Starting one costs about 25 ms of CPU; a 1 GiB pass took 0.95-0.99 s with it against
+ * 1.33-1.42 s without (idle 2-core machine, same ids), so below some tens of MiB it does
+ * not pay.
+ */
+export const HASH_WORKER_MIN_BYTES = 64 * 1024 * 1024;
+
+/**
+ * `scanFile` of a local file of `size` bytes, with a hash worker of its own when the file
+ * is big enough to gain from cutting and hashing on two cores (HASH_WORKER_MIN_BYTES).
+ */
+export async function scanBigOrSmallFile(
+  fh: FileHandle,
+  size: number,
+  opts: Omit<ScanFileOptions, "hashWorker" | "keep">,
+  onChunk: (chunk: ScannedChunk) => void | Promise<void>,
+): Promise<number> {
+  if (size < HASH_WORKER_MIN_BYTES) return scanFile(fh, opts, onChunk);
+  const hashWorker = new ChunkHashWorker();
+  try {
+    return await scanFile(fh, { ...opts, hashWorker }, onChunk);
+  } finally {
+    await hashWorker.close();
+  }
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
-import { scanFile, smallFileBlockSize } from "@cumulus/chunking/node";
+import { scanBigOrSmallFile, smallFileBlockSize } from "@cumulus/chunking/node";
 
 /**
  * The content hash both sides compare: the control plane's `FileVersion.contentHash`
@@ -35,7 +35,7 @@ export async function chunkAndHashFile(
   const blockSize = smallFileBlockSize(size) ?? (size < 8 * MiB ? MiB : undefined);
   const fh = await open(path, "r");
   try {
-    const total = await scanFile(fh, { signal, ...(blockSize ? { blockSize } : {}) }, (rec) => {
+    const total = await scanBigOrSmallFile(fh, size, { signal, ...(blockSize ? { blockSize } : {}) }, (rec) => {
       chunks.push({ id: rec.id, size: rec.size });
     });
     return { hash: contentHashOf(chunks), size: total, chunks };

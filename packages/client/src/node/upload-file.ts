@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
-import { scanFile, smallFileBlockSize } from "@cumulus/chunking/node";
+import { scanBigOrSmallFile, smallFileBlockSize } from "@cumulus/chunking/node";
 import { AppError } from "@cumulus/protocol/errors";
 import type { CumulusClient } from "../client.ts";
 import type { ProgressListener } from "../progress.ts";
@@ -76,7 +76,7 @@ export function sha256Node(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** Chunks a file (one pass, memory stays at two read blocks) and reports hashing progress. */
+/** Chunks a file (one pass, memory stays at a few read blocks) and reports hashing progress. */
 export async function chunkLocalFile(
   localPath: string,
   opts: { onProgress?: ProgressListener; signal?: AbortSignal } = {},
@@ -87,7 +87,8 @@ export async function chunkLocalFile(
     const progress = emptyProgress("hashing", size, 0);
     const chunks: { id: string; size: number }[] = [];
     const blockSize = smallFileBlockSize(size);
-    const total = await scanFile(fh, { signal: opts.signal, ...(blockSize ? { blockSize } : {}) }, (rec) => {
+    const opt = { signal: opts.signal, ...(blockSize ? { blockSize } : {}) };
+    const total = await scanBigOrSmallFile(fh, size, opt, (rec) => {
       chunks.push({ id: rec.id, size: rec.size });
       progress.bytesDone = rec.offset + rec.size;
       progress.chunksTotal = chunks.length;
