@@ -1,10 +1,8 @@
 import { open, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { ChunkHashWorker } from "@cumulus/chunking/hash-worker";
-import { HASH_WORKER_MIN_BYTES } from "@cumulus/chunking/node";
 import { AppError } from "@cumulus/protocol/errors";
 import type { CumulusClient, DownloadPlan } from "../client.ts";
-import { fetchChunk, type ChunkIo, type HashFn, type NodeRef } from "../chunks.ts";
+import { fetchChunk, type ChunkIo, type NodeRef } from "../chunks.ts";
 import { backoffMs, sleep } from "../http.ts";
 import { runPool } from "../pool.ts";
 import { emptyProgress, type ProgressListener } from "../progress.ts";
@@ -38,8 +36,6 @@ export interface DownloadFileOptions {
    * partial file for the next one. The caller owns cleaning up partials it no longer needs.
    */
   resume?: boolean;
-  /** Downloads of at least this many bytes verify chunks on a worker thread (default HASH_WORKER_MIN_BYTES). */
-  hashWorkerMinBytes?: number;
   /** Bytes written between background `fdatasync`s (default 64 MiB; see EarlyWriteback). */
   writebackBytes?: number;
 }
@@ -140,8 +136,6 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
     throw localError(err, partial);
   }
   let ok = false;
-  /** How a received chunk is verified (SHA-256; on a worker thread for a big download). */
-  let hashChunk: HashFn = sha256Node;
   try {
     await fh.truncate(plan.size);
     if (resumed) {
@@ -171,19 +165,9 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
     for (const p of parts.values()) bufSize = Math.max(bufSize, p.size);
     const free: Uint8Array[] = [];
     const writeback = new EarlyWriteback(fh, opts.writebackBytes ?? WRITEBACK_EVERY_BYTES);
-    // A big download verifies its chunks on a worker thread: receiving, hashing and writing
-    // on one thread made the client's event loop the limit (83% busy on a warm 1 GiB get).
-    // Its receive buffers are then shared with that worker, so nothing is copied.
-    const hashWorker = plan.size >= (opts.hashWorkerMinBytes ?? HASH_WORKER_MIN_BYTES) ? new ChunkHashWorker() : null;
-    const newBuffer = () =>
-      hashWorker ? Buffer.from(new SharedArrayBuffer(bufSize)) : Buffer.allocUnsafeSlow(bufSize);
-    hashChunk = hashWorker
-      ? (b) =>
-          b.buffer instanceof SharedArrayBuffer ? hashWorker.hash([{ buf: b, start: 0, end: b.length }]) : sha256Node(b)
-      : sha256Node;
     try {
       await runPool(parts.values(), opts.concurrency ?? DEFAULT_DOWNLOAD_CONCURRENCY, async (part) => {
-        const into = free.pop() ?? newBuffer();
+        const into = free.pop() ?? Buffer.allocUnsafeSlow(bufSize);
         try {
           await fetchAndWrite(part, into);
         } finally {
@@ -192,7 +176,6 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
       });
     } finally {
       await writeback.settle();
-      await hashWorker?.close();
     }
 
     async function fetchAndWrite(part: Part, into: Uint8Array): Promise<void> {
@@ -237,7 +220,7 @@ async function downloadFileInner(client: CumulusClient, opts: DownloadFileOption
               a.token,
               part.id,
               part.size,
-              hashChunk,
+              sha256Node,
               {
                 signal,
                 timeoutMs: opts.chunkTimeoutMs,

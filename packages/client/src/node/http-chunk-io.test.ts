@@ -10,8 +10,9 @@ const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const R1 = "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJhIn0.sig-1";
 const R2 = "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJiIn0.sig-2";
 const noFetch = () => Promise.reject(new Error("fetch must not be used"));
-/** The caller's SHA-256: over plain http fetchChunk verifies with it (it may be asynchronous). */
-const noHash = sha;
+const noHash = () => {
+  throw new Error("the hash argument must not be used");
+};
 
 type Handler = (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => void;
 
@@ -167,28 +168,6 @@ describe("HttpChunkIo.fetchChunk", () => {
     expect(out2.length).toBe(data.length);
     expect(Buffer.from(out2).equals(data)).toBe(true);
     expect(a.requests[0]!.auth).toBe("Bearer tok");
-  });
-
-  it("verifies with the caller's hash, which may be asynchronous (hashed on another thread)", async () => {
-    a.handler = (_req, _body, res) => {
-      res.writeHead(200, { "content-length": data.length });
-      res.end(data);
-    };
-    const seen: number[] = [];
-    const later = async (b: Uint8Array) => {
-      seen.push(b.length);
-      await new Promise((r) => setTimeout(r, 5));
-      return sha(b);
-    };
-    const out = await io.fetchChunk(noFetch, a.ref, "tok", id, data.length, later);
-    expect(Buffer.from(out).equals(data)).toBe(true);
-    expect(seen).toEqual([data.length]);
-    // A hash that disagrees with the id: the bytes are refused, never returned.
-    const wrong = () => Promise.resolve("0".repeat(64));
-    const err = (await io
-      .fetchChunk(noFetch, a.ref, "tok", id, data.length, wrong)
-      .catch((e: unknown) => e)) as AppError;
-    expect(err.code).toBe("HASH_MISMATCH");
   });
 
   it("refuses corrupt, truncated and oversized bodies; the next replica serves the chunk", async () => {

@@ -251,9 +251,8 @@ export class HttpChunkIo implements ChunkIo {
   /**
    * GETs one chunk into one buffer of exactly `size` bytes (`opts.into` when given and
    * large enough: a reused buffer; the result is then a view of it), hashing with SHA-256
-   * once they are in, so corrupt bytes never leave this function. Over plain http the
-   * bytes are checked with `hash` (which must compute SHA-256: a caller may hash on another
-   * thread); over https they are hashed as they arrive.
+   * as the bytes arrive, so corrupt bytes never leave this function. The `hash` argument
+   * of the ChunkIo contract is not used: chunk ids are SHA-256 by definition.
    */
   fetchChunk = async (
     _fetchFn: FetchFn,
@@ -261,11 +260,11 @@ export class HttpChunkIo implements ChunkIo {
     token: string,
     id: string,
     size: number,
-    hash: HashFn,
+    _hash: HashFn,
     opts: ChunkRequestOptions = {},
   ): Promise<Uint8Array> => {
     const url = joinUrl(replica.url, `chunks/${id}`);
-    if (url.protocol === "http:") return this.fetchRaw(replica, url, token, id, size, hash, opts);
+    if (url.protocol === "http:") return this.fetchRaw(replica, url, token, id, size, opts);
     const tm = this.timer(opts);
     let timedOut = false;
     try {
@@ -350,7 +349,6 @@ export class HttpChunkIo implements ChunkIo {
     token: string,
     id: string,
     size: number,
-    hash: HashFn,
     opts: ChunkRequestOptions,
   ): Promise<Uint8Array> {
     const what = `GET chunk ${id.slice(0, 12)}`;
@@ -398,7 +396,7 @@ export class HttpChunkIo implements ChunkIo {
       const text = Buffer.from(res.body.buffer, res.body.byteOffset, res.body.length).toString("utf8");
       throw withNode(replica, errorFromStatus(res.status, res.statusText, text, what));
     }
-    const actual = await hash(res.body);
+    const actual = createHash("sha256").update(res.body).digest("hex");
     if (actual !== id) {
       throw new AppError(
         "HASH_MISMATCH",
