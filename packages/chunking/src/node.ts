@@ -341,7 +341,8 @@ export async function scanFile(
     await delivery;
   } finally {
     if (!eof && next) await next.catch(() => undefined);
-    // Hashes still in flight read their blocks; let them land before the blocks go.
+    // No onChunk call may still be running (or start) once the scan has settled, also
+    // when it ends in an error.
     await delivery.catch(noop);
     if (keep || hw) for (const p of pieces) unref(p.b);
   }
