@@ -109,6 +109,12 @@ class Agent {
     await this.exited;
   }
 
+  /** The last `n` lines of the current run's log. */
+  async logTail(n: number): Promise<string> {
+    const text = await readFile(path.join(this.stateDir, `agent-${this.starts}.log`), "utf8").catch(() => "");
+    return text.trimEnd().split("\n").slice(-n).join("\n");
+  }
+
   async status(): Promise<AgentStatus> {
     const { port, secret } = JSON.parse(await readFile(path.join(this.stateDir, "agent.json"), "utf8")) as {
       port: number;
@@ -449,7 +455,15 @@ async function quiesce(all: Agent[], ms: number): Promise<Snapshot> {
       if (diffs.length === 0) return server;
       last = diffs.slice(0, 20).join("\n");
     } else last = busy.join("\n");
-    if (Date.now() > deadline) throw new Error(`no quiescence after ${Math.round(ms / 1000)} s:\n${last}`);
+    if (Date.now() > deadline) {
+      // What the busy agents were doing: their work dirs go with the test, so the log tails go in the error.
+      const tails = await Promise.all(
+        all
+          .filter((_, i) => states[i] !== null)
+          .map(async (a) => `--- ${a.name}, last log lines:\n${await a.logTail(40)}`),
+      );
+      throw new Error(`no quiescence after ${Math.round(ms / 1000)} s:\n${last}\n${tails.join("\n")}`);
+    }
     await new Promise((res) => setTimeout(res, 1000));
   }
 }

@@ -347,6 +347,7 @@ test("renames with F2, moves with the folder picker, deletes with Delete, restor
 
   // Delete with the keyboard, confirm.
   await row(page, "final.txt").click();
+  await expect(row(page, "final.txt")).toHaveAttribute("aria-selected", "true");
   await page.getByRole("grid").press("Delete");
   await page.getByRole("alertdialog").getByRole("button", { name: "Move to trash" }).click();
   await expect(row(page, "final.txt")).toHaveCount(0);

@@ -3,16 +3,7 @@
 import Link from "next/link";
 import dynamic from "next/dynamic";
 import { useRouter } from "next/navigation";
-import {
-  useCallback,
-  useEffect,
-  useMemo,
-  useRef,
-  useState,
-  type DragEvent,
-  type FormEvent,
-  type ReactNode,
-} from "react";
+import { useCallback, useMemo, useRef, useState, type DragEvent, type FormEvent, type ReactNode } from "react";
 import { useQuery } from "@tanstack/react-query";
 import {
   ChevronRight,
@@ -159,9 +150,13 @@ export function FileBrowser({ path, initial }: { path: string; initial: Listing 
   const folderInput = useRef<HTMLInputElement>(null);
   const dragDepth = useRef(0);
 
-  useEffect(() => {
+  // A new folder starts with nothing selected. Reset while rendering, not in an effect: an
+  // effect runs after the new folder is on screen, and would undo a click made meanwhile.
+  const [selectionPath, setSelectionPath] = useState(path);
+  if (selectionPath !== path) {
+    setSelectionPath(path);
     setSelectedId(null);
-  }, [path]);
+  }
 
   const entries = useMemo(() => sortEntries(list.data?.entries ?? [], sort), [list.data, sort]);
   const selected = useMemo(() => entries.find((e) => e.id === selectedId) ?? null, [entries, selectedId]);
