@@ -58,6 +58,26 @@ describe("moves", () => {
     expect(w.remoteView()).toEqual({ "/B/": null, "/B/A/": null, "/B/A/a.txt": "1", "/B/b.txt": "2" });
   });
 
+  it("a new local file in a folder the remote moved onto a name taken locally goes up only after the local move", () => {
+    // Remote: /y/x deleted, then /y/y renamed to /y/x. Local, meanwhile: a new /y/y/c.md.
+    // Uploading it as /y/x/c.md before the local folder has moved there reads a path that
+    // does not hold it yet (the agent re-planned this forever).
+    const w = new SimWorld();
+    w.seed({ "/y": null, "/y/x": null, "/y/y": null, "/y/y/a.txt": "A" });
+    w.server.remove(w.remote("/y/x").id);
+    w.remoteMove("/y/y", "/y/x");
+    w.localCreate("/y/y/c.md", "C");
+    const res = w.sync();
+    expect(res.failures).toEqual([]);
+    expectConverged(w);
+    expect(w.localView()).toEqual({ "/y/": null, "/y/x/": null, "/y/x/a.txt": "A", "/y/x/c.md": "C" });
+    const order = kinds(res.ops);
+    const moved = order.findIndex((k) => k.startsWith("moveLocal /y/y → /y/x"));
+    const uploaded = order.findIndex((k) => k.startsWith("upload /y/x/c.md"));
+    expect(moved, order.join("\n")).toBeGreaterThanOrEqual(0);
+    expect(uploaded, order.join("\n")).toBeGreaterThan(moved);
+  });
+
   it("a swap of two names goes through a temporary name", () => {
     const w = new SimWorld();
     w.seed({ "/x": "X", "/y": "Y" });

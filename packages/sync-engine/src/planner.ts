@@ -589,6 +589,14 @@ function computeSurvival(ctx: Ctx): void {
   }
 }
 
+/** A path as the local disk tells paths apart (case folded where it folds case). */
+function localPathKey(ctx: Ctx, path: string): string {
+  return path
+    .split("/")
+    .map((seg) => sideKey(ctx, "local", seg))
+    .join("/");
+}
+
 function sideKey(ctx: Ctx, side: Side, name: string): string {
   // The server keeps names NFC and case-sensitive; the local disk may fold case.
   return side === "remote" ? nfc(name) : nameKey(name, ctx.ci);
@@ -947,6 +955,10 @@ function sequence(ctx: Ctx, unlinks: SyncedNode[]): Operation[] {
   const pendingDelete = (key: string, side: Side) =>
     open.get(key)?.has(side === "remote" ? "deleteR" : "deleteL") ?? false;
 
+  /** Whether `key` is at `path` on the local side (names compared as the local disk does). */
+  const sameLocalPath = (key: string, path: string): boolean =>
+    simL.has(key) && localPathKey(ctx, simL.path(key)) === localPathKey(ctx, path);
+
   const blockedBy = (t: Task): { sim: SideSim; holder: string } | null => {
     const n = t.node;
     const remoteSide = t.kind === "moveR" || t.kind === "createR";
@@ -965,7 +977,10 @@ function sequence(ctx: Ctx, unlinks: SyncedNode[]): Operation[] {
       case "upload":
       case "download":
         // A download replaces the file (new local identity): moves of it must come first.
-        return !pendingMove(n.key, "remote") && !pendingMove(n.key, "local");
+        if (pendingMove(n.key, "remote") || pendingMove(n.key, "local")) return false;
+        // An upload reads the local file at the path it writes remotely: every move on the way
+        // there, its folders' included, must be done first.
+        return t.kind === "download" || sameLocalPath(n.key, simR.path(n.key));
       case "link":
         return isLinked(n.want!.parent);
       case "moveR":
@@ -981,6 +996,8 @@ function sequence(ctx: Ctx, unlinks: SyncedNode[]): Operation[] {
         if ((t.kind === "moveR" || t.kind === "moveL") && sim.isAncestorOrSelf(n.key, p)) return false;
         // The other side first reaches its final place, so the new link records agreement.
         if (t.kind === "createR" && pendingMove(n.key, "local")) return false;
+        // Creating remotely reads the local item at the new remote path (as an upload does).
+        if (t.kind === "createR" && !sameLocalPath(n.key, joinPath(sim.path(p), w.name))) return false;
         if (t.kind === "createL" && pendingMove(n.key, "remote")) return false;
         return true;
       }

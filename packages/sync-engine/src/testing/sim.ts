@@ -333,12 +333,27 @@ export type ExecResult = { ok: true; outcome: Outcome } | { ok: false; error: st
  * Runs one operation against the simulated world, checking the preconditions it carries
  * the way a real executor must.
  */
+/**
+ * The agent's executor reads an upload's (or a remote mkdir's) local item at the op's path
+ * (executor.ts, checkLocal): the op is only valid once the item is at that path locally,
+ * its folders included (names compared as the server does: NFC, and case-folded on a disk
+ * that folds case).
+ */
+function atLocalPath(disk: SimDisk, path: string, localId: string): void {
+  const names: string[] = [];
+  for (let n = disk.nodes.get(localId); n && n.parentId !== null; n = disk.nodes.get(n.parentId)) names.unshift(n.name);
+  const key = (p: string[]) => p.map((seg) => nameKey(seg, disk.caseInsensitive)).join("/");
+  if (key(names) !== key(splitPath(path)))
+    throw new SimError(`disk: ${localId} is at /${names.join("/")}, not ${path}`);
+}
+
 export function execute(op: Operation, server: SimServer, disk: SimDisk): ExecResult {
   try {
     switch (op.kind) {
       case "mkdirRemote": {
         const l = disk.nodes.get(op.localId);
         if (!l || l.type !== "folder") throw new SimError(`disk: ${op.localId} is gone`);
+        atLocalPath(disk, op.path, op.localId);
         return { ok: true, outcome: { remoteId: server.apiMkdir(op.path).id } };
       }
       case "mkdirLocal": {
@@ -351,6 +366,7 @@ export function execute(op: Operation, server: SimServer, disk: SimDisk): ExecRe
         if (!l || l.type !== "file") throw new SimError(`disk: ${op.localId} is gone`);
         if (l.unstable) throw new SimError(`disk: ${op.localId} is being written`);
         if (l.contentHash !== op.expectedHash) throw new SimError(`disk: ${op.localId} changed`);
+        atLocalPath(disk, op.path, op.localId);
         const r = server.apiUpload(op.path, l.contentHash, op.baseVersion, op.remoteId);
         return { ok: true, outcome: { remoteId: r.id, version: r.version! } };
       }
