@@ -169,6 +169,8 @@ export class SyncAgent extends EventEmitter {
   private planBase: PlanBase | null = null;
   /** The next round walks the whole folder (first round, safety-net timer, watcher trouble). */
   private fullScan = true;
+  /** Re-plans in a row whose batch got nothing done (see runPlan). */
+  private idleReplans = 0;
   private retryAt = 0;
   private failures = 0;
   private lastRoundQuiet = false;
@@ -645,6 +647,8 @@ export class SyncAgent extends EventEmitter {
         if (this.stopped) return "replan";
         if (err instanceof PreconditionFailed) {
           this.log(`re-planning: ${err.message}`);
+          // The local tree may be what is stale (an event the watcher missed): look again.
+          if (err.side === "local") this.fullScan = true;
           return "replan";
         }
         const e = describeError(err);
@@ -743,12 +747,17 @@ export class SyncAgent extends EventEmitter {
         }
       });
       if (fatal()) throw fatal();
+      if (results.includes("ok")) this.idleReplans = 0;
       if (results.includes("replan")) {
-        this.markDirty(0);
+        // A file changed under us: plan again at once. A plan that keeps failing without
+        // getting anything done must not spin at full CPU: wait longer each time, up to 5 s.
+        this.idleReplans++;
+        this.markDirty(this.idleReplans <= 3 ? 0 : Math.min(5000, 50 * 2 ** (this.idleReplans - 3)));
         return false;
       }
       if (results.includes("skipped")) allOk = false;
     }
+    this.idleReplans = 0;
     this.markDirty(0); // confirm with a fresh plan (it should be empty)
     return allOk;
   }

@@ -16,9 +16,12 @@ import { type IndexedTree, joinRemote, splitPath } from "./tree.ts";
 
 /** The world changed under an operation: stop the plan and plan again (not an error). */
 export class PreconditionFailed extends Error {
-  constructor(message: string) {
+  /** "local": the local folder is not what the plan saw (the agent rescans it before re-planning). */
+  readonly side: "local" | "remote" | undefined;
+  constructor(message: string, side?: "local" | "remote") {
     super(message);
     this.name = "PreconditionFailed";
+    this.side = side;
   }
 }
 
@@ -128,14 +131,14 @@ export class Executor {
   /** The local item at `rel` must be `id` (and, for files, hold `hash` unless null). */
   private async checkLocal(rel: string, id: string, hash: string | null | undefined): Promise<Stats> {
     const st = await lstat(this.abs(rel)).catch(() => null);
-    if (!st || localIdOf(st) !== id) throw new PreconditionFailed(`local ${rel} is no longer ${id}`);
+    if (!st || localIdOf(st) !== id) throw new PreconditionFailed(`local ${rel} is no longer ${id}`, "local");
     if (hash === undefined || hash === null || !st.isFile()) return st;
     const cached = this.o.scanner.hashes.get(id);
     const current =
       cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs
         ? cached.hash
         : await hashFile(this.abs(rel), st.size, this.o.signal);
-    if (current !== hash) throw new PreconditionFailed(`local ${rel} changed`);
+    if (current !== hash) throw new PreconditionFailed(`local ${rel} changed`, "local");
     return st;
   }
 
@@ -154,7 +157,7 @@ export class Executor {
 
   private localParent(rel: string): LocalNode {
     const p = this.local.resolve(splitPath(rel).parent);
-    if (!p || p.type !== "folder") throw new PreconditionFailed(`local parent of ${rel} is unknown`);
+    if (!p || p.type !== "folder") throw new PreconditionFailed(`local parent of ${rel} is unknown`, "local");
     return p;
   }
 
@@ -235,7 +238,7 @@ export class Executor {
           version: res.version,
           contentHash: op.expectedHash,
         });
-        if (!stable) throw new PreconditionFailed(`local ${op.path} changed during the upload`);
+        if (!stable) throw new PreconditionFailed(`local ${op.path} changed during the upload`, "local");
         return { remoteId: res.entry.id, version: res.version };
       }
       case "download": {
@@ -305,7 +308,8 @@ export class Executor {
         const from = this.abs(op.from);
         const to = this.abs(op.to);
         const node = this.local.get(op.localId);
-        if ((await lstat(to).catch(() => null)) !== null) throw new PreconditionFailed(`local ${op.to} exists`);
+        if ((await lstat(to).catch(() => null)) !== null)
+          throw new PreconditionFailed(`local ${op.to} exists`, "local");
         if (node?.type === "file") {
           // For files, link + unlink is a rename that cannot replace an existing name.
           await link(from, to);
