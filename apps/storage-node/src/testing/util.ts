@@ -22,21 +22,34 @@ export async function* chunksOf(data: Uint8Array, pieceSize = 64 * 1024): AsyncG
   for (let i = 0; i < data.length; i += pieceSize) yield data.subarray(i, i + pieceSize);
 }
 
-/** Stores `data` as chunk `id` on `node` with a PUT (pipeline: the token's, if any); throws unless 201. */
+/**
+ * Stores `data` as chunk `id` on `node` with a PUT, forwarded along `pipeline` when given (the
+ * token is then for every node in it); throws unless 201; returns the receipts.
+ */
 export async function putChunk(
   cp: FakeControlPlane,
   node: TestNode,
   id: string,
   data: Uint8Array,
   pipeline?: PipelineHop[],
-): Promise<void> {
-  const token = await cp.mint({ aud: [node.nodeId()], op: "write", chunks: [id], ...(pipeline ? { pipeline } : {}) });
+): Promise<string[]> {
+  const aud = pipeline ? pipeline.map((h) => h.nodeId) : [node.nodeId()];
+  const token = await cp.mint({ aud, op: "write", chunks: [id], ...(pipeline ? { pipeline } : {}) });
   const res = await fetch(`${node.url}/chunks/${id}`, {
     method: "PUT",
     body: data,
     headers: { authorization: `Bearer ${token}` },
   });
   if (res.status !== 201) throw new Error(`PUT chunk ${id} to ${node.url}: HTTP ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { receipts: string[] }).receipts;
+}
+
+/** Chunk `id`'s bytes from `node` with a GET; throws unless 200. */
+export async function getChunk(cp: FakeControlPlane, node: TestNode, id: string): Promise<Buffer> {
+  const token = await cp.mint({ aud: [node.nodeId()], op: "read", chunks: [id] });
+  const res = await fetch(`${node.url}/chunks/${id}`, { headers: { authorization: `Bearer ${token}` } });
+  if (res.status !== 200) throw new Error(`GET chunk ${id} from ${node.url}: HTTP ${res.status}: ${await res.text()}`);
+  return Buffer.from(await res.arrayBuffer());
 }
 
 /** Where `node` keeps chunk `id` on disk. */

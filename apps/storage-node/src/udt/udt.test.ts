@@ -8,7 +8,7 @@ import { UdtChunkTransport } from "@cumulus/client/node/udt-transport";
 import { ZPutChunkBatchResponse, encodePutBatchHead } from "@cumulus/protocol/chunk-batch";
 import { CAPABILITY_ISSUER, type PipelineHop } from "@cumulus/protocol/node-api";
 import { FakeControlPlane } from "../testing/fake-control-plane.ts";
-import { makeChunk, putChunk, sha256, startTestNode, type TestNode } from "../testing/util.ts";
+import { getChunk, makeChunk, putChunk, sha256, startTestNode, type TestNode } from "../testing/util.ts";
 
 const hasUdt = isUdtAvailable();
 
@@ -69,15 +69,7 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
     };
     const { id, data } = makeChunk(3 * 1024 * 1024 + 17);
     const pipeline = [hop(hq1, "hq"), hop(hq2, "hq"), hop(br1, "branch")];
-    const token = await cp.mint({ aud: pipeline.map((h) => h.nodeId), op: "write", chunks: [id], pipeline });
-    const res = await fetch(`${hq1.url}/chunks/${id}`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${token}` },
-      body: data,
-    });
-    expect(res.status).toBe(201);
-    const body = (await res.json()) as { receipts: string[] };
-    expect(body.receipts).toHaveLength(3);
+    expect(await putChunk(cp, hq1, id, data, pipeline)).toHaveLength(3);
 
     // hq-1 → hq-2 is same-site (HTTP); hq-2 → branch-1 crosses sites (UDT).
     await until(async () => (await metric(br1, "cumulus_node_udt_bytes_in_total")) - before.brIn >= data.length);
@@ -86,11 +78,7 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
     expect((await metric(hq2, "cumulus_node_udt_bytes_out_total")) - 0).toBeGreaterThanOrEqual(data.length);
     expect((await metric(hq1, "cumulus_node_udt_bytes_out_total")) - before.hqOut).toBe(0);
 
-    const read = await cp.mint({ aud: [br1.nodeId()], op: "read", chunks: [id] });
-    const got = Buffer.from(
-      await (await fetch(`${br1.url}/chunks/${id}`, { headers: { authorization: `Bearer ${read}` } })).arrayBuffer(),
-    );
-    expect(sha256(got)).toBe(id);
+    expect(sha256(await getChunk(cp, br1, id))).toBe(id);
   });
 
   it("forwards to a node of another site on its own host over HTTP (no WAN between them)", async () => {
@@ -101,21 +89,10 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
     const { id, data } = makeChunk(1024 * 1024 + 3);
     // hq-2 listed in another site, at hq-1's own host (127.0.0.1), as a cluster in a box does.
     const pipeline = [hop(hq1, "hq"), hop(hq2, "branch")];
-    const token = await cp.mint({ aud: pipeline.map((h) => h.nodeId), op: "write", chunks: [id], pipeline });
-    const res = await fetch(`${hq1.url}/chunks/${id}`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${token}` },
-      body: data,
-    });
-    expect(res.status).toBe(201);
-    expect(((await res.json()) as { receipts: string[] }).receipts).toHaveLength(2);
+    expect(await putChunk(cp, hq1, id, data, pipeline)).toHaveLength(2);
     expect((await metric(hq1, "cumulus_node_udt_bytes_out_total")) - before.hqOut).toBe(0);
     expect((await metric(hq2, "cumulus_node_udt_bytes_in_total")) - before.hq2In).toBe(0);
-    const read = await cp.mint({ aud: [hq2.nodeId()], op: "read", chunks: [id] });
-    const got = Buffer.from(
-      await (await fetch(`${hq2.url}/chunks/${id}`, { headers: { authorization: `Bearer ${read}` } })).arrayBuffer(),
-    );
-    expect(sha256(got)).toBe(id);
+    expect(sha256(await getChunk(cp, hq2, id))).toBe(id);
   });
 
   it("serves PUT, GET and HEAD over UDT with tokens and receipts, and forwards cross-site from there", async () => {
@@ -201,11 +178,7 @@ describe.skipIf(!hasUdt)("UDT data service", () => {
     expect(res.status, await res.clone().text()).toBeLessThan(300);
     expect((await metric(hq2, "cumulus_node_udt_bytes_in_total")) - hq2In).toBe(0);
     expect((await metric(hq1, "cumulus_node_udt_bytes_out_total")) - hqOut).toBe(0);
-    const read = await cp.mint({ aud: [hq2.nodeId()], op: "read", chunks: [id] });
-    const got = Buffer.from(
-      await (await fetch(`${hq2.url}/chunks/${id}`, { headers: { authorization: `Bearer ${read}` } })).arrayBuffer(),
-    );
-    expect(sha256(got)).toBe(id);
+    expect(sha256(await getChunk(cp, hq2, id))).toBe(id);
   });
 
   it("forwards a batch of small chunks to another site as one HTTP batch, not a UDT connection per chunk", async () => {
