@@ -5,17 +5,7 @@ import { Badge } from "@/components/ui/badge.tsx";
 import { Button } from "@/components/ui/button.tsx";
 import { EmptyState } from "@/components/ui/feedback.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogHeader,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from "@/components/ui/alert-dialog.tsx";
+import { ConfirmDialog } from "@/components/ui/alert-dialog.tsx";
 import { formatDate, formatRelative } from "@/components/ui/format.ts";
 
 export type Device = {
@@ -74,27 +64,17 @@ export function DevicesTable({
               </TableCell>
               <TableCell className="text-right">
                 {s.label === "Active" ? (
-                  <AlertDialog>
-                    <AlertDialogTrigger asChild>
+                  <ConfirmDialog
+                    trigger={
                       <Button variant="outline" size="sm" disabled={revoking === d.id} aria-label={`Revoke ${d.name}`}>
                         Revoke
                       </Button>
-                    </AlertDialogTrigger>
-                    <AlertDialogContent>
-                      <AlertDialogHeader>
-                        <AlertDialogTitle>Revoke {d.name}?</AlertDialogTitle>
-                        <AlertDialogDescription>
-                          The device&apos;s token stops working at once; it has to sign in again.
-                        </AlertDialogDescription>
-                      </AlertDialogHeader>
-                      <AlertDialogFooter>
-                        <AlertDialogCancel>Cancel</AlertDialogCancel>
-                        <AlertDialogAction destructive onClick={() => onRevoke(d.id)}>
-                          Revoke
-                        </AlertDialogAction>
-                      </AlertDialogFooter>
-                    </AlertDialogContent>
-                  </AlertDialog>
+                    }
+                    title={`Revoke ${d.name}?`}
+                    description="The device's token stops working at once; it has to sign in again."
+                    action="Revoke"
+                    onConfirm={() => onRevoke(d.id)}
+                  />
                 ) : null}
               </TableCell>
             </TableRow>

@@ -1,7 +1,7 @@
 "use client";
 
 import { AlertDialog as AlertPrimitive } from "radix-ui";
-import type { ComponentProps } from "react";
+import type { ComponentProps, ReactElement, ReactNode } from "react";
 import { buttonVariants } from "./button.tsx";
 import { cn } from "./cn.ts";
 
@@ -55,5 +55,43 @@ export function AlertDialogAction({
       className={cn(buttonVariants({ variant: destructive ? "destructive" : "default" }), className)}
       {...props}
     />
+  );
+}
+
+/**
+ * The whole "are you sure?" pattern: `trigger` (a button; it opens the dialog), a title, what
+ * will happen, Cancel and the action, which runs `onConfirm`.
+ */
+export function ConfirmDialog({
+  trigger,
+  title,
+  description,
+  action,
+  destructive = true,
+  onConfirm,
+}: {
+  trigger: ReactElement;
+  title: ReactNode;
+  description: ReactNode;
+  action: ReactNode;
+  destructive?: boolean;
+  onConfirm: () => void;
+}) {
+  return (
+    <AlertDialog>
+      <AlertDialogTrigger asChild>{trigger}</AlertDialogTrigger>
+      <AlertDialogContent>
+        <AlertDialogHeader>
+          <AlertDialogTitle>{title}</AlertDialogTitle>
+          <AlertDialogDescription>{description}</AlertDialogDescription>
+        </AlertDialogHeader>
+        <AlertDialogFooter>
+          <AlertDialogCancel>Cancel</AlertDialogCancel>
+          <AlertDialogAction destructive={destructive} onClick={onConfirm}>
+            {action}
+          </AlertDialogAction>
+        </AlertDialogFooter>
+      </AlertDialogContent>
+    </AlertDialog>
   );
 }

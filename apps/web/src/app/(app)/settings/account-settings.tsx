@@ -10,17 +10,7 @@ import { Checkbox, Input } from "@/components/ui/input.tsx";
 import { Label } from "@/components/ui/label.tsx";
 import { Badge } from "@/components/ui/badge.tsx";
 import { Skeleton, Spinner, QueryState } from "@/components/ui/feedback.tsx";
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogHeader,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from "@/components/ui/alert-dialog.tsx";
+import { ConfirmDialog } from "@/components/ui/alert-dialog.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
 import { formatBytes, formatDate, formatRelative } from "@/components/ui/format.ts";
@@ -207,26 +197,13 @@ function Sessions() {
           <Button variant="outline" onClick={() => void signOut()}>
             <LogOut aria-hidden /> Sign out
           </Button>
-          <AlertDialog>
-            <AlertDialogTrigger asChild>
-              <Button variant="destructive">Sign out everywhere</Button>
-            </AlertDialogTrigger>
-            <AlertDialogContent>
-              <AlertDialogHeader>
-                <AlertDialogTitle>Sign out everywhere?</AlertDialogTitle>
-                <AlertDialogDescription>
-                  Every browser session of your account ends, this one included. Device tokens keep working; revoke them
-                  under Devices.
-                </AlertDialogDescription>
-              </AlertDialogHeader>
-              <AlertDialogFooter>
-                <AlertDialogCancel>Cancel</AlertDialogCancel>
-                <AlertDialogAction destructive onClick={() => everywhere.mutate({})}>
-                  Sign out everywhere
-                </AlertDialogAction>
-              </AlertDialogFooter>
-            </AlertDialogContent>
-          </AlertDialog>
+          <ConfirmDialog
+            trigger={<Button variant="destructive">Sign out everywhere</Button>}
+            title="Sign out everywhere?"
+            description="Every browser session of your account ends, this one included. Device tokens keep working; revoke them under Devices."
+            action="Sign out everywhere"
+            onConfirm={() => everywhere.mutate({})}
+          />
         </div>
       </CardContent>
     </Card>

@@ -11,17 +11,7 @@ import { Input } from "@/components/ui/input.tsx";
 import { Label } from "@/components/ui/label.tsx";
 import { EmptyState, Loading, QueryState } from "@/components/ui/feedback.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogHeader,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from "@/components/ui/alert-dialog.tsx";
+import { ConfirmDialog } from "@/components/ui/alert-dialog.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
 import { formatDate } from "@/components/ui/format.ts";
@@ -105,28 +95,17 @@ export function GroupsView() {
                   <TableCell className="text-right tabular-nums">{g.members}</TableCell>
                   <TableCell className="text-slate-500">{formatDate(g.createdAt)}</TableCell>
                   <TableCell className="text-right">
-                    <AlertDialog>
-                      <AlertDialogTrigger asChild>
+                    <ConfirmDialog
+                      trigger={
                         <Button variant="ghost" size="icon" aria-label={`Delete group ${g.name}`}>
                           <Trash2 aria-hidden />
                         </Button>
-                      </AlertDialogTrigger>
-                      <AlertDialogContent>
-                        <AlertDialogHeader>
-                          <AlertDialogTitle>Delete group {g.name}?</AlertDialogTitle>
-                          <AlertDialogDescription>
-                            Its members lose what was shared with the group and its IP rules are deleted. The users
-                            themselves stay.
-                          </AlertDialogDescription>
-                        </AlertDialogHeader>
-                        <AlertDialogFooter>
-                          <AlertDialogCancel>Cancel</AlertDialogCancel>
-                          <AlertDialogAction destructive onClick={() => remove.mutate({ id: g.id })}>
-                            Delete
-                          </AlertDialogAction>
-                        </AlertDialogFooter>
-                      </AlertDialogContent>
-                    </AlertDialog>
+                      }
+                      title={`Delete group ${g.name}?`}
+                      description="Its members lose what was shared with the group and its IP rules are deleted. The users themselves stay."
+                      action="Delete"
+                      onConfirm={() => remove.mutate({ id: g.id })}
+                    />
                   </TableCell>
                 </TableRow>
               ))}

@@ -12,17 +12,7 @@ import { Label } from "@/components/ui/label.tsx";
 import { Badge } from "@/components/ui/badge.tsx";
 import { Alert, EmptyState, ErrorState, Loading, Spinner, QueryState } from "@/components/ui/feedback.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogHeader,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from "@/components/ui/alert-dialog.tsx";
+import { ConfirmDialog } from "@/components/ui/alert-dialog.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
 import { formatDate } from "@/components/ui/format.ts";
@@ -325,8 +315,8 @@ export function IpRulesView() {
                       </TableCell>
                       <TableCell className="text-slate-500">{formatDate(r.createdAt)}</TableCell>
                       <TableCell className="text-right">
-                        <AlertDialog>
-                          <AlertDialogTrigger asChild>
+                        <ConfirmDialog
+                          trigger={
                             <Button
                               variant="ghost"
                               size="icon"
@@ -334,22 +324,12 @@ export function IpRulesView() {
                             >
                               <Trash2 aria-hidden />
                             </Button>
-                          </AlertDialogTrigger>
-                          <AlertDialogContent>
-                            <AlertDialogHeader>
-                              <AlertDialogTitle>Delete this rule?</AlertDialogTitle>
-                              <AlertDialogDescription>
-                                {r.action} {r.cidr} for {who}. It stops applying at once.
-                              </AlertDialogDescription>
-                            </AlertDialogHeader>
-                            <AlertDialogFooter>
-                              <AlertDialogCancel>Cancel</AlertDialogCancel>
-                              <AlertDialogAction destructive onClick={() => remove.mutate({ id: r.id })}>
-                                Delete
-                              </AlertDialogAction>
-                            </AlertDialogFooter>
-                          </AlertDialogContent>
-                        </AlertDialog>
+                          }
+                          title="Delete this rule?"
+                          description={`${r.action} ${r.cidr} for ${who}. It stops applying at once.`}
+                          action="Delete"
+                          onConfirm={() => remove.mutate({ id: r.id })}
+                        />
                       </TableCell>
                     </TableRow>
                   );

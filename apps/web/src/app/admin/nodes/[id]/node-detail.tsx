@@ -7,17 +7,7 @@ import { PageHeader } from "@/components/shell/app-shell.tsx";
 import { Button } from "@/components/ui/button.tsx";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card.tsx";
 import { Alert, EmptyState, ErrorState, Skeleton } from "@/components/ui/feedback.tsx";
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogHeader,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from "@/components/ui/alert-dialog.tsx";
+import { ConfirmDialog } from "@/components/ui/alert-dialog.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorCode, errorMessage } from "@/components/ui/errors.ts";
 import { formatBytes, formatDate, formatDuration } from "@/components/ui/format.ts";
@@ -62,27 +52,22 @@ function StatusAction({ id, name, target }: { id: string; name: string; target: 
     }),
   );
   return (
-    <AlertDialog>
-      <AlertDialogTrigger asChild>
+    <ConfirmDialog
+      trigger={
         <Button variant={a.destructive ? "destructive" : "outline"} disabled={set.isPending}>
           {a.label}
         </Button>
-      </AlertDialogTrigger>
-      <AlertDialogContent>
-        <AlertDialogHeader>
-          <AlertDialogTitle>{a.title}</AlertDialogTitle>
-          <AlertDialogDescription>
-            <strong className="font-medium text-slate-800">{name}</strong>: {a.body}
-          </AlertDialogDescription>
-        </AlertDialogHeader>
-        <AlertDialogFooter>
-          <AlertDialogCancel>Cancel</AlertDialogCancel>
-          <AlertDialogAction destructive={a.destructive} onClick={() => set.mutate({ id, status: target })}>
-            {a.label}
-          </AlertDialogAction>
-        </AlertDialogFooter>
-      </AlertDialogContent>
-    </AlertDialog>
+      }
+      title={a.title}
+      description={
+        <>
+          <strong className="font-medium text-slate-800">{name}</strong>: {a.body}
+        </>
+      }
+      action={a.label}
+      destructive={a.destructive}
+      onConfirm={() => set.mutate({ id, status: target })}
+    />
   );
 }
 

@@ -13,17 +13,7 @@ import { Input, NativeSelect } from "@/components/ui/input.tsx";
 import { Label } from "@/components/ui/label.tsx";
 import { Badge } from "@/components/ui/badge.tsx";
 import { Alert, ErrorState, Skeleton, Spinner } from "@/components/ui/feedback.tsx";
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogHeader,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from "@/components/ui/alert-dialog.tsx";
+import { ConfirmDialog } from "@/components/ui/alert-dialog.tsx";
 import {
   Dialog,
   DialogContent,
@@ -111,46 +101,6 @@ function ResetPasswordDialog({ id, email }: { id: string; email: string }) {
         </DialogFooter>
       </DialogContent>
     </Dialog>
-  );
-}
-
-function Confirm({
-  trigger,
-  title,
-  body,
-  action,
-  destructive,
-  onConfirm,
-  disabled,
-}: {
-  trigger: string;
-  title: string;
-  body: string;
-  action: string;
-  destructive?: boolean;
-  onConfirm: () => void;
-  disabled?: boolean;
-}) {
-  return (
-    <AlertDialog>
-      <AlertDialogTrigger asChild>
-        <Button variant={destructive ? "destructive" : "outline"} disabled={disabled}>
-          {trigger}
-        </Button>
-      </AlertDialogTrigger>
-      <AlertDialogContent>
-        <AlertDialogHeader>
-          <AlertDialogTitle>{title}</AlertDialogTitle>
-          <AlertDialogDescription>{body}</AlertDialogDescription>
-        </AlertDialogHeader>
-        <AlertDialogFooter>
-          <AlertDialogCancel>Cancel</AlertDialogCancel>
-          <AlertDialogAction destructive={destructive} onClick={onConfirm}>
-            {action}
-          </AlertDialogAction>
-        </AlertDialogFooter>
-      </AlertDialogContent>
-    </AlertDialog>
   );
 }
 
@@ -332,13 +282,15 @@ export function UserDetailView({ id }: { id: string }) {
                   Enable account
                 </Button>
               ) : (
-                <Confirm
-                  trigger="Disable account"
+                <ConfirmDialog
+                  trigger={
+                    <Button variant="destructive" disabled={setDisabled.isPending}>
+                      Disable account
+                    </Button>
+                  }
                   title={`Disable ${u.email}?`}
-                  body="They are signed out everywhere, cannot sign in, and their device tokens stop working until the account is enabled again."
+                  description="They are signed out everywhere, cannot sign in, and their device tokens stop working until the account is enabled again."
                   action="Disable"
-                  destructive
-                  disabled={setDisabled.isPending}
                   onConfirm={() => setDisabled.mutate({ id, disabled: true })}
                 />
               )}
@@ -452,13 +404,15 @@ export function UserDetailView({ id }: { id: string }) {
           </CardDescription>
         </CardHeader>
         <CardContent>
-          <Confirm
-            trigger="Delete user"
+          <ConfirmDialog
+            trigger={
+              <Button variant="destructive" disabled={remove.isPending}>
+                Delete user
+              </Button>
+            }
             title={`Delete ${u.email}?`}
-            body="This cannot be undone."
+            description="This cannot be undone."
             action="Delete"
-            destructive
-            disabled={remove.isPending}
             onConfirm={() => remove.mutate({ id })}
           />
         </CardContent>
