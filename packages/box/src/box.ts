@@ -227,8 +227,9 @@ export class Box {
         CUMULUS_NODE_DATA_DIR: n.dataDir,
         CUMULUS_NODE_HOST: "127.0.0.1",
         CUMULUS_NODE_PORT: String(n.port),
-        // WAN acceleration: the node's UDT data listener (UDP), beside its HTTP port.
-        CUMULUS_NODE_UDT_PORT: this.env.CUMULUS_NODE_UDT === "off" ? "off" : String(n.port + 1000),
+        // WAN acceleration: the node's UDT data listener (UDP) is at HTTP + 1000 unless that
+        // is taken; the node picks and announces another then (apps/storage-node udt/start.ts).
+        ...(this.env.CUMULUS_NODE_UDT === "off" ? { CUMULUS_NODE_UDT_PORT: "off" } : {}),
         CUMULUS_CONTROL_URL: this.controlUrl,
         CUMULUS_JOIN_TOKEN: this.joinToken,
         CUMULUS_LOG_LEVEL: this.env.CUMULUS_LOG_LEVEL,
@@ -250,7 +251,9 @@ export class Box {
     this.children.set(spec.name, child);
     child.on("crashed", (exit: { code: number | null; signal: string | null }, delay: number | null) => {
       if (this.shuttingDown) return;
-      const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+      const how =
+        (exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`) +
+        (child.lastError ? ` (${child.lastError})` : "");
       if (delay !== null) {
         this.step(
           `${spec.name} ${how}; restarting it in ${delay} ms (log: ${path.relative(process.cwd(), child.logFile)})`,

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import path from "node:path";
 import { EventEmitter } from "node:events";
+import { errorMessageOf, shorten } from "./child-error-line.ts";
 
 export type Role = "control" | "worker" | "storage-node";
 
@@ -44,6 +45,8 @@ export class SupervisedChild extends EventEmitter {
   state: ChildState;
   private out: WriteStream;
   private lineHandlers: ((line: string) => void)[] = [];
+  /** The last error the running process logged: the box's crash report names it. */
+  lastError: string | null = null;
 
   constructor(spec: ChildSpec, logDir: string) {
     super();
@@ -78,6 +81,7 @@ export class SupervisedChild extends EventEmitter {
     });
     this.proc = proc;
     this.state = { ...this.state, pid: proc.pid ?? null, status: "running", exit: null };
+    this.lastError = null;
     let buf = "";
     proc.stdout?.on("data", (d: Buffer) => {
       this.out.write(d);
@@ -86,10 +90,20 @@ export class SupervisedChild extends EventEmitter {
       while ((nl = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
+        this.noteError(line, "stdout");
         for (const h of this.lineHandlers) h(line);
       }
     });
-    proc.stderr?.on("data", (d: Buffer) => this.out.write(d));
+    let errBuf = "";
+    proc.stderr?.on("data", (d: Buffer) => {
+      this.out.write(d);
+      errBuf += d.toString("utf8");
+      let nl: number;
+      while ((nl = errBuf.indexOf("\n")) >= 0) {
+        this.noteError(errBuf.slice(0, nl), "stderr");
+        errBuf = errBuf.slice(nl + 1);
+      }
+    });
     proc.on("error", (err) => {
       this.out.write(`[box] failed to start: ${err.message}\n`);
     });
@@ -103,23 +117,35 @@ export class SupervisedChild extends EventEmitter {
         this.emit("stopped");
         return;
       }
-      if (this.spec.restart) {
-        // Back off when a child keeps dying right after start, so a crash loop does not spin.
-        if (Date.now() - this.lastStart > 30_000) this.restarts = 0;
-        const delay = Math.min(10_000, 250 * 2 ** this.restarts++);
-        this.state = { ...this.state, pid: null, status: "restarting", exit };
-        this.emit("crashed", exit, delay);
-        this.restartTimer = setTimeout(() => {
-          this.restartTimer = null;
-          if (!this.stopping) this.start();
-        }, delay);
-      } else {
-        this.state = { ...this.state, pid: null, status: "exited", exit };
-        this.emit("crashed", exit, null);
-      }
+      this.state = { ...this.state, pid: null, status: this.spec.restart ? "restarting" : "exited", exit };
       this.emit("change");
+      // The reason a child died is usually its last line, which can reach us after "exit":
+      // report once its output is drained (or after a moment, if a grandchild holds it open).
+      void outputDrained(proc, 500).then(() => this.crashed(exit));
     });
     this.emit("change");
+  }
+
+  private crashed(exit: NonNullable<ChildState["exit"]>): void {
+    // Stopped, or started again by hand, while the output drained: nothing to report.
+    if (this.stopping || this.proc !== null) return;
+    if (this.spec.restart) {
+      // Back off when a child keeps dying right after start, so a crash loop does not spin.
+      if (Date.now() - this.lastStart > 30_000) this.restarts = 0;
+      const delay = Math.min(10_000, 250 * 2 ** this.restarts++);
+      this.emit("crashed", exit, delay);
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        if (!this.stopping) this.start();
+      }, delay);
+    } else {
+      this.emit("crashed", exit, null);
+    }
+  }
+
+  private noteError(line: string, stream: "stdout" | "stderr"): void {
+    const message = errorMessageOf(line, stream);
+    if (message) this.lastError = shorten(message);
   }
 
   get running(): boolean {
@@ -144,4 +170,17 @@ export class SupervisedChild extends EventEmitter {
   closeLog(): Promise<void> {
     return new Promise((resolve) => this.out.end(resolve));
   }
+}
+
+function outputDrained(proc: ChildProcess, maxMs: number): Promise<void> {
+  const closed = (s: NodeJS.ReadableStream | null) =>
+    new Promise<void>((resolve) => {
+      if (!s || (s as { closed?: boolean }).closed) resolve();
+      else s.once("close", () => resolve());
+    });
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    Promise.all([closed(proc.stdout), closed(proc.stderr)]).then(() => undefined),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs))),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -1,6 +1,6 @@
 import type { NodeConfig } from "../env.ts";
 import type { WanAwareChunkTransport } from "./replication-transport.ts";
-import type { UdtDeps } from "./server.ts";
+import type { UdtDataServer, UdtDeps } from "./server.ts";
 
 export interface UdtService {
   /** host:port as announced to the control plane. */
@@ -43,7 +43,7 @@ export async function startUdt(opts: {
   const { UdtPool, udtWanTuning } = await import("@cumulus/client/node/udt-pool");
   const tuning = udtWanTuning(config.udtRateMbit);
   const server = new UdtDataServer(deps, tuning);
-  const bound = server.listen(config.host, port);
+  const bound = bindUdt(server, config, port, deps.log);
   const host = config.publicUrl
     ? new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, "$1")
     : config.host === "0.0.0.0" || config.host === "::"
@@ -58,4 +58,35 @@ export async function startUdt(opts: {
     "UDT data listener started",
   );
   return { address, port: bound, shutdown: (ms) => server.shutdown(ms) };
+}
+
+/**
+ * A UDP port that is taken is only fatal when someone chose it. The default (HTTP port +
+ * 1000) is a convention, and the node announces whatever it bound, so it moves to a free
+ * port instead of leaving the node down: with several nodes on one machine, HTTP + 1000
+ * can land on a port another program, or the kernel for a client socket, already holds.
+ */
+export function bindUdt(
+  server: Pick<UdtDataServer, "listen">,
+  config: Pick<NodeConfig, "host" | "udtPort">,
+  port: number,
+  log: { warn(obj: object, msg: string): void },
+): number {
+  try {
+    return server.listen(config.host, port);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    if (config.udtPort !== undefined || port === 0) {
+      throw new Error(
+        `cannot listen for UDT on UDP port ${port} (CUMULUS_NODE_UDT_PORT): ${why}. ` +
+          "Choose a free port, or set CUMULUS_NODE_UDT_PORT=off to serve HTTP only",
+        { cause: err },
+      );
+    }
+    log.warn(
+      { wantedUdtPort: port, err },
+      `UDP port ${port} (HTTP port + 1000) is taken: listening for UDT on a free port instead (set CUMULUS_NODE_UDT_PORT to pin one)`,
+    );
+    return server.listen(config.host, 0);
+  }
 }
