@@ -158,6 +158,37 @@ test("a file put with the CLI appears in both folders", async () => {
   expect(await readFile(path.join(dirB, "papers", "from-cli.txt"), "utf8")).toBe("uploaded by cumulus put\n");
 });
 
+test("names a Mac writes (NFD) sync as the server's NFC names, and edits, renames and deletes of them follow", async () => {
+  // A Linux disk keeps names byte for byte: A holds the NFD spelling a Mac would have
+  // written, the server and B the NFC one. Every later operation on A must find the NFD item.
+  const folderNfd = "Cafe\u0301";
+  const fileNfd = "re\u0301sume\u0301.txt";
+  const folderNfc = folderNfd.normalize("NFC");
+  const fileNfc = fileNfd.normalize("NFC");
+  const read = (p: string) => readFile(p, "utf8").catch(() => null);
+  const poll = (f: () => Promise<unknown>) => expect.poll(f, { timeout: 120_000, intervals: [250] });
+  await mkdir(path.join(dirA, folderNfd));
+  await writeFile(path.join(dirA, folderNfd, fileNfd), "v1 from A");
+  await poll(() => read(path.join(dirB, folderNfc, fileNfc))).toBe("v1 from A");
+
+  await writeFile(path.join(dirA, folderNfd, fileNfd), "v2 from A");
+  await poll(() => read(path.join(dirB, folderNfc, fileNfc))).toBe("v2 from A");
+  await writeFile(path.join(dirB, folderNfc, "new-on-b.txt"), "into the NFD folder");
+  await writeFile(path.join(dirB, folderNfc, fileNfc), "v3 from B");
+  await poll(() => read(path.join(dirA, folderNfd, fileNfd))).toBe("v3 from B");
+  await poll(() => read(path.join(dirA, folderNfd, "new-on-b.txt"))).toBe("into the NFD folder");
+  // Replaced and filled in place: no NFC twin appeared beside the NFD items on A.
+  expect(await readdir(dirA)).not.toContain(folderNfc);
+  expect((await readdir(path.join(dirA, folderNfd))).sort()).toEqual([fileNfd, "new-on-b.txt"].sort());
+
+  await rename(path.join(dirA, folderNfd, fileNfd), path.join(dirA, folderNfd, "resume.txt"));
+  await poll(() => read(path.join(dirB, folderNfc, "resume.txt"))).toBe("v3 from B");
+  await rm(path.join(dirA, folderNfd), { recursive: true });
+  await waitForSameTree([dirA, dirB], {
+    until: (s) => !Object.keys(s).some((k) => k.normalize("NFC").includes(folderNfc)),
+  });
+});
+
 test("a run of many small files (batched begin, commit and download plans) arrives whole", async () => {
   // 300 files of 1–4 KiB with distinct contents: uploads and download plans travel in batches.
   await mkdir(path.join(dirA, "many"));

@@ -127,6 +127,74 @@ describe("Executor (local side)", () => {
     expect(exec.local.resolve("/sub")).toBeUndefined();
   });
 
+  // The planner names items by their NFC names (the server's); a Linux disk keeps the bytes
+  // it was given, so an item whose name is NFD on disk is only found through the local tree.
+  describe("names that are NFD on disk (the planner's paths are NFC)", () => {
+    const nfd = "cafe\u0301";
+    const nfc = "caf\u00e9";
+    beforeEach(async () => {
+      await mkdir(path.join(root, nfd));
+      await writeFile(path.join(root, nfd, `${nfd}.txt`), "accent");
+      await rescan();
+    });
+
+    it("deletes, moves and checks the NFD item the NFC path names", async () => {
+      const file = await idOf(`${nfd}/${nfd}.txt`);
+      const move: Operation = {
+        kind: "moveLocal",
+        localId: file,
+        remoteId: null,
+        from: `/${nfc}/${nfc}.txt`,
+        to: `/${nfc}/plain.txt`,
+        reason: "t",
+      };
+      await exec.run(move);
+      expect(await readFile(path.join(root, nfd, "plain.txt"), "utf8")).toBe("accent");
+      expect(exec.local.pathOf(file)).toBe(`/${nfd}/plain.txt`);
+      await exec.run({
+        kind: "deleteLocal",
+        path: `/${nfc}/plain.txt`,
+        localId: file,
+        type: "file",
+        expectedHash: hashOf(`/${nfd}/plain.txt`),
+        reason: "t",
+      });
+      await expect(stat(path.join(root, nfd, "plain.txt"))).rejects.toMatchObject({ code: "ENOENT" });
+      const folder = await idOf(nfd);
+      await exec.run({
+        kind: "deleteLocal",
+        path: `/${nfc}`,
+        localId: folder,
+        type: "folder",
+        expectedHash: null,
+        reason: "t",
+      });
+      await expect(stat(path.join(root, nfd))).rejects.toMatchObject({ code: "ENOENT" });
+    });
+
+    it("creates new items inside the NFD folder, not beside it under the NFC name", async () => {
+      const out = await exec.run({ kind: "mkdirLocal", path: `/${nfc}/inner`, remoteId: "r", reason: "t" });
+      expect(out.localId).toBe(await idOf(`${nfd}/inner`));
+      expect(exec.local.pathOf(out.localId!)).toBe(`/${nfd}/inner`);
+      await expect(stat(path.join(root, nfc))).rejects.toMatchObject({ code: "ENOENT" });
+    });
+
+    it("still tells an NFC name from a different item of the same NFC name", async () => {
+      const other = await idOf("a.txt");
+      await expect(
+        exec.run({
+          kind: "deleteLocal",
+          path: `/${nfc}/${nfc}.txt`,
+          localId: other,
+          type: "file",
+          expectedHash: null,
+          reason: "t",
+        }),
+      ).rejects.toBeInstanceOf(PreconditionFailed);
+      expect(await readFile(path.join(root, nfd, `${nfd}.txt`), "utf8")).toBe("accent");
+    });
+  });
+
   it("names what a person can do about failures", () => {
     expect(describeError(Object.assign(new Error("EACCES: permission denied"), { code: "EACCES" }))).toMatchObject({
       code: "PERMISSION_DENIED",

@@ -109,7 +109,28 @@ export class Executor {
   }
 
   private abs(rel: string): string {
-    return path.join(this.o.localDir, ...rel.split("/").filter(Boolean));
+    return path.join(this.o.localDir, ...this.diskRel(rel).split("/").filter(Boolean));
+  }
+
+  /**
+   * `rel` spelled with the names its items have on disk. The planner's paths use NFC names
+   * (the server's), and a disk that keeps names byte for byte (Linux) may hold the NFD form
+   * a Mac wrote; the local tree, indexed by NFC, knows the real name. Segments it does not
+   * know (the new name of a create or move) are kept as given.
+   */
+  private diskRel(rel: string): string {
+    const parts = rel.split("/").filter(Boolean);
+    let cur = this.local.root();
+    for (let i = 0; i < parts.length && cur; i++) {
+      const part = parts[i]!;
+      let next = this.local.child(cur.id, part);
+      // Two siblings that differ only in normalization (until the planner renames one):
+      // the index holds one of them, so an exact name must win over it.
+      if (next && next.name !== part) next = this.local.children(cur.id).find((c) => c.name === part) ?? next;
+      if (next) parts[i] = next.name;
+      cur = next;
+    }
+    return "/" + parts.join("/");
   }
 
   private remotePath(rel: string): string {
@@ -177,7 +198,7 @@ export class Executor {
         await mkdir(abs); // fails with EEXIST on a taken name
         const st = await lstat(abs);
         const id = localIdOf(st);
-        this.local.set(id, { id, parentId: parent.id, name: splitPath(op.path).name, type: "folder" });
+        this.local.set(id, { id, parentId: parent.id, name: path.basename(abs), type: "folder" });
         return { localId: id };
       }
       case "upload": {
@@ -218,7 +239,7 @@ export class Executor {
           // The bytes are not those the scanner hashed, though the stat says they are: the
           // scanner must hash the file again, or the replan would retry the same upload.
           if (err instanceof AppError && err.code === "CONFLICT" && err.details?.localChanged === true)
-            this.o.scanner.forgetContent(op.localId, op.path);
+            this.o.scanner.forgetContent(op.localId, this.diskRel(op.path));
           throw err;
         });
         hooks.onTransfer?.(
@@ -248,7 +269,8 @@ export class Executor {
           throw new PreconditionFailed(`remote ${op.remoteId} is gone`);
         if (r.version !== op.version) throw new PreconditionFailed(`remote ${op.path} is at v${r.version}`);
         const parent = this.localParent(op.path);
-        const dest = this.abs(op.path);
+        const destRel = this.diskRel(op.path);
+        const dest = this.abs(destRel);
         const tmp = downloadTemp(dest);
         const got = await downloadFile(client, {
           remotePath: rPath,
@@ -283,7 +305,7 @@ export class Executor {
           this.local.set(id, {
             id,
             parentId: parent.id,
-            name: splitPath(op.path).name,
+            name: splitPath(destRel).name,
             type: "file",
             contentHash: hash,
             size: st.size,
@@ -317,7 +339,7 @@ export class Executor {
         } else {
           await rename(from, to);
         }
-        if (node) this.local.set(op.localId, { ...node, parentId: parent.id, name: splitPath(op.to).name });
+        if (node) this.local.set(op.localId, { ...node, parentId: parent.id, name: path.basename(to) });
         return {};
       }
       case "deleteRemote": {
