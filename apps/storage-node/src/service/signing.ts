@@ -1,5 +1,8 @@
 import { KeyObject, sign } from "node:crypto";
 import { SignJWT, type CryptoKey } from "jose";
+
+/** A node's own key: a KeyObject (NodeIdentity), or a WebCrypto key in tests. */
+export type SigningKey = KeyObject | CryptoKey;
 import type { ReceiptClaims } from "@cumulus/protocol/node-api";
 import { joinBatchReceipt, receiptLeaf, receiptTree, type BatchReceiptClaims } from "@cumulus/protocol/receipt-tree";
 
@@ -10,7 +13,7 @@ import { joinBatchReceipt, receiptLeaf, receiptTree, type BatchReceiptClaims } f
  */
 
 export async function signReceipt(
-  key: CryptoKey,
+  key: SigningKey,
   r: { nodeId: string; epoch: number; chunk: string; size: number },
 ): Promise<string> {
   const claims: ReceiptClaims = {
@@ -29,7 +32,7 @@ export async function signReceipt(
  * (@cumulus/protocol/receipt-tree). A single chunk gets a plain receipt.
  */
 export function signBatchReceipts(
-  key: CryptoKey,
+  key: SigningKey,
   r: { nodeId: string; epoch: number; chunks: readonly { chunk: string; size: number }[] },
 ): string[] {
   if (r.chunks.length === 0) return [];
@@ -54,11 +57,13 @@ const EDDSA_HEADER = Buffer.from(JSON.stringify({ alg: "EdDSA" })).toString("bas
  * promises per call, and a node signs one receipt per stored chunk, where a synchronous
  * Ed25519 signature costs some tens of microseconds.
  */
-export function signEdDsaJwt(key: CryptoKey, payload: object): string {
-  let ko = keyObjects.get(key);
+export function signEdDsaJwt(key: SigningKey, payload: object): string {
+  let ko = key instanceof KeyObject ? key : keyObjects.get(key);
   if (ko === undefined) {
-    ko = KeyObject.from(key);
-    keyObjects.set(key, ko);
+    // Only extractable WebCrypto keys convert (Node 24 deprecates the others): the node's
+    // own key is a KeyObject from the start (NodeIdentity).
+    ko = KeyObject.from(key as CryptoKey);
+    keyObjects.set(key as CryptoKey, ko);
   }
   const input = `${EDDSA_HEADER}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}`;
   return `${input}.${sign(null, Buffer.from(input), ko).toString("base64url")}`;
@@ -67,7 +72,7 @@ export function signEdDsaJwt(key: CryptoKey, payload: object): string {
 export const NODE_AUTH_TTL_S = 60;
 
 /** Bearer token for node -> control plane calls (claims: ZNodeAuthClaims). */
-export async function signNodeAuth(key: CryptoKey, nodeId: string, epoch: number): Promise<string> {
+export async function signNodeAuth(key: SigningKey, nodeId: string, epoch: number): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ epoch })
     .setProtectedHeader({ alg: "EdDSA" })

@@ -3,6 +3,7 @@ import path from "node:path";
 import { jwtVerify, importJWK, SignJWT } from "jose";
 import { afterEach, expect, it } from "vitest";
 import { NodeIdentity } from "./identity.ts";
+import { signEdDsaJwt } from "../service/signing.ts";
 import { tempDir } from "../testing/util.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -26,6 +27,16 @@ it("creates node.json once and keeps the same key and registration across restar
   // The persisted private key signs what the public key verifies.
   const jws = await new SignJWT({ a: 1 }).setProtectedHeader({ alg: "EdDSA" }).sign(again.privateKey);
   await jwtVerify(jws, await importJWK(first.publicJwk, "EdDSA"));
+  // And so does the synchronous receipt signer, with no conversion of a WebCrypto key
+  // (Node 24 deprecates that for non-extractable keys: DEP0204).
+  const warnings: string[] = [];
+  const onWarning = (w: Error & { code?: string }) => warnings.push(w.code ?? w.message);
+  process.on("warning", onWarning);
+  const receipt = signEdDsaJwt(again.privateKey, { iss: "n", chunk: "c" });
+  await new Promise((r) => setImmediate(r));
+  process.off("warning", onWarning);
+  expect((await jwtVerify(receipt, await importJWK(first.publicJwk, "EdDSA"))).payload).toMatchObject({ chunk: "c" });
+  expect(warnings).toEqual([]);
 
   const raw = JSON.parse(await readFile(path.join(dir, "node.json"), "utf8")) as Record<string, unknown>;
   expect(raw).toMatchObject({ name: "node-x", site: "site-b", epoch: 4 });

@@ -1,6 +1,7 @@
+import { createPrivateKey, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from "jose";
+import { exportJWK, generateKeyPair } from "jose";
 import { z } from "zod";
 import { ZEd25519PublicJwk, type Ed25519PublicJwk } from "@cumulus/protocol/node-api";
 import { errnoCode, writeFileAtomic } from "./fs-util.ts";
@@ -23,11 +24,15 @@ type IdentityFile = z.infer<typeof ZIdentityFile>;
 
 export class NodeIdentity {
   readonly file: string;
-  readonly privateKey: CryptoKey;
+  /**
+   * A KeyObject, not a WebCrypto key: receipts are signed synchronously with node:crypto
+   * (service/signing.ts), and converting a non-extractable CryptoKey is deprecated.
+   */
+  readonly privateKey: KeyObject;
   readonly publicJwk: Ed25519PublicJwk;
   private data: IdentityFile;
 
-  private constructor(file: string, data: IdentityFile, privateKey: CryptoKey, publicJwk: Ed25519PublicJwk) {
+  private constructor(file: string, data: IdentityFile, privateKey: KeyObject, publicJwk: Ed25519PublicJwk) {
     this.file = file;
     this.data = data;
     this.privateKey = privateKey;
@@ -87,7 +92,7 @@ export class NodeIdentity {
         await writeFileAtomic(file, JSON.stringify(data, null, 2) + "\n");
       }
     }
-    const privateKey = (await importJWK(data.privateKey as JWK, "EdDSA", { extractable: false })) as CryptoKey;
+    const privateKey = createPrivateKey({ key: data.privateKey, format: "jwk" });
     const publicJwk = ZEd25519PublicJwk.parse({ kty: "OKP", crv: "Ed25519", x: data.privateKey.x });
     return new NodeIdentity(file, data, privateKey, publicJwk);
   }
