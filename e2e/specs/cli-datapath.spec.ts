@@ -469,6 +469,26 @@ test("policy set --replicas 3 on a folder: new files there get 3 replicas per ch
   expect(st.chunks.length).toBeGreaterThan(0);
   for (const c of st.chunks)
     expect(new Set(c.replicas.map((r) => r.node))).toEqual(new Set(["hq-1", "hq-2", "branch-1"]));
+  expect(p).toMatchObject({ warning: null });
+});
+
+test("a policy the nodes cannot follow is set, with a warning that says what it does and what to do", async () => {
+  await ok(["mkdir", "/e2e/too-many"]);
+  const r = await cumulus(["policy", "set", "/e2e/too-many", "--replicas", "5"]);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stdout).toMatch(/^replicas\s+5\s+5$/m);
+  expect(r.stderr).toBe(
+    "cumulus: warning: only 3 eligible storage nodes are active for 5 replicas: uploads under /e2e/too-many are " +
+      "refused, and what is stored there stays under-replicated, until 2 more join or the replica count is lowered\n",
+  );
+  await writeFile(path.join(work, "refused.txt"), "no room for 5 copies\n");
+  const refused = await fails(["put", "refused.txt", "/e2e/too-many/"]);
+  expect(refused.stderr).toMatch(/needs 5 replicas but only 3 eligible storage nodes are active/);
+  // Back within what the nodes can do: no warning, and the upload goes through.
+  const back = await cumulus(["policy", "set", "/e2e/too-many", "--replicas", "3", "--json"]);
+  expect(back.stderr).toBe("");
+  expect(JSON.parse(back.stdout)).toMatchObject({ effective: { replicas: 3 }, warning: null });
+  await ok(["put", "refused.txt", "/e2e/too-many/"]);
 });
 
 test("put and get of folders are recursive", async () => {

@@ -244,6 +244,21 @@ test("the policies page sets 3 replicas on a folder and shows the effective poli
       )
     ).rows[0].replicas,
   ).toBe(3);
+
+  // More replicas than active nodes: saved, with a warning that says what follows.
+  await required.getByLabel("hq", { exact: true }).uncheck();
+  await required.getByLabel("branch", { exact: true }).uncheck();
+  await page.getByLabel("Replicas", { exact: true }).fill("4");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.getByTestId("effective-replicas")).toHaveText("4");
+  await expect(page.getByTestId("policy-warning")).toHaveText(
+    `only 3 eligible storage nodes are active for 4 replicas: uploads under ${folder} are refused, and what is ` +
+      "stored there stays under-replicated, until 1 more join or the replica count is lowered",
+  );
+  await page.getByLabel("Replicas", { exact: true }).fill("3");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.getByTestId("effective-replicas")).toHaveText("3");
+  await expect(page.getByTestId("policy-warning")).toHaveCount(0);
   expect(errors).toEqual([]);
 });
 

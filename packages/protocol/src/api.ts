@@ -247,6 +247,12 @@ export const ZPolicyResponse = z.object({
   effective: ZPolicy,
   /** Path the effective replica count comes from, or "default". */
   inheritedFrom: z.string(),
+  /**
+   * Set when the active storage nodes cannot place this policy now (too few eligible
+   * nodes, a required site or pinned node without an active node): what that means and
+   * what to do. Null when they can.
+   */
+  warning: z.string().nullable(),
 });
 
 /** PUT /api/v1/policy — omitted fields keep their value; `null` replicas clears (inherit). */

@@ -98,4 +98,6 @@ function printPolicy(
     ) +
       `\n\nPolicy of ${p.path}; the replica count comes from ${p.inheritedFrom === "default" ? "the cluster default" : p.inheritedFrom}.`,
   );
+  // On stderr, so scripts reading the table are not thrown by it, and a person still sees it.
+  if (p.warning) ctx.io.stderr.write(`cumulus: warning: ${p.warning}\n`);
 }

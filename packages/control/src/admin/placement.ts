@@ -8,6 +8,7 @@ import { resolveEntry } from "../fs/tree.ts";
 import { allReplicas } from "../fs/replicas.ts";
 import { effectivePolicyOf } from "../policies/effective.ts";
 import { getPolicy, type PolicyResponse } from "../policies/policy.ts";
+import { asPlacementNode } from "../policies/feasibility.ts";
 
 /**
  * The policies page's "where are the replicas": for a file, or the files of a folder's
@@ -78,14 +79,7 @@ export async function inspectPlacement(
   });
   const liveNode = (n: (typeof nodeRows)[number]) =>
     (n.status === "active" || n.status === "draining") && n.lastHeartbeatAt >= cutoff;
-  const placementNodes: PlacementNode[] = nodeRows.map((n) => ({
-    id: n.id,
-    name: n.name,
-    site: n.site.name,
-    weight: Number(n.capacityBytes),
-    // A silent node is down for placement, as for the rest of the control plane.
-    status: n.status === "active" && n.lastHeartbeatAt < cutoff ? "down" : n.status,
-  }));
+  const placementNodes: PlacementNode[] = nodeRows.map((n) => asPlacementNode(n, cutoff));
   const byId = new Map(nodeRows.map((n) => [n.id, n]));
 
   const versionIds = scanned.map((f) => f.currentVersionId).filter((v): v is string => v !== null);

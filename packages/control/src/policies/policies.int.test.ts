@@ -114,6 +114,49 @@ describe("replication policies", () => {
     expect(await ctx.prisma.replicationPolicy.count()).toBe(before);
   });
 
+  it("warns, without refusing, when the active nodes cannot place the policy now; the warning goes once they can", async () => {
+    await mkdir(ctx, alice, { path: `${home}/wide`, parents: false });
+    expect((await getPolicy(ctx, alice, { path: `${home}/wide` })).warning).toBeNull();
+    const six = await setPolicy(ctx, alice, { path: `${home}/wide`, replicas: 6 });
+    expect(six.effective.replicas).toBe(6);
+    expect(six.warning).toBe(
+      `only 5 eligible storage nodes are active for 6 replicas: uploads under ${home}/wide are refused, and what ` +
+        "is stored there stays under-replicated, until 1 more join or the replica count is lowered",
+    );
+    // What it inherits carries the warning too, and so does an upload's refusal.
+    await mkdir(ctx, alice, { path: `${home}/wide/inner`, parents: false });
+    expect((await getPolicy(ctx, alice, { path: `${home}/wide/inner` })).warning).toMatch(/^only 5 eligible/);
+    await expect(
+      beginUpload(ctx, alice, {
+        path: `${home}/wide/inner/f`,
+        ...manifest([fakeChunk(1000)]),
+        baseVersion: null,
+        parents: false,
+      }),
+    ).rejects.toMatchObject({ code: "UNAVAILABLE" });
+
+    // A required site whose only node went silent: copies go elsewhere meanwhile.
+    const london = await ctx.prisma.storageNode.findFirstOrThrow({ where: { name: "london-1" } });
+    const lastHeartbeatAt = london.lastHeartbeatAt;
+    await ctx.prisma.storageNode.update({ where: { id: london.id }, data: { lastHeartbeatAt: new Date(0) } });
+    try {
+      const req = await setPolicy(ctx, alice, { path: `${home}/wide`, replicas: 2, requiredSites: ["london"] });
+      expect(req.warning).toBe(
+        'placement cannot follow this policy fully now (required site "london" has no eligible node): ' +
+          "copies go to other nodes meanwhile",
+      );
+      const pinned = await setPolicy(ctx, alice, {
+        path: `${home}/wide`,
+        requiredSites: [],
+        pinnedNodes: ["london-1"],
+      });
+      expect(pinned.warning).toMatch(/pinned node "london-1" is down; not placed/);
+    } finally {
+      await ctx.prisma.storageNode.update({ where: { id: london.id }, data: { lastHeartbeatAt } });
+    }
+    expect((await getPolicy(ctx, alice, { path: `${home}/wide` })).warning).toBeNull();
+  });
+
   it("needs manage permission: other users are refused, admins and ACL managers allowed", async () => {
     await expect(setPolicy(ctx, bob, { path: `${home}/proj`, replicas: 1 })).rejects.toMatchObject({
       code: "NOT_FOUND",

@@ -6,6 +6,7 @@ import type { ControlContext } from "../context.ts";
 import type { AuthUser } from "../access/access.ts";
 import { auditInTx } from "../changes/record.ts";
 import { resolveEntry, TX_OPTIONS } from "../fs/tree.ts";
+import { asPlacementNode, policyWarning } from "./feasibility.ts";
 import { describeSource, effectivePolicyOf, toPartial, type ExplicitPolicy, type PartialPolicy } from "./effective.ts";
 
 export type PolicyResponse = z.infer<typeof ZPolicyResponse>;
@@ -21,7 +22,22 @@ export async function getPolicy(ctx: ControlContext, user: AuthUser, input: unkn
 
 async function describe(ctx: ControlContext, entryId: string, path: string): Promise<PolicyResponse> {
   const eff = await effectivePolicyOf(ctx.prisma, ctx.config, entryId);
-  return { path, explicit: eff.explicit, effective: eff.policy, inheritedFrom: await describeSource(ctx.prisma, eff) };
+  const cutoff = new Date(Date.now() - ctx.config.nodeTimeoutMs);
+  const nodes = await ctx.prisma.storageNode.findMany({
+    where: { status: { not: "decommissioned" } },
+    include: { site: { select: { name: true } } },
+  });
+  return {
+    path,
+    explicit: eff.explicit,
+    effective: eff.policy,
+    inheritedFrom: await describeSource(ctx.prisma, eff),
+    warning: policyWarning(
+      path,
+      eff.policy,
+      nodes.map((n) => asPlacementNode(n, cutoff)),
+    ),
+  };
 }
 
 /**

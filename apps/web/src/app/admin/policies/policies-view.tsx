@@ -11,7 +11,7 @@ import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/com
 import { Checkbox, Input } from "@/components/ui/input.tsx";
 import { Label } from "@/components/ui/label.tsx";
 import { Badge } from "@/components/ui/badge.tsx";
-import { EmptyState, ErrorState, Loading, Spinner, QueryState } from "@/components/ui/feedback.tsx";
+import { Alert, EmptyState, ErrorState, Loading, Spinner, QueryState } from "@/components/ui/feedback.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
@@ -209,6 +209,11 @@ function PolicyEditor({ path }: { path: string }) {
             <dt className="text-slate-500">Pinned nodes</dt>
             <dd>{p.effective.pinnedNodes.join(", ") || "—"}</dd>
           </dl>
+          {p.warning ? (
+            <Alert variant="warning" className="mt-4" data-testid="policy-warning">
+              {p.warning}
+            </Alert>
+          ) : null}
           <p className="mt-4 text-xs text-slate-500">
             {p.explicit
               ? "This entry has its own settings (right)."
