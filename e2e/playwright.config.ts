@@ -26,6 +26,9 @@ export default defineConfig({
         "--disable-sync",
       ],
     },
+    // Charts draw at once (the web app honours prefers-reduced-motion), so screenshots
+    // show them finished rather than mid-animation.
+    reducedMotion: "reduce",
     trace: "off",
     screenshot: "only-on-failure",
   },

@@ -24,6 +24,7 @@ import { errorMessage } from "@/components/ui/errors.ts";
 import { formatBytes, formatDate, formatDuration, formatPercent, formatRelative } from "@/components/ui/format.ts";
 import { CapacityBar, ChartFrame, NodeStatusBadge, Stat } from "./_components/bits.tsx";
 import { useMounted } from "./_components/use-mounted.ts";
+import { useReducedMotion } from "./_components/use-reduced-motion.ts";
 
 function bytesTick(v: number): string {
   return formatBytes(v, 0);
@@ -32,6 +33,7 @@ function bytesTick(v: number): string {
 export function Overview() {
   const trpc = useTRPC();
   const mounted = useMounted();
+  const animate = !useReducedMotion();
   const overview = useQuery({ ...trpc.nodes.overview.queryOptions(), refetchInterval: 5_000 });
   const usage = useQuery({ ...trpc.nodes.usage.queryOptions({ hours: 24 }), refetchInterval: 30_000 });
 
@@ -211,8 +213,8 @@ export function Overview() {
                       <YAxis tickFormatter={bytesTick} tick={{ fontSize: 12 }} width={72} />
                       <Tooltip formatter={(v) => formatBytes(Number(v))} />
                       <Legend />
-                      <Bar dataKey="used" name="Used" stackId="a" fill="#0284c7" />
-                      <Bar dataKey="free" name="Free" stackId="a" fill="#cbd5e1" />
+                      <Bar isAnimationActive={animate} dataKey="used" name="Used" stackId="a" fill="#0284c7" />
+                      <Bar isAnimationActive={animate} dataKey="free" name="Free" stackId="a" fill="#cbd5e1" />
                     </BarChart>
                   </ResponsiveContainer>
                 ) : (
@@ -262,8 +264,22 @@ export function Overview() {
                           formatter={(v) => formatBytes(Number(v))}
                         />
                         <Legend />
-                        <Area type="monotone" dataKey="capacityBytes" name="Capacity" stroke="#94a3b8" fill="#e2e8f0" />
-                        <Area type="monotone" dataKey="usedBytes" name="Used" stroke="#0284c7" fill="#bae6fd" />
+                        <Area
+                          isAnimationActive={animate}
+                          type="monotone"
+                          dataKey="capacityBytes"
+                          name="Capacity"
+                          stroke="#94a3b8"
+                          fill="#e2e8f0"
+                        />
+                        <Area
+                          isAnimationActive={animate}
+                          type="monotone"
+                          dataKey="usedBytes"
+                          name="Used"
+                          stroke="#0284c7"
+                          fill="#bae6fd"
+                        />
                       </AreaChart>
                     </ResponsiveContainer>
                   ) : (

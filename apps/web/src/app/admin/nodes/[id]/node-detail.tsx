@@ -13,6 +13,7 @@ import { errorCode, errorMessage } from "@/components/ui/errors.ts";
 import { formatBytes, formatDate, formatDuration } from "@/components/ui/format.ts";
 import { CapacityBar, ChartFrame, NodeStatusBadge, Stat } from "../../_components/bits.tsx";
 import { useMounted } from "../../_components/use-mounted.ts";
+import { useReducedMotion } from "../../_components/use-reduced-motion.ts";
 
 type Target = "draining" | "decommissioned" | "active";
 
@@ -83,6 +84,7 @@ function Fact({ label, children }: { label: string; children: React.ReactNode })
 export function NodeDetailView({ id }: { id: string }) {
   const trpc = useTRPC();
   const mounted = useMounted();
+  const animate = !useReducedMotion();
   const node = useQuery({
     ...trpc.nodes.get.queryOptions({ id }),
     refetchInterval: 5_000,
@@ -247,8 +249,24 @@ export function NodeDetailView({ id }: { id: string }) {
                       formatter={(v, name) => (name === "CPU" ? Number(v).toFixed(2) : formatBytes(Number(v)))}
                     />
                     <Legend />
-                    <Line yAxisId="b" type="monotone" dataKey="used" name="Used" stroke="#0284c7" dot={false} />
-                    <Line yAxisId="c" type="monotone" dataKey="cpu" name="CPU" stroke="#f59e0b" dot={false} />
+                    <Line
+                      isAnimationActive={animate}
+                      yAxisId="b"
+                      type="monotone"
+                      dataKey="used"
+                      name="Used"
+                      stroke="#0284c7"
+                      dot={false}
+                    />
+                    <Line
+                      isAnimationActive={animate}
+                      yAxisId="c"
+                      type="monotone"
+                      dataKey="cpu"
+                      name="CPU"
+                      stroke="#f59e0b"
+                      dot={false}
+                    />
                   </LineChart>
                 </ResponsiveContainer>
               ) : (
