@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { test, expect } from "@playwright/test";
@@ -439,9 +439,21 @@ test("another user cannot read, replace or delete someone else's file", async ()
 
 test("sysinfo --json shows 3 active nodes and nothing under-replicated", async () => {
   const s = await json<{
-    nodes: { name: string; site: string; status: string; capacityBytes: number; usedBytes: number; chunks: number }[];
+    nodes: {
+      name: string;
+      site: string;
+      status: string;
+      capacityBytes: number;
+      usedBytes: number;
+      availableBytes: number;
+      full: boolean;
+      chunks: number;
+    }[];
     underReplicated: number;
   }>(["sysinfo"]);
+  // The three nodes share this machine's disk: what each can still store is its free space.
+  const disk = await statfs(work);
+  const diskFree = disk.bavail * disk.bsize;
   expect(s.nodes.map((n) => [n.name, n.site, n.status]).sort()).toEqual([
     ["branch-1", "branch", "active"],
     ["hq-1", "hq", "active"],
@@ -451,6 +463,10 @@ test("sysinfo --json shows 3 active nodes and nothing under-replicated", async (
     expect(n.capacityBytes).toBeGreaterThan(0);
     expect(n.chunks).toBeGreaterThan(0);
     expect(n.usedBytes).toBeGreaterThan(0);
+    expect(n.full).toBe(false);
+    expect(n.availableBytes).toBeLessThanOrEqual(n.capacityBytes - n.usedBytes);
+    // Within 10 %: other programs write to the disk between the heartbeat and this statfs.
+    expect(Math.abs(n.availableBytes - diskFree)).toBeLessThan(diskFree * 0.1 + 64 * MiB);
   }
   expect(s.underReplicated).toBe(0);
   const human = await ok(["sysinfo"]);

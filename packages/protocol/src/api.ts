@@ -296,6 +296,10 @@ export const ZSysinfo = z.object({
       status: ZNodeStatus,
       capacityBytes: ZSize,
       usedBytes: ZSize,
+      /** What the node can still store (its disk's free space may be less than capacity - used). */
+      availableBytes: ZSize,
+      /** Too little room for new replicas: placement skips it until it has room again. */
+      full: z.boolean(),
       chunks: z.number().int().min(0),
       lastHeartbeatAt: ZIsoDate,
     }),

@@ -35,6 +35,12 @@ export const ZNodeUsage = z.object({
   capacityBytes: z.number().int().min(0),
   usedBytes: z.number().int().min(0),
   chunkCount: z.number().int().min(0),
+  /**
+   * Bytes the node can still store now: capacity less what it holds and has reserved, or
+   * the file system's free space when that is less (a disk shared with other data). A node
+   * that leaves it out is taken to have capacity - used.
+   */
+  availableBytes: z.number().int().min(0).optional(),
 });
 
 export const ZRegisterNodeRequest = z.object({

@@ -111,7 +111,7 @@ export class ControlPlaneClient {
       dataUrl: this.o.dataUrl,
       udtAddress: this.o.udtAddress ?? null,
       publicKey: identity.publicJwk,
-      usage: this.o.store.usage(),
+      usage: await this.o.store.measureUsage(),
       version: this.o.version,
     };
     const res = await this.post("/api/nodes/register", body, undefined, signal);
@@ -139,7 +139,7 @@ export class ControlPlaneClient {
     const active = state.active();
     if (active === null) return "reregister";
     const body: HeartbeatRequest = {
-      usage: this.o.store.usage(),
+      usage: await this.o.store.measureUsage(),
       load: {
         cpu: (os.loadavg()[0] ?? 0) / Math.max(1, os.availableParallelism()),
         inflightRequests: metrics.inflight,

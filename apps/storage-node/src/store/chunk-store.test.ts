@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile, mkdir, open as openFile } from "node:fs/promises";
+import { readdir, readFile, writeFile, mkdir, open as openFile, statfs } from "node:fs/promises";
 import path from "node:path";
 import { buffer } from "node:stream/consumers";
 import { afterEach, describe, expect, it } from "vitest";
@@ -104,7 +104,8 @@ describe.each(factories)("%s contract", (_name, make) => {
     expect(err.httpStatus).toBe(507);
     expect(err.message).toContain("node-t");
     expect(await store.stat(b.id)).toBeNull();
-    expect(store.usage()).toMatchObject({ usedBytes: 1000, chunkCount: 1 });
+    expect(store.usage()).toMatchObject({ usedBytes: 1000, chunkCount: 1, availableBytes: 500 });
+    expect(await store.measureUsage()).toMatchObject({ availableBytes: 500 });
     // Re-putting a present chunk needs no space.
     await store.put(a.id, chunksOf(a.data), a.data.length);
   });
@@ -228,6 +229,16 @@ describe("DiskChunkStore on disk", () => {
     expect(await tmpFiles()).toEqual([]);
     expect(await store.stat(f.id)).toBeNull();
     expect(await store.stat(g.id)).toBeNull();
+  });
+
+  it("reports as available no more than the file system has free, however large its capacity", async () => {
+    const { store, dir } = await openDisk({ capacityBytes: Number.MAX_SAFE_INTEGER });
+    const usage = await store.measureUsage();
+    const fs = await statfs(dir);
+    expect(usage.availableBytes).toBeLessThanOrEqual(fs.bavail * fs.bsize * 1.01);
+    expect(usage.availableBytes).toBeGreaterThan(0);
+    expect(usage.capacityBytes).toBe(Number.MAX_SAFE_INTEGER);
+    await store.close();
   });
 
   it("cleans stale temp files at start and rebuilds usage by scanning", async () => {

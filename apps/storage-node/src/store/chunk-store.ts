@@ -25,6 +25,8 @@ export interface StoreUsage {
   capacityBytes: number;
   usedBytes: number;
   chunkCount: number;
+  /** What can still be stored: capacity less used and reserved, or the disk's free space if less. */
+  availableBytes: number;
 }
 
 export interface PutResult {
@@ -74,6 +76,8 @@ export interface ChunkStore {
   /** Chunks in id order, strictly after `after`. */
   list(after: string | null, limit: number): Promise<ChunkInfo[]>;
   usage(): StoreUsage;
+  /** usage() with the file system's free space measured now (heartbeats send it). */
+  measureUsage(): Promise<StoreUsage>;
   close(): Promise<void>;
   /**
    * Optional two-step put for bulk copies (the reconciler's batched replication): `stage`

@@ -93,6 +93,8 @@ export class DiskChunkStore implements ChunkStore {
   private readonly nodeName: string;
   private readonly hooks: StoreHooks;
   private capacityBytes = 0;
+  /** The file system's free space at the last measureUsage(); null before the first. */
+  private fsAvailableBytes: number | null = null;
   private usedBytes = 0;
   private chunkCount = 0;
   /** Bytes of in-flight writes, so concurrent PUTs cannot jointly overshoot capacity. */
@@ -151,7 +153,28 @@ export class DiskChunkStore implements ChunkStore {
   }
 
   usage(): StoreUsage {
-    return { capacityBytes: this.capacityBytes, usedBytes: this.usedBytes, chunkCount: this.chunkCount };
+    const room = Math.max(0, this.capacityBytes - this.usedBytes - this.reservedBytes);
+    return {
+      capacityBytes: this.capacityBytes,
+      usedBytes: this.usedBytes,
+      chunkCount: this.chunkCount,
+      availableBytes: this.fsAvailableBytes === null ? room : Math.min(room, this.fsAvailableBytes),
+    };
+  }
+
+  /**
+   * The capacity is the disk's size (or what was configured), but other data may share the
+   * disk: the free space the file system reports bounds what can still be stored, and the
+   * control plane stops placing new copies here when it runs low.
+   */
+  async measureUsage(): Promise<StoreUsage> {
+    try {
+      const fs = await statfs(this.dataDir);
+      this.fsAvailableBytes = fs.bavail * fs.bsize;
+    } catch {
+      // Keep the last measurement: a heartbeat must not fail over a statfs hiccup.
+    }
+    return this.usage();
   }
 
   private chunkDir(id: string): string {

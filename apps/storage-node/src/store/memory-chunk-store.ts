@@ -38,7 +38,16 @@ export class MemoryChunkStore implements ChunkStore {
   }
 
   usage(): StoreUsage {
-    return { capacityBytes: this.capacityBytes, usedBytes: this.usedBytes, chunkCount: this.chunks.size };
+    return {
+      capacityBytes: this.capacityBytes,
+      usedBytes: this.usedBytes,
+      chunkCount: this.chunks.size,
+      availableBytes: Math.max(0, this.capacityBytes - this.usedBytes - this.reservedBytes),
+    };
+  }
+
+  measureUsage(): Promise<StoreUsage> {
+    return Promise.resolve(this.usage());
   }
 
   async put(id: string, body: AsyncIterable<Uint8Array>, declaredSize: number): Promise<PutResult> {

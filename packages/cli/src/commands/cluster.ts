@@ -19,21 +19,30 @@ export async function sysinfo(ctx: Ctx, opts: GlobalOpts): Promise<void> {
       `Nodes: ${active} of ${nodes.length} active; ${humanSize(used)} used of ${humanSize(cap)} (${percent(used, cap)})`,
       "",
       table(
-        ["NODE", "SITE", "STATUS", "CAPACITY", "USED", "USE%", "CHUNKS", "LAST HEARTBEAT"],
+        ["NODE", "SITE", "STATUS", "CAPACITY", "USED", "USE%", "FREE", "CHUNKS", "LAST HEARTBEAT"],
         nodes.map((n) => [
           n.name,
           n.site,
-          n.status,
+          n.full ? `${n.status} (full)` : n.status,
           humanSize(n.capacityBytes),
           humanSize(n.usedBytes),
           percent(n.usedBytes, n.capacityBytes),
+          humanSize(n.availableBytes),
           String(n.chunks),
           shortDate(n.lastHeartbeatAt),
         ]),
-        ["left", "left", "left", "right", "right", "right", "right", "left"],
+        ["left", "left", "left", "right", "right", "right", "right", "right", "left"],
       ),
       "",
       `Chunks: ${s.chunks}   Replicas: ${s.replicas}   Under-replicated: ${s.underReplicated}   Over-replicated: ${s.overReplicated}   Misplaced: ${s.misplaced}`,
+      ...(nodes.some((n) => n.full && n.status === "active")
+        ? [
+            `Full (no new replicas until they have room): ${nodes
+              .filter((n) => n.full && n.status === "active")
+              .map((n) => n.name)
+              .join(", ")}: free space there, or add nodes`,
+          ]
+        : []),
       `Repair: ${s.repair.state}; ${s.repair.queued} queued, ${s.repair.running} running; ${humanSize(s.repair.bytesPerSec)}/s now; ${humanSize(s.repair.bytesLastMinute)} in the last minute (${s.repair.copiesLastMinute} copies, ${s.repair.deletesLastMinute} deletes)${s.repair.unavailable > 0 ? `; ${s.repair.unavailable} chunks have no live copy` : ""}`,
     ].join("\n"),
   );

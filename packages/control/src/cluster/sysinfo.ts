@@ -1,6 +1,7 @@
 import type { Sysinfo } from "@cumulus/protocol/api";
 import type { ControlContext } from "../context.ts";
 import { readStatus, repairStatus } from "../reconciler/status.ts";
+import { isFull } from "../nodes/fullness.ts";
 
 export type ReplicationCounts = { chunks: number; replicas: number; underReplicated: number; overReplicated: number };
 
@@ -76,6 +77,11 @@ export async function sysinfo(ctx: ControlContext, now = new Date()): Promise<Sy
       status: (n.status === "active" || n.status === "draining") && n.lastHeartbeatAt < cutoff ? "down" : n.status,
       capacityBytes: Number(n.capacityBytes),
       usedBytes: Number(n.usedBytes),
+      availableBytes:
+        n.availableBytes === null
+          ? Math.max(0, Number(n.capacityBytes) - Number(n.usedBytes))
+          : Number(n.availableBytes),
+      full: isFull(n),
       chunks: n.chunkCount,
       lastHeartbeatAt: n.lastHeartbeatAt.toISOString(),
     })),

@@ -1,5 +1,6 @@
 import type { ControlConfig } from "../context.ts";
 import type { Db } from "../access/access.ts";
+import { isFull } from "../nodes/fullness.ts";
 
 export type LiveReplica = {
   chunkId: string;
@@ -9,6 +10,8 @@ export type LiveReplica = {
   url: string;
   /** host:port of the node's UDT listener, or null. */
   udt: string | null;
+  /** Too little free space for new replicas (nodes/fullness.ts): placement skips it. */
+  full: boolean;
 };
 
 const QUERY_BATCH = 10_000;
@@ -61,9 +64,11 @@ export type WritableNode = {
   url: string;
   /** host:port of the node's UDT listener, or null. */
   udt: string | null;
+  /** Too little free space for new replicas (nodes/fullness.ts): placement skips it. */
+  full: boolean;
 };
 
-/** Nodes that may receive new replicas: active (not draining) with a fresh heartbeat. */
+/** Nodes that may receive new replicas: active (not draining) with a fresh heartbeat; `full` ones not now. */
 export async function writableNodes(db: Db, config: ControlConfig, now = new Date()): Promise<WritableNode[]> {
   const cutoff = new Date(now.getTime() - config.nodeTimeoutMs);
   const nodes = await db.storageNode.findMany({
@@ -79,6 +84,7 @@ export async function writableNodes(db: Db, config: ControlConfig, now = new Dat
     status: n.status,
     url: n.dataUrl,
     udt: n.udtAddress,
+    full: isFull(n),
   }));
 }
 

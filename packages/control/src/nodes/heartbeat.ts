@@ -60,6 +60,7 @@ export async function heartbeat(
     data: {
       capacityBytes: BigInt(req.usage.capacityBytes),
       usedBytes: BigInt(req.usage.usedBytes),
+      availableBytes: req.usage.availableBytes === undefined ? null : BigInt(req.usage.availableBytes),
       chunkCount: req.usage.chunkCount,
       load: req.load,
       lastHeartbeatAt: now,

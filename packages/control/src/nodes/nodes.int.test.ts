@@ -106,6 +106,15 @@ describe("node registration and heartbeats", () => {
     expect(res.status).toBe("active");
     const row = await ctx.prisma.storageNode.findUniqueOrThrow({ where: { id: r1.nodeId } });
     expect(row.usedBytes).toBe(10n);
+    // A node that does not report its free space (an older one) leaves it unknown.
+    expect(row.availableBytes).toBeNull();
+    await heartbeat(ctx, `Bearer ${await nodeJwt(n, r1.nodeId, r1.epoch)}`, {
+      ...hb,
+      usage: { ...hb.usage, availableBytes: 123_456 },
+    });
+    expect((await ctx.prisma.storageNode.findUniqueOrThrow({ where: { id: r1.nodeId } })).availableBytes).toBe(
+      123_456n,
+    );
 
     const r2 = await registerNode(ctx, n.request);
     await expect(heartbeat(ctx, `Bearer ${await nodeJwt(n, r1.nodeId, r1.epoch)}`, hb)).rejects.toMatchObject({

@@ -24,6 +24,7 @@ export async function registerNode(ctx: ControlContext, input: unknown): Promise
     const usage = {
       capacityBytes: BigInt(req.usage.capacityBytes),
       usedBytes: BigInt(req.usage.usedBytes),
+      availableBytes: req.usage.availableBytes === undefined ? null : BigInt(req.usage.availableBytes),
       chunkCount: req.usage.chunkCount,
     };
     if (!existing) {

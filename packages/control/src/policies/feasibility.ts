@@ -33,14 +33,21 @@ const PROBE_CHUNK = "0".repeat(64);
  * active node or a pinned node that is away only sends copies elsewhere. Null when the
  * nodes as they are can place it.
  */
-export function policyWarning(path: string, policy: Policy, nodes: readonly PlacementNode[]): string | null {
+export function policyWarning(
+  path: string,
+  policy: Policy,
+  nodes: readonly PlacementNode[],
+  /** Active nodes without room for new replicas (given as not eligible in `nodes`). */
+  fullNodes: readonly string[] = [],
+): string | null {
   const placed = placeReplicas(PROBE_CHUNK, nodes, policy);
   const warnings: string[] = [];
   const have = placed.nodes.length;
   if (have < policy.replicas) {
     const missing = policy.replicas - have;
+    const full = fullNodes.length > 0 ? ` with room (full: ${fullNodes.join(", ")})` : "";
     warnings.push(
-      `only ${have} eligible storage node${have === 1 ? " is" : "s are"} active for ${policy.replicas} replicas: ` +
+      `only ${have} eligible storage node${have === 1 ? " is" : "s are"} active${full} for ${policy.replicas} replicas: ` +
         `uploads under ${path} are refused, and what is stored there stays under-replicated, ` +
         `until ${missing} more join or the replica count is lowered`,
     );

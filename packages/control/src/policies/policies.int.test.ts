@@ -155,6 +155,18 @@ describe("replication policies", () => {
       await ctx.prisma.storageNode.update({ where: { id: london.id }, data: { lastHeartbeatAt } });
     }
     expect((await getPolicy(ctx, alice, { path: `${home}/wide` })).warning).toBeNull();
+
+    // A full node counts as no room for new replicas, as uploads see it.
+    await setPolicy(ctx, alice, { path: `${home}/wide`, pinnedNodes: [], replicas: 5 });
+    expect((await getPolicy(ctx, alice, { path: `${home}/wide` })).warning).toBeNull();
+    await ctx.prisma.storageNode.update({ where: { id: london.id }, data: { availableBytes: 0n } });
+    try {
+      expect((await getPolicy(ctx, alice, { path: `${home}/wide` })).warning).toMatch(
+        /^only 4 eligible storage nodes are active with room \(full: london-1\) for 5 replicas: /,
+      );
+    } finally {
+      await ctx.prisma.storageNode.update({ where: { id: london.id }, data: { availableBytes: null } });
+    }
   });
 
   it("needs manage permission: other users are refused, admins and ACL managers allowed", async () => {

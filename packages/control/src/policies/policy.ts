@@ -7,6 +7,7 @@ import type { AuthUser } from "../access/access.ts";
 import { auditInTx } from "../changes/record.ts";
 import { resolveEntry, TX_OPTIONS } from "../fs/tree.ts";
 import { asPlacementNode, policyWarning } from "./feasibility.ts";
+import { isFull } from "../nodes/fullness.ts";
 import { describeSource, effectivePolicyOf, toPartial, type ExplicitPolicy, type PartialPolicy } from "./effective.ts";
 
 export type PolicyResponse = z.infer<typeof ZPolicyResponse>;
@@ -32,10 +33,15 @@ async function describe(ctx: ControlContext, entryId: string, path: string): Pro
     explicit: eff.explicit,
     effective: eff.policy,
     inheritedFrom: await describeSource(ctx.prisma, eff),
+    // Uploads skip full nodes (nodes/fullness.ts): so does the question "can it be placed now".
     warning: policyWarning(
       path,
       eff.policy,
-      nodes.map((n) => asPlacementNode(n, cutoff)),
+      nodes.map((n) => {
+        const p = asPlacementNode(n, cutoff);
+        return isFull(n) && p.status === "active" ? { ...p, status: "draining" as const } : p;
+      }),
+      nodes.filter((n) => isFull(n) && n.status === "active").map((n) => n.name),
     ),
   };
 }

@@ -297,6 +297,63 @@ describe("reconciler plan (scenarios)", () => {
     for (const c of chunks) expect(c.replicas.some((x) => x.nodeId === nodes[0]!.id)).toBe(false);
   });
 
+  it("a full node gets no copies: repairs go to nodes with room, rebalancing onto it waits, nothing is deleted meanwhile", () => {
+    const nodes = mk(4);
+    const cache = new PlacerCache(nodes);
+    // Chunks whose placement puts a copy on n0, which then fills up.
+    const wanted: PlanChunk[] = [];
+    while (wanted.length < 40) {
+      const c = chunk(two, []);
+      const d = cache.place(c.id, two);
+      if (d.includes(nodes[0]!.id)) wanted.push({ ...c, replicas: [] });
+    }
+    nodes[0]!.full = true;
+    // One copy left, on the other desired node: a repair, which must not target n0.
+    const under = wanted.slice(0, 20).map((c) => {
+      const other = cache.place(c.id, two).find((id) => id !== nodes[0]!.id)!;
+      return { ...c, replicas: [{ nodeId: other, state: "stored" as const, epoch: 1 }] };
+    });
+    // Two copies, neither on n0: misplaced, a rebalance onto n0 that must wait.
+    const misplaced = wanted.slice(20).map((c) => {
+      const desired = cache.place(c.id, two);
+      const holders = nodes.filter((n) => n.id !== nodes[0]!.id && !desired.includes(n.id)).slice(0, 1);
+      const other = desired.find((id) => id !== nodes[0]!.id)!;
+      return {
+        ...c,
+        replicas: [...holders.map((h) => h.id), other].map((nodeId) => ({
+          nodeId,
+          state: "stored" as const,
+          epoch: 1,
+        })),
+      };
+    });
+    const { tasks } = planChunks([...under, ...misplaced], nodes);
+    expect(tasks.filter((t) => t.kind === "copy" && t.target === nodes[0]!.id)).toEqual([]);
+    expect(tasks.filter((t) => t.kind === "delete")).toEqual([]);
+    for (const c of under) {
+      const copies = tasks.filter((t) => t.kind === "copy" && t.chunk === c.id);
+      expect(copies).toHaveLength(1);
+      expect(copies[0]).toMatchObject({ reason: "repair" });
+    }
+    for (const c of misplaced) expect(tasks.filter((t) => t.chunk === c.id)).toEqual([]);
+
+    // Room again: the repaired chunks' copies move onto n0, and only then go from where they were.
+    nodes[0]!.full = false;
+    const repaired = under.map((c) => {
+      const copy = tasks.find((t) => t.kind === "copy" && t.chunk === c.id)!;
+      return {
+        ...c,
+        replicas: [...c.replicas, { nodeId: (copy as { target: string }).target, state: "stored" as const, epoch: 1 }],
+      };
+    });
+    const again = planChunks(repaired, nodes).tasks;
+    for (const c of repaired) {
+      expect(again.filter((t) => t.chunk === c.id)).toEqual([
+        expect.objectContaining({ kind: "copy", target: nodes[0]!.id, reason: "rebalance" }),
+      ]);
+    }
+  });
+
   it("a new node receives a fair share and only chunks placement moves are touched", () => {
     const nodes = mk(4);
     const cache = new PlacerCache(nodes);

@@ -18,6 +18,12 @@ export type PlanNode = {
   live: boolean;
   /** Current registration; replica rows of an older epoch wait for the node's inventory. */
   epoch: number;
+  /**
+   * Too little free space for new replicas (control/nodes/fullness.ts): no copy goes there,
+   * and a repair that placement sends there goes to a node with room instead. What it
+   * holds stays; rebalancing onto it waits until it has room again.
+   */
+  full?: boolean;
 };
 
 export type PlanReplica = { nodeId: string; state: ReplicaState; epoch: number };
@@ -180,6 +186,14 @@ export function planChunks(
   placer: PlacerCache = new PlacerCache(nodes),
 ): PlanResult {
   const byId = new Map(nodes.map((n) => [n.id, n] as const));
+  const isFullNode = (id: string) => byId.get(id)?.full === true;
+  // Placement over the nodes with room, for repairs placement would send to a full node.
+  let roomy: PlacerCache | null = null;
+  const placeWithRoom = (id: string, policy: Policy): string[] =>
+    (roomy ??= new PlacerCache(nodes.map((n) => (n.full ? { ...n, status: "draining" as const } : n)))).place(
+      id,
+      policy,
+    );
   const tasks: Task[] = [];
   const stats = emptyStats();
   const garbage: string[] = [];
@@ -230,8 +244,16 @@ export function planChunks(
     if (verdict === "unavailable") stats.unavailable++;
     else stats[verdict]++;
 
-    // Copies onto desired nodes that lack a live copy.
+    // Copies onto desired nodes that lack a live copy, but none onto a full node: a
+    // repair goes to the nodes with room instead (they are surplus once the full node has
+    // room again and takes its copy); other copies wait.
     const missing = desired.filter((id) => !liveSet.has(id));
+    let targets = missing.filter((id) => !isFullNode(id));
+    if (targets.length < missing.length && live.length > 0 && live.length < policy.replicas) {
+      const deficit = policy.replicas - live.length;
+      const more = placeWithRoom(c.id, policy).filter((id) => !liveSet.has(id) && !targets.includes(id));
+      targets = [...targets, ...more.slice(0, Math.max(0, deficit - targets.length))];
+    }
     if (live.length > 0) {
       const violated =
         !satisfiesConstraints(live, policy, byId) || live.some((id) => byId.get(id)?.status === "draining");
@@ -241,7 +263,7 @@ export function planChunks(
           : violated
             ? { priority: PRIORITY.policy, reason: "policy" }
             : { priority: PRIORITY.rebalance, reason: "rebalance" };
-      for (const target of missing) {
+      for (const target of targets) {
         const row = c.replicas.find((r) => r.nodeId === target);
         // Being deleted there, or waiting for the node's inventory: not now.
         if (row && (row.state === "deleting" || !current(row))) continue;

@@ -4,6 +4,7 @@ import type { ControlConfig, ControlContext } from "../context.ts";
 import type { Db } from "../access/access.ts";
 import { toPartial, type PartialPolicy } from "../policies/effective.ts";
 import type { PlanChunk, PlanNode, PlanReplica, ReplicaState } from "./plan.ts";
+import { isFull } from "../nodes/fullness.ts";
 
 /** What the reconciler reads from the database: the inputs of plan.ts. */
 
@@ -29,6 +30,7 @@ export async function loadNodes(db: Db, config: ControlConfig, now = new Date())
     status: n.status,
     live: (n.status === "active" || n.status === "draining") && n.lastHeartbeatAt >= cutoff,
     epoch: n.epoch,
+    full: isFull(n),
     url: n.dataUrl,
     udt: n.udtAddress,
     expiresAt: n.lastHeartbeatAt.getTime() + config.nodeTimeoutMs,

@@ -212,7 +212,9 @@ export async function placeMissing(
 ): Promise<{ id: string; group: string; pipeline: WritableNode[] }[]> {
   const policy = eff.policy;
   const allowed = policy.allowedSites.length > 0 ? new Set(policy.allowedSites) : null;
-  const eligible = nodes.filter((n) => n.weight > 0 && (!allowed || allowed.has(n.site)));
+  const inScope = nodes.filter((n) => n.weight > 0 && (!allowed || allowed.has(n.site)));
+  const eligible = inScope.filter((n) => !n.full);
+  const full = inScope.filter((n) => n.full).map((n) => n.name);
   const out: { id: string; group: string; pipeline: WritableNode[] }[] = [];
   for (const id of sizes.keys()) {
     const holders = live.get(id) ?? [];
@@ -238,8 +240,10 @@ export async function placeMissing(
       const total = new Set([...eligible.map((n) => n.id), ...held]).size;
       throw new AppError(
         "UNAVAILABLE",
-        `${where} needs ${policy.replicas} replicas but only ${total} eligible storage node${total === 1 ? " is" : "s are"} active${scope}: start more nodes or lower the replica count`,
-        { replicas: policy.replicas, eligibleNodes: eligible.map((n) => n.name) },
+        `${where} needs ${policy.replicas} replicas but only ${total} eligible storage node${total === 1 ? " is" : "s are"} active${scope}` +
+          (full.length > 0 ? ` with room (full: ${full.join(", ")})` : "") +
+          `: ${full.length > 0 ? "free space on the full nodes, " : ""}start more nodes or lower the replica count`,
+        { replicas: policy.replicas, eligibleNodes: eligible.map((n) => n.name), fullNodes: full },
       );
     }
     const pipeline = placed.nodes.map((p) => eligible.find((n) => n.id === p.id)!);

@@ -557,4 +557,37 @@ describe("not enough nodes", () => {
     });
     expect(plan.missing[0]!.pipeline).toHaveLength(3);
   });
+
+  it("places new chunks only on nodes with room, and says which are full when too few have room", async () => {
+    const full = nodes[0]!;
+    // What the node's heartbeat reports when another program has filled its disk.
+    await ctx.prisma.storageNode.update({ where: { id: full.id }, data: { availableBytes: 10n * 1024n * 1024n } });
+    try {
+      // Default policy, 2 replicas: the two nodes with room, every chunk.
+      const plan = await beginUpload(ctx, alice, {
+        path: `${home}/roomy.bin`,
+        ...manifest(Array.from({ length: 12 }, () => fakeChunk(1000))),
+        baseVersion: null,
+        parents: false,
+      });
+      for (const m of plan.missing) {
+        expect(m.pipeline.map((h) => h.nodeId).sort()).toEqual([nodes[1]!.id, nodes[2]!.id].sort());
+      }
+      await expect(
+        beginUpload(ctx, alice, {
+          path: `${home}/triple/g`,
+          ...manifest([fakeChunk(5)]),
+          baseVersion: null,
+          parents: false,
+        }),
+      ).rejects.toMatchObject({
+        code: "UNAVAILABLE",
+        message:
+          `the policy of ${home}/triple needs 3 replicas but only 2 eligible storage nodes are active with room ` +
+          `(full: ${full.name}): free space on the full nodes, start more nodes or lower the replica count`,
+      });
+    } finally {
+      await ctx.prisma.storageNode.update({ where: { id: full.id }, data: { availableBytes: null } });
+    }
+  });
 });

@@ -66,7 +66,9 @@ export function Overview() {
   const now = new Date(o.now);
   const nodeBars = s.nodes
     .filter((n) => n.status !== "decommissioned")
-    .map((n) => ({ name: n.name, used: n.usedBytes, free: Math.max(0, n.capacityBytes - n.usedBytes) }));
+    // Free is what the node can still store: on a disk shared with other data, less than
+    // capacity - used.
+    .map((n) => ({ name: n.name, used: n.usedBytes, free: n.availableBytes }));
 
   return (
     <div className="grid gap-6">
@@ -178,10 +180,20 @@ export function Overview() {
                   </TableCell>
                   <TableCell>{n.site}</TableCell>
                   <TableCell>
-                    <NodeStatusBadge status={n.status} />
+                    <span className="inline-flex items-center gap-1.5">
+                      <NodeStatusBadge status={n.status} />
+                      {n.full ? (
+                        <Badge
+                          variant="warning"
+                          title="Too little free space for new replicas: free space there or add nodes"
+                        >
+                          full
+                        </Badge>
+                      ) : null}
+                    </span>
                   </TableCell>
                   <TableCell>
-                    <CapacityBar used={n.usedBytes} capacity={n.capacityBytes} />
+                    <CapacityBar used={n.usedBytes} capacity={n.capacityBytes} free={n.availableBytes} />
                   </TableCell>
                   <TableCell className="text-right tabular-nums">{n.chunks.toLocaleString("en")}</TableCell>
                   <TableCell className="text-slate-500">

@@ -11,7 +11,18 @@ export function NodeStatusBadge({ status }: { status: string }) {
 }
 
 /** Used / capacity with a bar; the bar has an accessible description. */
-export function CapacityBar({ used, capacity, className }: { used: number; capacity: number; className?: string }) {
+export function CapacityBar({
+  used,
+  capacity,
+  free,
+  className,
+}: {
+  used: number;
+  capacity: number;
+  /** What can still be stored, when the disk's free space says less than capacity - used. */
+  free?: number;
+  className?: string;
+}) {
   const pct = capacity > 0 ? Math.min(100, (used / capacity) * 100) : 0;
   return (
     <div className={cn("grid gap-1", className)}>
@@ -30,6 +41,7 @@ export function CapacityBar({ used, capacity, className }: { used: number; capac
       </div>
       <span className="text-xs text-slate-500">
         {formatBytes(used)} of {formatBytes(capacity)} ({formatPercent(used, capacity)})
+        {free !== undefined && free < capacity - used ? ` · ${formatBytes(free)} free on its disk` : null}
       </span>
     </div>
   );

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "StorageNode" ADD COLUMN     "availableBytes" BIGINT;
