@@ -82,28 +82,25 @@ export class SupervisedChild extends EventEmitter {
     this.proc = proc;
     this.state = { ...this.state, pid: proc.pid ?? null, status: "running", exit: null };
     this.lastError = null;
-    let buf = "";
-    proc.stdout?.on("data", (d: Buffer) => {
-      this.out.write(d);
-      buf += d.toString("utf8");
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        this.noteError(line, "stdout");
-        for (const h of this.lineHandlers) h(line);
-      }
+    // Into the log as it comes; line by line to notice "ready" lines and errors.
+    const follow = (stream: NodeJS.ReadableStream | null, onLine: (line: string) => void) => {
+      let buf = "";
+      stream?.on("data", (d: Buffer) => {
+        this.out.write(d);
+        buf += d.toString("utf8");
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          onLine(line);
+        }
+      });
+    };
+    follow(proc.stdout, (line) => {
+      this.noteError(line, "stdout");
+      for (const h of this.lineHandlers) h(line);
     });
-    let errBuf = "";
-    proc.stderr?.on("data", (d: Buffer) => {
-      this.out.write(d);
-      errBuf += d.toString("utf8");
-      let nl: number;
-      while ((nl = errBuf.indexOf("\n")) >= 0) {
-        this.noteError(errBuf.slice(0, nl), "stderr");
-        errBuf = errBuf.slice(nl + 1);
-      }
-    });
+    follow(proc.stderr, (line) => this.noteError(line, "stderr"));
     proc.on("error", (err) => {
       this.out.write(`[box] failed to start: ${err.message}\n`);
     });
