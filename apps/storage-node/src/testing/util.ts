@@ -142,3 +142,12 @@ export async function startTestNode(
     },
   };
 }
+
+/**
+ * A store's usage without its free space: that is measured at every heartbeat, and other
+ * programs write to the disk meanwhile, so it is not stable between two reads.
+ */
+export function usageWithoutFree<T extends { availableBytes?: number | undefined }>(u: T): Omit<T, "availableBytes"> {
+  const { availableBytes: _free, ...rest } = u;
+  return rest;
+}
