@@ -74,6 +74,17 @@ describe("LocalScanner", () => {
     expect(scan.tree.resolve("/done.txt")?.contentHash).toBe(await hashFile(p, 7));
   });
 
+  it("with stableMs 0 hashes at once, even a file whose mtime is a fraction of a millisecond after now", async () => {
+    // Date.now() truncates to the millisecond, and a file written within it has a finer
+    // mtime: "now - mtime" is then negative (seen in most writes on this kernel).
+    const p = path.join(dir, "fresh.txt");
+    await writeFile(p, "just written");
+    const m = (await stat(p)).mtimeMs;
+    const scan = await new LocalScanner(dir, new Map()).scan({ stableMs: 0, now: () => m - 0.5 });
+    expect(scan.unstable).toBe(0);
+    expect(scan.tree.resolve("/fresh.txt")?.contentHash).toBe(await hashFile(p, 12));
+  });
+
   it("skips the state dir, symlinks and partial downloads; removes partials when asked; reads .cumulusignore", async () => {
     await mkdir(path.join(dir, ".cumulus"));
     await writeFile(path.join(dir, ".cumulus", "state.db"), "x");

@@ -393,7 +393,10 @@ export class LocalScanner {
     // Young, but not written for `settleMs` (by its mtime, or as seen by an earlier scan at
     // least that long ago: the same evidence): the writer is done. (settleMs <= stableMs, so
     // a file younger than settleMs is also younger than stableMs.)
-    if (now() - st.mtimeMs < settleMs) {
+    // settleMs 0 asks for no wait at all: check it first, because a file written within the
+    // current millisecond has an mtime (sub-millisecond, fine-grained on recent kernels)
+    // *after* Date.now(), which truncates, and would count as young.
+    if (settleMs > 0 && now() - st.mtimeMs < settleMs) {
       const seenBefore = this.observed.get(id);
       if (
         !seenBefore ||
