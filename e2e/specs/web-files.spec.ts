@@ -12,6 +12,9 @@ import { pageApi, signInPage } from "../fixtures/page.ts";
 // zip, a corrupt replica), rename/move/trash/restore, versions, the details panel.
 
 test.describe.configure({ mode: "serial" });
+// Once under heavy load, a row selected by a click was no longer selected when Delete was
+// pressed (session 6 notes): a trace of a failure here shows which render dropped it.
+test.use({ trace: "retain-on-failure" });
 
 const MiB = 1024 * 1024;
 const shots = path.join(import.meta.dirname, "..", "screenshots");
