@@ -13,6 +13,10 @@ export function errorMessageOf(line: string, stream: "stdout" | "stderr"): strin
   const text = line.trim();
   if (!text) return null;
   if (text.startsWith("{")) {
+    // pino writes the level first: a glance decides for the many info lines, whose JSON is
+    // not worth parsing (the control plane logs every request).
+    const level = /^\{"level":(\d+)/.exec(text);
+    if (level && Number(level[1]) < ERROR_LEVEL) return null;
     try {
       const rec = JSON.parse(text) as { level?: unknown; msg?: unknown; err?: { message?: unknown } };
       if (typeof rec.level !== "number" || rec.level < ERROR_LEVEL) return null;

@@ -60,7 +60,12 @@ it("a config error printed on stderr before any logger exists is the reason", as
 });
 
 it("a restarting child is not restarted when it is stopped while its output drains", async () => {
-  const child = new SupervisedChild(nodeSpec(`process.exit(3)`, true), dir);
+  // A grandchild keeps the output open for a while after the child exits (as a worker
+  // process of a crashed child would): the box waits for it, up to half a second.
+  const script = `
+    require("node:child_process").spawn(process.execPath, ["-e", "setTimeout(() => {}, 1500)"], { stdio: "inherit" }).unref();
+    process.exit(3);`;
+  const child = new SupervisedChild(nodeSpec(script, true), dir);
   let crashes = 0;
   child.on("crashed", () => crashes++);
   child.start();

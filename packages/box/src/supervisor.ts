@@ -169,15 +169,14 @@ export class SupervisedChild extends EventEmitter {
   }
 }
 
+/** Resolves on the child's "close" (its stdout and stderr are done), or after `maxMs`. */
 function outputDrained(proc: ChildProcess, maxMs: number): Promise<void> {
-  const closed = (s: NodeJS.ReadableStream | null) =>
-    new Promise<void>((resolve) => {
-      if (!s || (s as { closed?: boolean }).closed) resolve();
-      else s.once("close", () => resolve());
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, maxMs);
+    // "close" always follows "exit", so listening from the exit handler cannot miss it.
+    proc.once("close", () => {
+      clearTimeout(timer);
+      resolve();
     });
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    Promise.all([closed(proc.stdout), closed(proc.stderr)]).then(() => undefined),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs))),
-  ]).finally(() => clearTimeout(timer));
+  });
 }

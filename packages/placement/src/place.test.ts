@@ -46,6 +46,20 @@ describe("basic rules", () => {
     });
   });
 
+  test("full nodes receive no replicas, and a pinned full node is named as full", () => {
+    const full = nodes.map((n, i) => (i < 3 ? { ...n, full: true } : n));
+    const roomy = new Set(ids(full.filter((n) => !n.full)));
+    withSeed(BASE_SEED + 14, (r) => {
+      for (const id of randomChunkIds(r, 300)) {
+        const res = placeReplicas(id, full, policy({ replicas: 3 }));
+        expect(res.nodes).toHaveLength(3);
+        for (const n of res.nodes) expect(roomy.has(n.id)).toBe(true);
+      }
+    });
+    const pinned = placeReplicas(CHUNK, full, policy({ replicas: 2, pinnedNodes: [full[0]!.id] }));
+    expect(pinned.reasons).toEqual([`pinned node "${full[0]!.id}" is full; not placed`]);
+  });
+
   test("nodes with invalid weight are never chosen", () => {
     const bad = [node("zero", "a", { weight: 0 }), node("nan", "a", { weight: Number.NaN }), node("ok", "a")];
     const res = placeReplicas(CHUNK, bad, policy({ replicas: 2 }));

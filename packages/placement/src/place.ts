@@ -7,6 +7,7 @@ import type { PlacementNode, PlacementResult, Policy } from "./types.ts";
 
 function ineligibility(node: PlacementNode, allowed: ReadonlySet<string> | null): string | null {
   if (node.status !== "active") return `is ${node.status}`;
+  if (node.full === true) return "is full";
   if (!(node.weight > 0) || !Number.isFinite(node.weight)) return `has invalid weight ${node.weight}`;
   if (allowed && !allowed.has(node.site)) return `is in site "${node.site}", outside allowedSites`;
   return null;
@@ -21,7 +22,7 @@ export type Placer = (chunkId: string) => PlacementResult;
  * function gives exactly what placeReplicas would.
  *
  * Eligible nodes: status "active" (draining/down/decommissioned never receive
- * new replicas), positive finite weight, site in allowedSites (when
+ * new replicas), not `full`, positive finite weight, site in allowedSites (when
  * non-empty). Node order in `nodes` does not matter.
  *
  * Order of choice, which is also the returned write-pipeline order:

@@ -9,6 +9,11 @@ export interface PlacementNode {
   /** Relative capacity (e.g. bytes); must be > 0 and finite for the node to receive replicas. */
   weight: number;
   status: NodeStatus;
+  /**
+   * Too little free space for new replicas: not eligible, like a draining node. Leave it
+   * unset where placement is intent (where copies belong) rather than where new copies go.
+   */
+  full?: boolean;
 }
 
 export interface Policy {

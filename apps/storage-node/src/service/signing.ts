@@ -1,10 +1,10 @@
 import { KeyObject, sign } from "node:crypto";
 import { SignJWT, type CryptoKey } from "jose";
+import type { ReceiptClaims } from "@cumulus/protocol/node-api";
+import { joinBatchReceipt, receiptLeaf, receiptTree, type BatchReceiptClaims } from "@cumulus/protocol/receipt-tree";
 
 /** A node's own key: a KeyObject (NodeIdentity), or a WebCrypto key in tests. */
 export type SigningKey = KeyObject | CryptoKey;
-import type { ReceiptClaims } from "@cumulus/protocol/node-api";
-import { joinBatchReceipt, receiptLeaf, receiptTree, type BatchReceiptClaims } from "@cumulus/protocol/receipt-tree";
 
 /**
  * Everything this node signs with its own Ed25519 key. The control plane holds the

@@ -13,6 +13,7 @@ export async function sysinfo(ctx: Ctx, opts: GlobalOpts): Promise<void> {
   const active = nodes.filter((n) => n.status === "active").length;
   const cap = nodes.reduce((a, n) => a + n.capacityBytes, 0);
   const used = nodes.reduce((a, n) => a + n.usedBytes, 0);
+  const full = nodes.filter((n) => n.full && n.status === "active").map((n) => n.name);
   ctx.out(
     [
       `Sites: ${s.sites.map((x) => `${x.name} (${x.nodes} node${x.nodes === 1 ? "" : "s"})`).join(", ") || "none"}`,
@@ -35,13 +36,8 @@ export async function sysinfo(ctx: Ctx, opts: GlobalOpts): Promise<void> {
       ),
       "",
       `Chunks: ${s.chunks}   Replicas: ${s.replicas}   Under-replicated: ${s.underReplicated}   Over-replicated: ${s.overReplicated}   Misplaced: ${s.misplaced}`,
-      ...(nodes.some((n) => n.full && n.status === "active")
-        ? [
-            `Full (no new replicas until they have room): ${nodes
-              .filter((n) => n.full && n.status === "active")
-              .map((n) => n.name)
-              .join(", ")}: free space there, or add nodes`,
-          ]
+      ...(full.length > 0
+        ? [`Full (no new replicas until they have room): ${full.join(", ")}: free space there, or add nodes`]
         : []),
       `Repair: ${s.repair.state}; ${s.repair.queued} queued, ${s.repair.running} running; ${humanSize(s.repair.bytesPerSec)}/s now; ${humanSize(s.repair.bytesLastMinute)} in the last minute (${s.repair.copiesLastMinute} copies, ${s.repair.deletesLastMinute} deletes)${s.repair.unavailable > 0 ? `; ${s.repair.unavailable} chunks have no live copy` : ""}`,
     ].join("\n"),

@@ -30,21 +30,17 @@ const PROBE_CHUNK = "0".repeat(64);
  * What an admin must know right after setting a policy the cluster cannot follow now: a
  * replica count above the eligible nodes refuses uploads (an upload is acknowledged only
  * with all its copies) and leaves what is stored under-replicated; a required site with no
- * active node or a pinned node that is away only sends copies elsewhere. Null when the
- * nodes as they are can place it.
+ * active node or a pinned node that is away or full only sends copies elsewhere. Null when
+ * the nodes as they are can place it. `nodes` carry `full`: uploads skip full nodes, and so
+ * does the question "can it be placed now".
  */
-export function policyWarning(
-  path: string,
-  policy: Policy,
-  nodes: readonly PlacementNode[],
-  /** Active nodes without room for new replicas (given as not eligible in `nodes`). */
-  fullNodes: readonly string[] = [],
-): string | null {
+export function policyWarning(path: string, policy: Policy, nodes: readonly PlacementNode[]): string | null {
   const placed = placeReplicas(PROBE_CHUNK, nodes, policy);
   const warnings: string[] = [];
   const have = placed.nodes.length;
   if (have < policy.replicas) {
     const missing = policy.replicas - have;
+    const fullNodes = nodes.filter((n) => n.full === true && n.status === "active").map((n) => n.name);
     const full = fullNodes.length > 0 ? ` with room (full: ${fullNodes.join(", ")})` : "";
     warnings.push(
       `only ${have} eligible storage node${have === 1 ? " is" : "s are"} active${full} for ${policy.replicas} replicas: ` +

@@ -164,6 +164,11 @@ describe("replication policies", () => {
       expect((await getPolicy(ctx, alice, { path: `${home}/wide` })).warning).toMatch(
         /^only 4 eligible storage nodes are active with room \(full: london-1\) for 5 replicas: /,
       );
+      const pinnedFull = await setPolicy(ctx, alice, { path: `${home}/wide`, replicas: 2, pinnedNodes: ["london-1"] });
+      expect(pinnedFull.warning).toBe(
+        'placement cannot follow this policy fully now (pinned node "london-1" is full; not placed): ' +
+          "copies go to other nodes meanwhile",
+      );
     } finally {
       await ctx.prisma.storageNode.update({ where: { id: london.id }, data: { availableBytes: null } });
     }

@@ -33,15 +33,10 @@ async function describe(ctx: ControlContext, entryId: string, path: string): Pro
     explicit: eff.explicit,
     effective: eff.policy,
     inheritedFrom: await describeSource(ctx.prisma, eff),
-    // Uploads skip full nodes (nodes/fullness.ts): so does the question "can it be placed now".
     warning: policyWarning(
       path,
       eff.policy,
-      nodes.map((n) => {
-        const p = asPlacementNode(n, cutoff);
-        return isFull(n) && p.status === "active" ? { ...p, status: "draining" as const } : p;
-      }),
-      nodes.filter((n) => isFull(n) && n.status === "active").map((n) => n.name),
+      nodes.map((n) => ({ ...asPlacementNode(n, cutoff), full: isFull(n) })),
     ),
   };
 }

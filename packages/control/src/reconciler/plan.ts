@@ -116,14 +116,18 @@ function policyKey(p: Policy): string {
   return JSON.stringify([p.replicas, p.requiredSites, p.allowedSites, p.pinnedNodes]);
 }
 
-/** Placement over the nodes as they are now: only live active nodes are eligible. */
-export function placementNodes(nodes: readonly PlanNode[]): PlacementNode[] {
+/**
+ * Placement over the nodes as they are now: only live active nodes are eligible, and with
+ * `roomOnly` (where new copies can go, not where copies belong) only those with room.
+ */
+export function placementNodes(nodes: readonly PlanNode[], roomOnly = false): PlacementNode[] {
   return nodes.map((n) => ({
     id: n.id,
     name: n.name,
     site: n.site,
     weight: n.weight,
     status: n.live ? n.status : n.status === "decommissioned" ? "decommissioned" : "down",
+    ...(roomOnly && n.full ? { full: true } : {}),
   }));
 }
 
@@ -132,8 +136,8 @@ export class PlacerCache {
   private readonly nodes: PlacementNode[];
   private readonly placers = new Map<string, Placer>();
 
-  constructor(nodes: readonly PlanNode[]) {
-    this.nodes = placementNodes(nodes);
+  constructor(nodes: readonly PlanNode[], roomOnly = false) {
+    this.nodes = placementNodes(nodes, roomOnly);
   }
 
   place(chunkId: string, policy: Policy): string[] {
@@ -190,10 +194,7 @@ export function planChunks(
   // Placement over the nodes with room, for repairs placement would send to a full node.
   let roomy: PlacerCache | null = null;
   const placeWithRoom = (id: string, policy: Policy): string[] =>
-    (roomy ??= new PlacerCache(nodes.map((n) => (n.full ? { ...n, status: "draining" as const } : n)))).place(
-      id,
-      policy,
-    );
+    (roomy ??= new PlacerCache(nodes, true)).place(id, policy);
   const tasks: Task[] = [];
   const stats = emptyStats();
   const garbage: string[] = [];
