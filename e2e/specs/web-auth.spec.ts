@@ -42,6 +42,11 @@ test("the sign-in form: a wrong password is refused with a clear message, the ri
   await expect(page).toHaveURL(/\/sign-in$/);
   await expect(page.getByRole("heading", { name: "Sign in to Cumulus" })).toBeVisible();
   await page.screenshot({ path: path.join(shots, "sign-in.png"), fullPage: true });
+  // Browsers ask for /favicon.ico whenever a page has no icon link yet, which a streamed
+  // page's head may not have when it finishes loading; a 404 there is a console error.
+  const favicon = await page.request.get(`${cluster.url}/favicon.ico`);
+  expect(favicon.status()).toBe(200);
+  expect(favicon.headers()["content-type"]).toBe("image/x-icon");
 
   await page.getByLabel("Email").fill("olivia@corp.test");
   await page.getByLabel("Password").fill("not my password");
