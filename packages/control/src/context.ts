@@ -1,11 +1,14 @@
 import type { PrismaClient } from "@cumulus/db/client";
 import type { Logger } from "pino";
+import type { ChangeSignal } from "./changes/change-signal.ts";
 
 /** What every control-plane service needs; built once per process by the app. */
 export type ControlContext = {
   prisma: PrismaClient;
   log: Logger;
   config: ControlConfig;
+  /** Wakes change-feed long-polls on commit; without it they poll the database. */
+  changes?: ChangeSignal;
 };
 
 export type ControlConfig = {

@@ -1,6 +1,7 @@
 import { createPrismaClient } from "@cumulus/db/client";
 import { createLogger } from "@cumulus/control/logger";
 import type { ControlContext } from "@cumulus/control/context";
+import { ChangeSignal } from "@cumulus/control/changes/change-signal";
 import { controlConfig, env } from "../env.ts";
 
 const globalForCtx = globalThis as unknown as { cumulusCtx?: ControlContext };
@@ -9,10 +10,12 @@ const globalForCtx = globalThis as unknown as { cumulusCtx?: ControlContext };
 export function ctx(): ControlContext {
   if (!globalForCtx.cumulusCtx) {
     const e = env();
+    const log = createLogger("control", e.CUMULUS_LOG_LEVEL);
     globalForCtx.cumulusCtx = {
       prisma: createPrismaClient(e.DATABASE_URL),
-      log: createLogger("control", e.CUMULUS_LOG_LEVEL),
+      log,
       config: controlConfig(e),
+      changes: new ChangeSignal(e.DATABASE_URL, log),
     };
   }
   return globalForCtx.cumulusCtx;

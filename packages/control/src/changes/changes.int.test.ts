@@ -1,4 +1,6 @@
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { PrismaClient } from "@cumulus/db/client";
 import { createTestDatabase, type TestDatabase } from "@cumulus/db/testing/database";
 import { ZChangesResponse } from "@cumulus/protocol/api";
 import type { ControlContext } from "../context.ts";
@@ -10,6 +12,7 @@ import { deleteEntry } from "../fs/delete.ts";
 import { restoreFromTrash } from "../fs/trash.ts";
 import { addNode, createUser, fakeChunk, testContext, upload, type TestNode } from "../fs/test-fixtures.ts";
 import { listChanges, ZChangesQuery } from "./list-changes.ts";
+import { ChangeSignal } from "./change-signal.ts";
 
 let db: TestDatabase;
 let ctx: ControlContext;
@@ -100,5 +103,66 @@ describe("change feed", () => {
 
     expect(ZChangesQuery.parse({ wait: "3600" }).wait).toBe(30);
     await expect(listChanges(ctx, alice, { cursor: "-1" })).rejects.toThrow();
+  });
+
+  it("with commits announced, a long-poll sleeps until one commits instead of polling", async () => {
+    let reads = 0;
+    const counted = db.prisma.$extends({
+      query: {
+        change: {
+          findMany({ args, query }) {
+            reads++;
+            return query(args);
+          },
+        },
+      },
+    }) as unknown as PrismaClient;
+    const commits = new ChangeSignal(db.url, pino({ level: "silent" }));
+    const announced: ControlContext = { ...ctx, prisma: counted, changes: commits };
+    commits.start();
+    try {
+      for (let i = 0; !commits.live; i++) {
+        if (i > 100) throw new Error("the change listener did not connect in 10 s");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const cursor = (await feed(alice, 0)).cursor;
+      reads = 0;
+      const t0 = Date.now();
+      const waiting = listChanges(announced, alice, { cursor: String(cursor), wait: "25" });
+      await new Promise((r) => setTimeout(r, 1_000));
+      // Polling every 200 ms would have read the feed 5 times by now.
+      expect(reads).toBe(1);
+      await mkdir(ctx, alice, { path: `${aliceHome}/announced`, parents: false });
+      const got = ZChangesResponse.parse(await waiting);
+      expect(got.changes.map((c) => c.path)).toEqual([`${aliceHome}/announced`]);
+      expect(reads).toBe(2);
+      // Woken by the commit, not by the 5 s safety look.
+      expect(Date.now() - t0).toBeLessThan(4_500);
+
+      // A commit the user may not see wakes it too; it reads, advances, and sleeps again.
+      const next = listChanges(announced, alice, { cursor: String(got.cursor), wait: "1" });
+      await mkdir(ctx, bob, { path: `${bobHome}/unseen`, parents: false });
+      const after = ZChangesResponse.parse(await next);
+      expect(after.changes).toEqual([]);
+      expect(after.cursor).toBeGreaterThan(got.cursor);
+    } finally {
+      await commits.stop();
+    }
+  });
+
+  it("while the listener cannot connect, long-polls poll and still see changes", async () => {
+    const commits = new ChangeSignal("postgresql://nobody@127.0.0.1:1/none", pino({ level: "silent" }));
+    const unannounced: ControlContext = { ...ctx, changes: commits };
+    try {
+      const cursor = (await feed(alice, 0)).cursor;
+      const waiting = listChanges(unannounced, alice, { cursor: String(cursor), wait: "10" });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(commits.live).toBe(false);
+      await mkdir(ctx, alice, { path: `${aliceHome}/polled`, parents: false });
+      const got = ZChangesResponse.parse(await waiting);
+      expect(got.changes.map((c) => c.path)).toEqual([`${aliceHome}/polled`]);
+    } finally {
+      await commits.stop();
+    }
   });
 });

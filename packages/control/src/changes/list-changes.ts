@@ -6,6 +6,8 @@ import { LEVEL, permissionLevels, type AuthUser } from "../access/access.ts";
 import { joinPath, pathsOf } from "../fs/tree.ts";
 
 export const MAX_WAIT_SECONDS = 30;
+/** How often a long-poll looks anyway while commits are announced (ChangeSignal). */
+const SAFETY_POLL_MS = 5_000;
 
 export const ZChangesQuery = z.object({
   cursor: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
@@ -37,7 +39,8 @@ type Row = {
  * A move that took an entry out of the user's sight is still reported, without a path,
  * so a sync agent can drop its copy. With `wait`, an empty answer is held back until a
  * change arrives or the time is up; the cursor still advances over changes the user may
- * not see, so they are never scanned again.
+ * not see, so they are never scanned again. With `ctx.changes`, a waiting request is woken
+ * by each commit instead of polling every `pollMs`.
  */
 export async function listChanges(
   ctx: ControlContext,
@@ -48,8 +51,11 @@ export async function listChanges(
   const q = ZChangesQuery.parse(input);
   const deadline = Date.now() + q.wait * 1000;
   const pollMs = opts.pollMs ?? 200;
+  const commits = q.wait > 0 ? ctx.changes : undefined;
+  commits?.start();
   let cursor = BigInt(q.cursor);
   for (;;) {
+    const mark = commits?.mark() ?? 0;
     const rows = (await ctx.prisma.change.findMany({
       where: { seq: { gt: cursor } },
       orderBy: { seq: "asc" },
@@ -61,13 +67,15 @@ export async function listChanges(
       if (changes.length > 0) return { changes, cursor: Number(cursor) };
       if (rows.length === q.limit) continue;
     }
-    if (Date.now() >= deadline || opts.signal?.aborted) return { changes: [], cursor: Number(cursor) };
+    const left = deadline - Date.now();
+    if (left <= 0 || opts.signal?.aborted) return { changes: [], cursor: Number(cursor) };
+    if (commits?.live) {
+      // Woken by a commit; the occasional look without one is a safety net only.
+      await commits.wait(mark, Math.min(left, SAFETY_POLL_MS), opts.signal);
+      continue;
+    }
     try {
-      await sleep(
-        Math.min(pollMs, Math.max(0, deadline - Date.now())),
-        undefined,
-        opts.signal ? { signal: opts.signal } : undefined,
-      );
+      await sleep(Math.min(pollMs, left), undefined, opts.signal ? { signal: opts.signal } : undefined);
     } catch {
       return { changes: [], cursor: Number(cursor) };
     }

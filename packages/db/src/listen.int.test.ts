@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { PgListener } from "./listen.ts";
+import { createTestDatabase, type TestDatabase } from "./testing/database.ts";
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+/** Resolves with the next value pushed, or fails after 10 s naming what it waited for. */
+function inbox<T>(what: string) {
+  const items: T[] = [];
+  let wake: (() => void) | null = null;
+  return {
+    push(item: T) {
+      items.push(item);
+      wake?.();
+    },
+    async next(): Promise<T> {
+      const deadline = Date.now() + 10_000;
+      while (items.length === 0) {
+        if (Date.now() > deadline) throw new Error(`no ${what} within 10 s`);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 100);
+        });
+      }
+      return items.shift()!;
+    },
+    get pending(): number {
+      return items.length;
+    },
+  };
+}
+
+const notify = (channel: string, payload: string) => db.prisma.$executeRaw`SELECT pg_notify(${channel}, ${payload})`;
+
+test("hears NOTIFYs on its channel only, after the sender commits", async () => {
+  const heard = inbox<string>("notification");
+  const connects = inbox<true>("connect");
+  const listener = new PgListener(db.url, "test_events", {
+    onNotify: (p) => heard.push(p),
+    onConnect: () => connects.push(true),
+  });
+  listener.start();
+  try {
+    await connects.next();
+    expect(listener.connected).toBe(true);
+    await notify("other_channel", "not for us");
+    await notify("test_events", "42");
+    expect(await heard.next()).toBe("42");
+
+    // Inside a transaction the notification waits for the commit, and a rollback drops it.
+    await db.prisma
+      .$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT pg_notify('test_events', 'rolled back')`;
+        throw new Error("roll back");
+      })
+      .catch(() => undefined);
+    await db.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_notify('test_events', 'committed')`;
+    });
+    expect(await heard.next()).toBe("committed");
+    expect(heard.pending).toBe(0);
+  } finally {
+    await listener.stop();
+  }
+});
+
+test("reconnects when its connection is killed, says so, and hears what is sent afterwards", async () => {
+  const heard = inbox<string>("notification");
+  const connects = inbox<true>("connect");
+  const drops = inbox<Error>("disconnect");
+  const listener = new PgListener(
+    db.url,
+    "test_reconnect",
+    { onNotify: (p) => heard.push(p), onConnect: () => connects.push(true), onDisconnect: (e) => drops.push(e) },
+    { retryMs: 20 },
+  );
+  listener.start();
+  try {
+    await connects.next();
+    const killed = await db.prisma.$queryRaw<{ n: number }[]>`
+      SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND query = 'LISTEN test_reconnect'`;
+    expect(killed[0]!.n).toBe(1);
+    await drops.next();
+    await connects.next();
+    expect(listener.connected).toBe(true);
+    await notify("test_reconnect", "after");
+    expect(await heard.next()).toBe("after");
+  } finally {
+    await listener.stop();
+  }
+  expect(listener.connected).toBe(false);
+});
+
+test("keeps retrying a server that is not there, and stops when told", async () => {
+  const drops = inbox<Error>("disconnect");
+  const listener = new PgListener(
+    "postgresql://nobody@127.0.0.1:1/none",
+    "test_unreachable",
+    { onNotify: () => undefined, onDisconnect: (e) => drops.push(e) },
+    { retryMs: 10, maxRetryMs: 20 },
+  );
+  listener.start();
+  await drops.next();
+  await drops.next(); // a second attempt: it retries
+  await listener.stop();
+  expect(listener.connected).toBe(false);
+});
+
+test("refuses a channel name it would have to quote", () => {
+  expect(() => new PgListener(db.url, "x; DROP TABLE users", { onNotify: () => undefined })).toThrow(
+    /invalid channel name/,
+  );
+});
