@@ -233,6 +233,9 @@ export class Box {
         CUMULUS_CONTROL_URL: this.controlUrl,
         CUMULUS_JOIN_TOKEN: this.joinToken,
         CUMULUS_LOG_LEVEL: this.env.CUMULUS_LOG_LEVEL,
+        ...((n.capacityBytes ?? this.env.CUMULUS_NODE_CAPACITY_BYTES) !== undefined
+          ? { CUMULUS_NODE_CAPACITY_BYTES: String(n.capacityBytes ?? this.env.CUMULUS_NODE_CAPACITY_BYTES) }
+          : {}),
         ...(this.env.CUMULUS_NODE_SCRUB_BYTES_PER_SEC !== undefined
           ? { CUMULUS_NODE_SCRUB_BYTES_PER_SEC: String(this.env.CUMULUS_NODE_SCRUB_BYTES_PER_SEC) }
           : {}),
@@ -334,14 +337,16 @@ export class Box {
   private async handleRequest(line: string): Promise<BoxResponse> {
     let req: BoxRequest;
     try {
-      req = ZBoxRequest.parse(JSON.parse(line));
+      const parsed = ZBoxRequest.safeParse(JSON.parse(line));
+      if (!parsed.success) return { ok: false, error: parsed.error.issues[0]?.message ?? "malformed request" };
+      req = parsed.data;
     } catch {
       return { ok: false, error: "malformed request" };
     }
     try {
       if (req.cmd === "status") return { ok: true, processes: [...this.children.values()].map((c) => c.state) };
       if (req.cmd === "start-node") return await this.startNode(req.name);
-      return await this.addNode(req.site);
+      return await this.addNode(req.site, req.capacityBytes);
     } catch (err) {
       return { ok: false, error: (err as Error).message };
     }
@@ -362,17 +367,24 @@ export class Box {
     return { ok: true, node: started.state };
   }
 
-  private async addNode(site: string): Promise<BoxResponse> {
+  private async addNode(site: string, capacityBytes?: number): Promise<BoxResponse> {
     const name = nextNodeName(this.nodes, site);
     const taken = new Set(this.nodes.map((n) => n.port));
     taken.add(this.env.PORT);
     const port = await findFreePort(this.env.CUMULUS_NODE_BASE_PORT, taken);
-    const node: BoxNode = { name, site, port, dataDir: path.join(this.env.dataDir, "nodes", name) };
+    const node: BoxNode = {
+      name,
+      site,
+      port,
+      dataDir: path.join(this.env.dataDir, "nodes", name),
+      ...(capacityBytes !== undefined ? { capacityBytes } : {}),
+    };
     this.nodes.push(node);
     await saveNodes(this.env.dataDir, this.nodes);
     const started = this.spawnChild(this.nodeSpec(node));
     await this.writeClusterFile();
-    this.step(`storage node ${name} added in site ${site} (pid ${started.state.pid}, port ${port})`);
+    const limit = capacityBytes !== undefined ? `, capacity ${capacityBytes} bytes` : "";
+    this.step(`storage node ${name} added in site ${site} (pid ${started.state.pid}, port ${port}${limit})`);
     return { ok: true, node: started.state };
   }
 

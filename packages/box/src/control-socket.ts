@@ -7,6 +7,8 @@ export const ZBoxRequest = z.discriminatedUnion("cmd", [
   z.object({
     cmd: z.literal("add-node"),
     site: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, "a site name is lowercase letters, digits and dashes"),
+    /** What the node may hold; default: the box's CUMULUS_NODE_CAPACITY_BYTES, else its disk. */
+    capacityBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
   }),
 ]);
 export type BoxRequest = z.infer<typeof ZBoxRequest>;

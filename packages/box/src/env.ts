@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import { parseBytes } from "@cumulus/protocol/bytes";
 
 const ZBoxEnv = z.object({
   CUMULUS_DATA_DIR: z.string().default(".data"),
@@ -25,6 +26,19 @@ const ZBoxEnv = z.object({
   /** Reverse proxies whose X-Forwarded-For the control plane believes (CIDR list). */
   CUMULUS_TRUSTED_PROXIES: z.string().optional(),
   // Passed through to the storage nodes when set.
+  /** What each storage node may hold ("500G", "2T", bytes); default: its disk's size. */
+  CUMULUS_NODE_CAPACITY_BYTES: z
+    .string()
+    .optional()
+    .transform((s, c) => {
+      if (s === undefined || s.trim() === "") return undefined;
+      const n = parseBytes(s);
+      if (n === null || !Number.isSafeInteger(n) || n <= 0) {
+        c.addIssue({ code: "custom", message: `cannot read "${s}" as a size: give one such as 500G or 2T` });
+        return z.NEVER;
+      }
+      return n;
+    }),
   CUMULUS_NODE_SCRUB_BYTES_PER_SEC: z.coerce.number().int().min(0).optional(),
   CUMULUS_NODE_SCRUB_INTERVAL_MS: z.coerce.number().int().positive().optional(),
   /** "off": storage nodes without their UDT listener (HTTP only). */

@@ -4,8 +4,10 @@ import { pino } from "pino";
 import { Box, socketPath } from "./box.ts";
 import { loadBoxEnv } from "./env.ts";
 import { sendBoxRequest } from "./control-socket.ts";
+import { parseBytes } from "@cumulus/protocol/bytes";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+const ADD_USAGE = "npm run node -- add --site NAME [--capacity SIZE]";
 
 function fail(msg: string): never {
   process.stderr.write(`cumulus: error: ${msg}\n`);
@@ -67,12 +69,21 @@ async function nodeCommand(args: string[]): Promise<void> {
   } else if (sub === "add") {
     const i = rest.indexOf("--site");
     const site = i >= 0 ? rest[i + 1] : undefined;
-    if (!site) fail("usage: npm run node -- add --site NAME");
-    res = await sendBoxRequest(sock, { cmd: "add-node", site });
+    if (!site) fail(`usage: ${ADD_USAGE}`);
+    const c = rest.indexOf("--capacity");
+    let capacityBytes: number | undefined;
+    if (c >= 0) {
+      const size = rest[c + 1] ?? "";
+      const n = parseBytes(size);
+      if (n === null || !Number.isSafeInteger(n) || n <= 0)
+        fail(`--capacity: cannot read "${size}" as a size: give one such as 500G or 2T`);
+      capacityBytes = n;
+    }
+    res = await sendBoxRequest(sock, { cmd: "add-node", site, ...(capacityBytes ? { capacityBytes } : {}) });
   } else if (sub === "list" || sub === "status") {
     res = await sendBoxRequest(sock, { cmd: "status" });
   } else {
-    fail("usage: npm run node -- start NAME | add --site NAME | list");
+    fail(`usage: npm run node -- start NAME | ${ADD_USAGE.replace("npm run node -- ", "")} | list`);
   }
   if (!res.ok) fail(res.error);
   process.stdout.write(JSON.stringify(res, null, 2) + "\n");

@@ -8,6 +8,8 @@ export const ZBoxNode = z.object({
   site: z.string(),
   port: z.number().int(),
   dataDir: z.string(),
+  /** Set with `npm run node -- add --capacity SIZE`; otherwise the box-wide default. */
+  capacityBytes: z.number().int().positive().optional(),
 });
 export type BoxNode = z.infer<typeof ZBoxNode>;
 

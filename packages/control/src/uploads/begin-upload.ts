@@ -240,7 +240,7 @@ export async function placeMissing(
       const total = new Set([...eligible.map((n) => n.id), ...held]).size;
       throw new AppError(
         "UNAVAILABLE",
-        `${where} needs ${policy.replicas} replicas but only ${total} eligible storage node${total === 1 ? " is" : "s are"} active${scope}` +
+        `${where} needs ${policy.replicas} replica${policy.replicas === 1 ? "" : "s"} but only ${total} eligible storage node${total === 1 ? " is" : "s are"} active${scope}` +
           (full.length > 0 ? ` with room (full: ${full.join(", ")})` : "") +
           `: ${full.length > 0 ? "free space on the full nodes, " : ""}start more nodes or lower the replica count`,
         { replicas: policy.replicas, eligibleNodes: eligible.map((n) => n.name), fullNodes: full },

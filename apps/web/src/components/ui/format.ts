@@ -54,13 +54,4 @@ export function formatDuration(ms: number): string {
   return `${Math.round(ms / 86_400_000)} d`;
 }
 
-/** Parses "10 GB", "512m", "1.5 TiB", "1000000" (bytes) into bytes; null for empty; NaN when unreadable. */
-export function parseBytes(input: string): number | null {
-  const s = input.trim();
-  if (s === "") return null;
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$/i.exec(s);
-  if (!m) return Number.NaN;
-  const n = Number(m[1]);
-  const pow = ["", "k", "m", "g", "t", "p"].indexOf(m[2]!.toLowerCase());
-  return Math.round(n * 1024 ** pow);
-}
+export { parseBytes } from "@cumulus/protocol/bytes";
