@@ -344,15 +344,21 @@ test("renames with F2, moves with the folder picker, deletes with Delete, restor
   const dialog = page.getByRole("dialog", { name: "Move final.txt" });
   await dialog.getByRole("listitem").filter({ hasText: "Archive" }).click();
   await dialog.getByRole("button", { name: "Move here" }).click();
+  // While a dialog is open the rows behind it are hidden from the accessibility tree, so
+  // "no final.txt row" only means something once it has closed.
+  await expect(dialog).toBeHidden();
   await expect(row(page, "final.txt")).toHaveCount(0);
   await row(page, "Archive").getByRole("link").click();
-  await expect(row(page, "final.txt")).toBeVisible();
+  // The old folder stays on screen until the new one renders: look inside the new one.
+  const archive = page.getByRole("grid", { name: "Files in Archive" });
+  await expect(archive.getByRole("row", { name: "final.txt", exact: true })).toBeVisible();
 
   // Delete with the keyboard, confirm.
-  await row(page, "final.txt").click();
+  await archive.getByRole("row", { name: "final.txt", exact: true }).click();
   await expect(row(page, "final.txt")).toHaveAttribute("aria-selected", "true");
   await page.getByRole("grid").press("Delete");
   await page.getByRole("alertdialog").getByRole("button", { name: "Move to trash" }).click();
+  await expect(page.getByRole("alertdialog")).toBeHidden();
   await expect(row(page, "final.txt")).toHaveCount(0);
   await expect(page.getByText("This folder is empty")).toBeVisible();
 

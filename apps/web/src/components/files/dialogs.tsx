@@ -39,11 +39,12 @@ import {
   splitPath,
 } from "./format.ts";
 import type { FileEntry } from "./types.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 function useInvalidateFiles() {
   const trpc = useTRPC();
   const qc = useQueryClient();
-  return () => qc.invalidateQueries(trpc.files.pathFilter());
+  return () => refreshQueries(qc, trpc.files.pathFilter());
 }
 
 /** A name prompt (new folder, rename). */
@@ -276,6 +277,8 @@ export function MoveDialog({ entry, onOpenChange }: { entry: FileEntry | null; o
               same ||
               inside ||
               m.isPending ||
+              // Until the folder is listed, whether the user may write there is unknown.
+              listing.isPending ||
               listing.data?.permission === "read" ||
               listing.data?.permission === "none"
             }

@@ -14,6 +14,7 @@ import { useToast } from "@/components/ui/toast.tsx";
 import { Dialog, DialogContent, DialogDescription, DialogHeader, DialogTitle } from "@/components/ui/dialog.tsx";
 import { baseName, errorMessage, formatDate } from "./format.ts";
 import type { LinkSummary } from "./types.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 type Perm = "read" | "write" | "manage";
 const PERM_LABEL: Record<Perm, string> = { read: "Can view", write: "Can edit", manage: "Can manage" };
@@ -58,7 +59,7 @@ function ShareBody({ path }: { path: string }) {
   const [perm, setPerm] = useState<Perm>("read");
   const suggest = useQuery({ ...trpc.shares.suggest.queryOptions({ q: who }), enabled: canManage });
   const refresh = () => {
-    void qc.invalidateQueries(trpc.shares.pathFilter());
+    void refreshQueries(qc, trpc.shares.pathFilter());
   };
   const grant = useMutation(
     trpc.shares.grant.mutationOptions({
@@ -207,7 +208,7 @@ function LinksSection({ path }: { path: string }) {
   const [created, setCreated] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
   useEffect(() => setCreated(null), [path]);
-  const refresh = () => void qc.invalidateQueries(trpc.shares.links.queryFilter({ path }));
+  const refresh = () => void refreshQueries(qc, trpc.shares.links.queryFilter({ path }));
   const create = useMutation(
     trpc.shares.createLink.mutationOptions({
       onSuccess: (r) => {

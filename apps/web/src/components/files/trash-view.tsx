@@ -22,6 +22,7 @@ import { PageHeader } from "@/components/shell/app-shell.tsx";
 import { EntryIcon } from "./file-list.tsx";
 import { errorMessage, formatBytes, formatDate, parentPath } from "./format.ts";
 import type { TrashItem } from "./types.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 /** What the user deleted (or may restore): restore puts it back, delete forever purges it. */
 export function TrashView() {
@@ -30,7 +31,7 @@ export function TrashView() {
   const toast = useToast();
   const q = useQuery(trpc.files.trash.queryOptions());
   const [purging, setPurging] = useState<TrashItem | null>(null);
-  const refresh = () => void qc.invalidateQueries(trpc.files.pathFilter());
+  const refresh = () => void refreshQueries(qc, trpc.files.pathFilter());
   const restore = useMutation(
     trpc.files.restore.mutationOptions({
       onSuccess: (e) => {

@@ -9,6 +9,7 @@ import { useTRPC } from "@/trpc/react.tsx";
 import { Button } from "@/components/ui/button.tsx";
 import { cn } from "@/components/ui/cn.ts";
 import { errorMessage, formatBytes, joinPath } from "./format.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 /** A file to upload and where it goes relative to the folder it was dropped on ("a/b.txt"). */
 export type PickedFile = { file: File; relPath: string };
@@ -107,7 +108,7 @@ export function UploadProvider({ children }: { children: ReactNode }) {
     // Many small files finish in bursts: refresh the listing once per burst.
     refreshTimer.current ??= setTimeout(() => {
       refreshTimer.current = null;
-      void queryClient.invalidateQueries(trpc.files.pathFilter());
+      void refreshQueries(queryClient, trpc.files.pathFilter());
     }, 250);
   }, [queryClient, trpc]);
 

@@ -15,6 +15,7 @@ import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
 import { formatBytes, formatDate, formatRelative } from "@/components/ui/format.ts";
 import { signOut } from "@/components/shell/sign-out.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 function Profile() {
   const trpc = useTRPC();
@@ -78,7 +79,7 @@ function ChangePassword() {
           description: r.sessionsEnded > 0 ? `Signed out of ${r.sessionsEnded} other session(s).` : undefined,
           variant: "success",
         });
-        void qc.invalidateQueries({ queryKey: trpc.session.sessions.queryKey() });
+        void refreshQueries(qc, { queryKey: trpc.session.sessions.queryKey() });
       },
       onError: (err) => setProblem(errorMessage(err)),
     }),

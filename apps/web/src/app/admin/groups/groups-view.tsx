@@ -15,6 +15,7 @@ import { ConfirmDialog } from "@/components/ui/alert-dialog.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
 import { formatDate } from "@/components/ui/format.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 export function GroupsView() {
   const trpc = useTRPC();
@@ -23,7 +24,7 @@ export function GroupsView() {
   const groups = useQuery(trpc.groups.list.queryOptions());
   const [name, setName] = useState("");
   const [problem, setProblem] = useState<string | null>(null);
-  const invalidate = () => qc.invalidateQueries({ queryKey: trpc.groups.pathKey() });
+  const invalidate = () => refreshQueries(qc, { queryKey: trpc.groups.pathKey() });
   const create = useMutation(
     trpc.groups.create.mutationOptions({
       onSuccess: (g) => {

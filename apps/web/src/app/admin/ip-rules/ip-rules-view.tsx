@@ -16,6 +16,7 @@ import { ConfirmDialog } from "@/components/ui/alert-dialog.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
 import { formatDate } from "@/components/ui/format.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 type Scope = "global" | "user" | "group";
 
@@ -37,8 +38,8 @@ function RuleForm() {
         toast({ title: `Rule added: ${r.action} ${r.cidr}`, variant: "success" });
         setCidr("");
         setLockout(null);
-        void qc.invalidateQueries({ queryKey: trpc.ipRules.pathKey() });
-        void qc.invalidateQueries({ queryKey: trpc.users.pathKey() });
+        void refreshQueries(qc, { queryKey: trpc.ipRules.pathKey() });
+        void refreshQueries(qc, { queryKey: trpc.users.pathKey() });
       },
       onError: (err) => {
         const msg = errorMessage(err);
@@ -261,8 +262,8 @@ export function IpRulesView() {
     trpc.ipRules.delete.mutationOptions({
       onSuccess: () => {
         toast({ title: "Rule deleted", variant: "success" });
-        void qc.invalidateQueries({ queryKey: trpc.ipRules.pathKey() });
-        void qc.invalidateQueries({ queryKey: trpc.users.pathKey() });
+        void refreshQueries(qc, { queryKey: trpc.ipRules.pathKey() });
+        void refreshQueries(qc, { queryKey: trpc.users.pathKey() });
       },
       onError: (err) => toast({ title: "Could not delete the rule", description: errorMessage(err), variant: "error" }),
     }),

@@ -17,6 +17,7 @@ import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
 import { formatBytes } from "@/components/ui/format.ts";
 import { NodeStatusBadge } from "../_components/bits.tsx";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 function parentOf(path: string): string {
   const i = path.lastIndexOf("/");
@@ -157,8 +158,8 @@ function PolicyEditor({ path }: { path: string }) {
           description: `Effective: ${r.effective.replicas} replicas`,
           variant: "success",
         });
-        void qc.invalidateQueries({ queryKey: trpc.policies.pathKey() });
-        void qc.invalidateQueries({ queryKey: trpc.nodes.pathKey() });
+        void refreshQueries(qc, { queryKey: trpc.policies.pathKey() });
+        void refreshQueries(qc, { queryKey: trpc.nodes.pathKey() });
       },
       onError: (err) => setProblem(errorMessage(err)),
     }),

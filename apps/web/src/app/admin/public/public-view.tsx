@@ -15,6 +15,7 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
 import { formatDate } from "@/components/ui/format.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 export function publicHref(path: string): string {
   return "/public" + path.split("/").map(encodeURIComponent).join("/");
@@ -32,7 +33,7 @@ export function PublicAdminView() {
       onSuccess: (r) => {
         toast({ title: `${r.path} is now ${r.isPublic ? "public" : "private"}`, variant: "success" });
         setPath("");
-        void qc.invalidateQueries({ queryKey: trpc.policies.publicEntries.queryKey() });
+        void refreshQueries(qc, { queryKey: trpc.policies.publicEntries.queryKey() });
       },
       onError: (err) => setProblem(errorMessage(err)),
     }),

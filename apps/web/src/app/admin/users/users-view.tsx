@@ -24,6 +24,7 @@ import {
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
 import { formatBytes, parseBytes } from "@/components/ui/format.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 function CreateUserDialog() {
   const trpc = useTRPC();
@@ -40,7 +41,7 @@ function CreateUserDialog() {
     trpc.users.create.mutationOptions({
       onSuccess: (u) => {
         toast({ title: `Created ${u.email}`, variant: "success" });
-        void qc.invalidateQueries({ queryKey: trpc.users.list.queryKey() });
+        void refreshQueries(qc, { queryKey: trpc.users.list.queryKey() });
         setOpen(false);
         setEmail("");
         setName("");

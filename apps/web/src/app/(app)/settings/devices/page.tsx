@@ -6,6 +6,7 @@ import { DevicesTable } from "@/components/account/devices-table.tsx";
 import { Loading, QueryState } from "@/components/ui/feedback.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorMessage } from "@/components/ui/errors.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 export default function DevicesPage() {
   const trpc = useTRPC();
@@ -16,7 +17,7 @@ export default function DevicesPage() {
     trpc.session.revokeDevice.mutationOptions({
       onSuccess: () => {
         toast({ title: "Device revoked", variant: "success" });
-        void qc.invalidateQueries({ queryKey: trpc.session.devices.queryKey() });
+        void refreshQueries(qc, { queryKey: trpc.session.devices.queryKey() });
       },
       onError: (err) => toast({ title: "Could not revoke", description: errorMessage(err), variant: "error" }),
     }),

@@ -13,6 +13,7 @@ import { EmptyState, ErrorState, Loading } from "@/components/ui/feedback.tsx";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table.tsx";
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorCode, errorMessage } from "@/components/ui/errors.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 export function GroupDetailView({ id }: { id: string }) {
   const trpc = useTRPC();
@@ -25,8 +26,8 @@ export function GroupDetailView({ id }: { id: string }) {
   const users = useQuery(trpc.users.list.queryOptions({}));
   const [userId, setUserId] = useState("");
   const invalidate = () => {
-    void qc.invalidateQueries({ queryKey: trpc.groups.pathKey() });
-    void qc.invalidateQueries({ queryKey: trpc.users.pathKey() });
+    void refreshQueries(qc, { queryKey: trpc.groups.pathKey() });
+    void refreshQueries(qc, { queryKey: trpc.users.pathKey() });
   };
   const add = useMutation(
     trpc.groups.addMember.mutationOptions({

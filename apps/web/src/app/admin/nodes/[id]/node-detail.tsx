@@ -14,6 +14,7 @@ import { formatBytes, formatDate, formatDuration } from "@/components/ui/format.
 import { CapacityBar, ChartFrame, NodeStatusBadge, Stat } from "../../_components/bits.tsx";
 import { useMounted } from "../../_components/use-mounted.ts";
 import { useReducedMotion } from "../../_components/use-reduced-motion.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 type Target = "draining" | "decommissioned" | "active";
 
@@ -47,7 +48,7 @@ function StatusAction({ id, name, target }: { id: string; name: string; target: 
     trpc.nodes.setStatus.mutationOptions({
       onSuccess: (r) => {
         toast({ title: `${name} is now ${r.status}`, variant: "success" });
-        void qc.invalidateQueries({ queryKey: trpc.nodes.pathKey() });
+        void refreshQueries(qc, { queryKey: trpc.nodes.pathKey() });
       },
       onError: (err) => toast({ title: `Could not change ${name}`, description: errorMessage(err), variant: "error" }),
     }),

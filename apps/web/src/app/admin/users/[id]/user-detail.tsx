@@ -26,11 +26,12 @@ import {
 import { useToast } from "@/components/ui/toast.tsx";
 import { errorCode, errorMessage } from "@/components/ui/errors.ts";
 import { formatBytes, formatDate, parseBytes } from "@/components/ui/format.ts";
+import { refreshQueries } from "@/trpc/refresh.ts";
 
 function useInvalidateUsers() {
   const trpc = useTRPC();
   const qc = useQueryClient();
-  return () => qc.invalidateQueries({ queryKey: trpc.users.pathKey() });
+  return () => refreshQueries(qc, { queryKey: trpc.users.pathKey() });
 }
 
 function ResetPasswordDialog({ id, email }: { id: string; email: string }) {
