@@ -118,3 +118,47 @@ test("refuses a channel name it would have to quote", () => {
     /invalid channel name/,
   );
 });
+
+test("a LISTEN that hears nothing (as behind a transaction-pooling proxy) does not count as connected", async () => {
+  // NOTIFY reaches listeners of the same database only: a probe sent to another one is
+  // never heard, as a probe through PgBouncer in transaction mode is not.
+  const elsewhere = await createTestDatabase();
+  const drops = inbox<Error>("disconnect");
+  let connects = 0;
+  const listener = new PgListener(
+    db.url,
+    "test_deaf",
+    { onNotify: () => undefined, onConnect: () => connects++, onDisconnect: (e) => drops.push(e) },
+    { probeUrl: elsewhere.url, probeTimeoutMs: 200, retryMs: 50, maxRetryMs: 50 },
+  );
+  listener.start();
+  try {
+    const err = await drops.next();
+    expect(err.message).toMatch(
+      /LISTEN test_deaf heard nothing within 200 ms \(is PostgreSQL behind a transaction-pooling proxy\?\)/,
+    );
+    await drops.next(); // and it keeps trying
+    expect(connects).toBe(0);
+    expect(listener.connected).toBe(false);
+  } finally {
+    await listener.stop();
+    await elsewhere.drop();
+  }
+});
+
+test("its own probes are not passed on as notifications", async () => {
+  const heard: string[] = [];
+  const connects = inbox<true>("connect");
+  const listener = new PgListener(db.url, "test_probe", {
+    onNotify: (p) => heard.push(p),
+    onConnect: () => connects.push(true),
+  });
+  listener.start();
+  try {
+    await connects.next();
+    await notify("test_probe", "real");
+    await expect.poll(() => heard).toEqual(["real"]);
+  } finally {
+    await listener.stop();
+  }
+});

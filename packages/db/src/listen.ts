@@ -1,4 +1,8 @@
+import { randomUUID } from "node:crypto";
 import pg from "pg";
+
+/** Payloads that start with this are the listener's own probes, never passed on. */
+const PROBE_PREFIX = "cumulus-probe:";
 
 export type ListenerEvents = {
   /** A NOTIFY on the channel (payload as sent). */
@@ -16,6 +20,14 @@ export type ListenerOptions = {
   /** First retry after this long, doubling up to `maxRetryMs`. Default 250. */
   retryMs?: number;
   maxRetryMs?: number;
+  /**
+   * After LISTEN, send a probe NOTIFY over a separate connection to this URL (default: the
+   * listener's own) and count as connected only once it arrives, within `probeTimeoutMs`
+   * (default 5 s). Behind a transaction-pooling proxy (PgBouncer) LISTEN succeeds and then
+   * hears nothing; the probe makes that a failure instead of a silence.
+   */
+  probeUrl?: string;
+  probeTimeoutMs?: number;
 };
 
 /**
@@ -80,12 +92,31 @@ export class PgListener {
     };
     client.on("error", fail);
     client.on("end", () => fail(new Error("connection closed")));
+    let probeHeard: (() => void) | null = null;
+    const probe = `${PROBE_PREFIX}${randomUUID()}`;
     client.on("notification", (n) => {
-      if (n.channel === this.channel) this.events.onNotify(n.payload ?? "");
+      if (n.channel !== this.channel) return;
+      const payload = n.payload ?? "";
+      if (payload.startsWith(PROBE_PREFIX)) {
+        if (payload === probe) probeHeard?.();
+        return;
+      }
+      this.events.onNotify(payload);
     });
     try {
       await client.connect();
       await client.query(`LISTEN ${this.channel}`);
+      const ms = this.options.probeTimeoutMs ?? 5_000;
+      const heard = new Promise<boolean>((resolve) => {
+        probeHeard = () => resolve(true);
+        setTimeout(() => resolve(false), ms).unref();
+      });
+      await this.sendProbe(probe);
+      if (!(await heard)) {
+        throw new Error(
+          `LISTEN ${this.channel} heard nothing within ${ms} ms (is PostgreSQL behind a transaction-pooling proxy?)`,
+        );
+      }
     } catch (err) {
       fail(err instanceof Error ? err : new Error(String(err)));
       return;
@@ -97,5 +128,19 @@ export class PgListener {
     this.failures = 0;
     this._connected = true;
     this.events.onConnect?.();
+  }
+
+  private async sendProbe(payload: string): Promise<void> {
+    const sender = new pg.Client({
+      connectionString: this.options.probeUrl ?? this.url,
+      connectionTimeoutMillis: 10_000,
+    });
+    sender.on("error", () => undefined);
+    try {
+      await sender.connect();
+      await sender.query("SELECT pg_notify($1, $2)", [this.channel, payload]);
+    } finally {
+      await sender.end().catch(() => undefined);
+    }
   }
 }

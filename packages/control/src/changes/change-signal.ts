@@ -18,15 +18,27 @@ export class ChangeSignal {
   private started = false;
 
   constructor(databaseUrl: string, log: Logger) {
-    this.listener = new PgListener(databaseUrl, CHANGE_CHANNEL, {
-      onNotify: () => this.announce(),
-      // Whatever was announced while the connection was down is lost: every waiter looks again.
-      onConnect: () => this.announce(),
-      onDisconnect: (err) => {
-        log.warn({ err: err.message }, "change feed listener disconnected; long-polls poll until it is back");
-        this.announce();
+    // Said once per outage, not at every retry (a proxy that cannot LISTEN fails each one).
+    let quiet = false;
+    this.listener = new PgListener(
+      databaseUrl,
+      CHANGE_CHANNEL,
+      {
+        onNotify: () => this.announce(),
+        // Whatever was announced while the connection was down is lost: every waiter looks again.
+        onConnect: () => {
+          if (quiet) log.info("change feed listener is back; long-polls wake on commit again");
+          quiet = false;
+          this.announce();
+        },
+        onDisconnect: (err) => {
+          if (!quiet) log.warn({ err: err.message }, "change feed listener is down; long-polls poll every 200 ms");
+          quiet = true;
+          this.announce();
+        },
       },
-    });
+      { maxRetryMs: 30_000 },
+    );
   }
 
   /** Connects on first use (not when the context is built, which also happens at build time). */
