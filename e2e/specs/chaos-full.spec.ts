@@ -109,7 +109,20 @@ test("a node short of room takes no new replicas: uploads that need it are refus
   // never under-replicated, and the reconciler sends nothing to the full node.
   expect((await chaos.sysinfo()).underReplicated).toBe(0);
   await expect.poll(async () => (await chaos.sysinfo()).misplaced, { timeout: 30_000 }).toBeGreaterThan(0);
-  await new Promise((res) => setTimeout(res, 3_000)); // a few reconciler rounds
+  // Two more reconciler scans (the leader publishes its status after each): had either
+  // planned a copy onto the full node, it would be there now.
+  let scans = 0;
+  let last = (await chaos.sysinfo()).repair.updatedAt;
+  await expect
+    .poll(
+      async () => {
+        const r = (await chaos.sysinfo()).repair;
+        if (r.updatedAt !== last) [scans, last] = [scans + 1, r.updatedAt];
+        return scans >= 2 && r.queued + r.running === 0;
+      },
+      { timeout: 30_000 },
+    )
+    .toBe(true);
   expect([...(await chaos.diskChunks("branch-1"))].filter((id) => !heldByBranch.has(id))).toEqual([]);
   for (const [p, hash] of open) expect(sha256(await chaos.read(p)), p).toBe(hash);
 });

@@ -77,3 +77,18 @@ it("a restarting child is not restarted when it is stopped while its output drai
   expect(child.state.status).toBe("stopped");
   await child.closeLog();
 });
+
+it("a line whose multi-byte character is split across two writes reaches line handlers whole", async () => {
+  // "é" is C3 A9 in UTF-8; the pause makes the pipe deliver the two bytes separately.
+  const script = `
+    process.stdout.write(Buffer.from([0x63, 0x61, 0x66, 0xc3]));
+    setTimeout(() => { process.stdout.write(Buffer.from([0xa9, 0x0a])); process.exit(0); }, 100);`;
+  const child = new SupervisedChild(nodeSpec(script), dir);
+  const lines: string[] = [];
+  child.onLine((l) => lines.push(l));
+  const exited = once(child, "crashed");
+  child.start();
+  await exited;
+  expect(lines).toEqual(["café"]);
+  await child.closeLog();
+});

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import path from "node:path";
 import { EventEmitter } from "node:events";
+import { StringDecoder } from "node:string_decoder";
 import { errorMessageOf, shorten } from "./child-error-line.ts";
 
 export type Role = "control" | "worker" | "storage-node";
@@ -85,9 +86,11 @@ export class SupervisedChild extends EventEmitter {
     // Into the log as it comes; line by line to notice "ready" lines and errors.
     const follow = (stream: NodeJS.ReadableStream | null, onLine: (line: string) => void) => {
       let buf = "";
+      // A chunk may end inside a multi-byte character: the decoder holds it for the next.
+      const utf8 = new StringDecoder("utf8");
       stream?.on("data", (d: Buffer) => {
         this.out.write(d);
-        buf += d.toString("utf8");
+        buf += utf8.write(d);
         let nl: number;
         while ((nl = buf.indexOf("\n")) >= 0) {
           const line = buf.slice(0, nl);

@@ -10,25 +10,25 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** Resolves with the next value pushed, or fails after 10 s naming what it waited for. */
+/** What a listener reported, in order; next() fails after 10 s naming what it waited for. */
 function inbox<T>(what: string) {
   const items: T[] = [];
-  let wake: (() => void) | null = null;
+  const waiting: ((item: T) => void)[] = [];
   return {
     push(item: T) {
-      items.push(item);
-      wake?.();
+      const take = waiting.shift();
+      if (take) take(item);
+      else items.push(item);
     },
-    async next(): Promise<T> {
-      const deadline = Date.now() + 10_000;
-      while (items.length === 0) {
-        if (Date.now() > deadline) throw new Error(`no ${what} within 10 s`);
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, 100);
+    next(): Promise<T> {
+      if (items.length > 0) return Promise.resolve(items.shift()!);
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${what} within 10 s`)), 10_000);
+        waiting.push((item) => {
+          clearTimeout(timer);
+          resolve(item);
         });
-      }
-      return items.shift()!;
+      });
     },
     get pending(): number {
       return items.length;

@@ -46,7 +46,7 @@ export async function listChanges(
   ctx: ControlContext,
   user: AuthUser,
   input: unknown,
-  opts: { signal?: AbortSignal; pollMs?: number } = {},
+  opts: { signal?: AbortSignal; pollMs?: number; safetyPollMs?: number } = {},
 ): Promise<ChangesResponse> {
   const q = ZChangesQuery.parse(input);
   const deadline = Date.now() + q.wait * 1000;
@@ -71,7 +71,8 @@ export async function listChanges(
     if (left <= 0 || opts.signal?.aborted) return { changes: [], cursor: Number(cursor) };
     if (commits?.live) {
       // Woken by a commit; the occasional look without one is a safety net only.
-      await commits.wait(mark, Math.min(left, SAFETY_POLL_MS), opts.signal);
+      await commits.wait(mark, Math.min(left, opts.safetyPollMs ?? SAFETY_POLL_MS), opts.signal);
+      if (opts.signal?.aborted) return { changes: [], cursor: Number(cursor) };
       continue;
     }
     try {

@@ -10,8 +10,6 @@ export type LiveReplica = {
   url: string;
   /** host:port of the node's UDT listener, or null. */
   udt: string | null;
-  /** Too little free space for new replicas (nodes/fullness.ts): placement skips it. */
-  full: boolean;
 };
 
 const QUERY_BATCH = 10_000;

@@ -21,13 +21,24 @@ export async function getPolicy(ctx: ControlContext, user: AuthUser, input: unkn
   return describe(ctx, r.entry.id, r.path);
 }
 
-async function describe(ctx: ControlContext, entryId: string, path: string): Promise<PolicyResponse> {
-  const eff = await effectivePolicyOf(ctx.prisma, ctx.config, entryId);
-  const cutoff = new Date(Date.now() - ctx.config.nodeTimeoutMs);
-  const nodes = await ctx.prisma.storageNode.findMany({
+/** The storage nodes a policy may name and be placed on. */
+function policyNodes(ctx: ControlContext) {
+  return ctx.prisma.storageNode.findMany({
     where: { status: { not: "decommissioned" } },
     include: { site: { select: { name: true } } },
+    orderBy: { name: "asc" },
   });
+}
+
+async function describe(
+  ctx: ControlContext,
+  entryId: string,
+  path: string,
+  nodes?: Awaited<ReturnType<typeof policyNodes>>,
+): Promise<PolicyResponse> {
+  const eff = await effectivePolicyOf(ctx.prisma, ctx.config, entryId);
+  const cutoff = new Date(Date.now() - ctx.config.nodeTimeoutMs);
+  nodes ??= await policyNodes(ctx);
   return {
     path,
     explicit: eff.explicit,
@@ -65,11 +76,7 @@ export async function setPolicy(
 
   const [sites, nodes] = await Promise.all([
     ctx.prisma.site.findMany({ select: { name: true }, orderBy: { name: "asc" } }),
-    ctx.prisma.storageNode.findMany({
-      where: { status: { not: "decommissioned" } },
-      select: { id: true, name: true },
-      orderBy: { name: "asc" },
-    }),
+    policyNodes(ctx),
   ]);
   const siteNames = sites.map((s) => s.name);
   const unknownSites = [...next.requiredSites, ...next.allowedSites].filter((s) => !siteNames.includes(s));
@@ -134,7 +141,7 @@ export async function setPolicy(
     });
   }, TX_OPTIONS);
   ctx.log.info({ path: r.path, policy: next, by: user.email }, "replication policy set");
-  return describe(ctx, entryId, r.path);
+  return describe(ctx, entryId, r.path, nodes);
 }
 
 async function inheritedChain(ctx: ControlContext, parentId: string): Promise<PartialPolicy[]> {
